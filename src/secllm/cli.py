@@ -1,0 +1,277 @@
+"""The ``secllm`` command line: a thin layer over the library.
+
+    secllm demo                                   # judge built-in samples with the shipped model
+    secllm detect "id=1' or '1'='1"               # one item
+    secllm detect --file requests.txt --json      # one item per line (or --jsonl)
+    secllm corpus build --out runs/corpus         # unlabeled corpus from the datasets' training splits
+    secllm pretrain --corpus runs/corpus --out runs/base
+    secllm finetune web-attack --base runs/base/model --out runs/web
+
+Options fall back to environment variables (``SECLLM_MODEL``, ``SECLLM_DATASETS``, ``SECLLM_HOME``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from secllm import __version__
+
+DEMO_SAMPLES = [
+    ("benign-query", "q=wireless+headphones&page=2&sort=price_asc"),
+    ("sqli-payload", "1' UNION SELECT username, password FROM users--"),
+    ("xss-request",
+     "POST /comment HTTP/1.1\r\nHost: shop.example\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+     "User-Agent: Mozilla/5.0\r\nContent-Length: 64\r\n\r\n"
+     "name=alice&comment=%3Cscript%3Edocument.location%3D%27//evil%27%3C/script%3E"),
+    ("traversal-url", "/download.php?file=..%2F..%2F..%2Fetc%2Fpasswd"),
+    ("benign-url", "/blog/2023/05/hello-world?utm_source=newsletter&ref=home"),
+    ("cmdi-payload", "127.0.0.1; cat /etc/passwd"),
+]
+
+
+@click.group()
+@click.version_option(__version__)
+def main() -> None:
+    """SecLLM: security foundation model toolkit (pretrain, fine-tune, detect)."""
+
+
+# ----------------------------------------------------------------------------------------------
+# detect
+# ----------------------------------------------------------------------------------------------
+
+def _detect_stream(det, items, out_json: bool, batch: int, progress: bool, evidence: bool):
+    from tqdm.auto import tqdm
+
+    from secllm.detect.detector import Detection, Status
+    from secllm.detect.io import format_table, write_json
+
+    bar = tqdm(unit="item", disable=not progress, file=sys.stderr, desc="detect")
+    counts: dict[str, int] = {}
+
+    def flush(buf):
+        todo = [(k, it) for k, it in enumerate(buf) if it.error is None]
+        dets = det.detect([it.text for _, it in todo], ids=[it.id for _, it in todo], evidence=evidence) if todo else []
+        res: list[Detection] = [None] * len(buf)  # type: ignore[list-item]
+        for (k, it), d in zip(todo, dets):
+            if it.invalid_utf8:
+                d.warnings.append("invalid_utf8: decoded as latin-1")
+            res[k] = d
+        for k, it in enumerate(buf):
+            if it.error is not None:
+                res[k] = Detection(id=it.id, status=Status.BAD_JSON, error=it.error)
+        for r in res:
+            key = r.label if r.status == Status.OK else r.status
+            counts[key] = counts.get(key, 0) + 1
+        if out_json:
+            write_json(res, sys.stdout)
+            sys.stdout.flush()
+        else:
+            click.echo(format_table(res))
+        bar.update(len(buf))
+
+    buf = []
+    for it in items:
+        buf.append(it)
+        if len(buf) >= batch:
+            flush(buf)
+            buf = []
+    if buf:
+        flush(buf)
+    bar.close()
+    return counts
+
+
+@main.command()
+@click.argument("texts", nargs=-1)
+@click.option("--file", "file_", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Read items from a file (one per line); '-' for stdin.")
+@click.option("--jsonl", is_flag=True, help='Input lines are JSON objects {"id": ..., "text": ...}.')
+@click.option("--json", "out_json", is_flag=True, help="One JSON result per line on stdout.")
+@click.option("--task", default="web-attack", show_default=True, help="Detection task.")
+@click.option("--model", "model_dir", envvar="SECLLM_MODEL", type=click.Path(file_okay=False),
+              help="Fine-tuned model directory (default: the shipped model).")
+@click.option("--batch", default=256, show_default=True, help="Items judged per model batch.")
+@click.option("--no-evidence", is_flag=True, help="Skip evidence spans (faster).")
+@click.option("--threads", type=int, default=None, help="CPU threads for the model.")
+def detect(texts, file_, jsonl, out_json, task, model_dir, batch, no_evidence, threads):
+    """Judge web input: payloads, URLs or raw HTTP requests.
+
+    Items come from TEXTS, --file, or stdin (when no TEXTS and stdin is not a terminal).
+    A raw HTTP request given as an argument or as a whole file (--file with --whole) is one item.
+    """
+    from secllm.detect.io import Item, iter_items
+
+    if task != "web-attack":
+        raise click.UsageError(f"task {task!r} is not available yet; available: web-attack")
+    from secllm.detect.detector import WebAttackDetector
+
+    try:
+        det = WebAttackDetector.load(model_dir, threads=threads)
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    fmt = "jsonl" if jsonl else "text"
+    if texts:
+        items = [Item(str(i + 1), t, None, False) for i, t in enumerate(texts)]
+        progress = False
+    else:
+        if file_ and file_ != "-":
+            fh = open(file_, "rb")
+        elif not sys.stdin.isatty() or file_ == "-":
+            fh = sys.stdin.buffer
+        else:
+            raise click.UsageError("give TEXTS, --file PATH, or pipe items on stdin")
+        items = iter_items(fh, fmt=fmt)
+        progress = True
+    counts = _detect_stream(det, items, out_json, batch, progress and sys.stderr.isatty() or progress,
+                            evidence=not no_evidence)
+    click.echo("summary: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())), err=True)
+
+
+@main.command()
+@click.option("--model", "model_dir", envvar="SECLLM_MODEL", type=click.Path(file_okay=False),
+              help="Fine-tuned model directory (default: the shipped model).")
+@click.option("--json", "out_json", is_flag=True, help="JSON output.")
+def demo(model_dir, out_json):
+    """Judge a few built-in samples (benign, SQLi, XSS in a raw request, traversal...)."""
+    from secllm.detect.detector import WebAttackDetector
+    from secllm.detect.io import format_table, write_json
+
+    try:
+        det = WebAttackDetector.load(model_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    res = det.detect([t for _, t in DEMO_SAMPLES], ids=[i for i, _ in DEMO_SAMPLES])
+    if out_json:
+        write_json(res, sys.stdout)
+    else:
+        click.echo(f"model: {det.model_dir}  (threshold {det.threshold:.3f})")
+        click.echo(format_table(res, width=80))
+
+
+# ----------------------------------------------------------------------------------------------
+# corpus / pretrain / finetune
+# ----------------------------------------------------------------------------------------------
+
+@main.group()
+def corpus():
+    """Build the unlabeled pretraining corpus."""
+
+
+@corpus.command("build")
+@click.option("--datasets", envvar="SECLLM_DATASETS", type=click.Path(file_okay=False), default=None,
+              help="Folder of the public datasets (default: ../shared/datasets when found).")
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--source", "sources", multiple=True, help="Only these sources (repeatable).")
+def corpus_build(datasets, out, sources):
+    """Training (and validation) splits of every source → desensitised corpus.jsonl."""
+    from secllm.paths import datasets_dir
+    from secllm.pretrain.recipe import build_corpus_from_datasets
+
+    try:
+        root = datasets_dir(datasets)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from exc
+    m = build_corpus_from_datasets(root, out, list(sources) or None)
+    click.echo(json.dumps({"train_rows": m["train"]["rows"], "val_rows": m["val"]["rows"],
+                           "by_modality": m["train"]["by_modality"]}, indent=2))
+
+
+@main.command()
+@click.option("--corpus", "corpus_dir", required=True, type=click.Path(file_okay=False, exists=True),
+              help="Output of `secllm corpus build`.")
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--size", default="cpu-small", show_default=True, help="Model preset or JSON config file.")
+@click.option("--steps", default=3000, show_default=True)
+@click.option("--max-minutes", type=float, default=None, help="Stop (and save) after this many minutes.")
+@click.option("--batch-tokens", default=4096, show_default=True)
+@click.option("--max-length", default=128, show_default=True)
+@click.option("--lr", default=5e-4, show_default=True)
+@click.option("--tokenizer", "tokenizer_dir", type=click.Path(file_okay=False), default=None,
+              help="Reuse a trained tokenizer instead of training one on the corpus.")
+@click.option("--max-per-modality", default=60000, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.")
+@click.option("--seed", default=0, show_default=True)
+def pretrain(corpus_dir, out, size, steps, max_minutes, batch_tokens, max_length, lr, tokenizer_dir,
+             max_per_modality, resume, seed):
+    """Masked-LM pretraining of a base model (runs unchanged under `accelerate launch`)."""
+    from secllm.pretrain.recipe import run_pretrain
+    from secllm.pretrain.trainer import PretrainConfig
+
+    cfg = PretrainConfig(size=size, steps=steps, max_minutes=max_minutes, batch_tokens=batch_tokens,
+                         max_length=max_length, lr=lr, seed=seed)
+    path = run_pretrain(corpus_dir, out, cfg=cfg, tokenizer_dir=tokenizer_dir,
+                        max_per_modality=max_per_modality, resume=resume)
+    click.echo(f"base model: {path}")
+
+
+@main.command()
+@click.argument("task", type=click.Choice(["web-attack"]))
+@click.option("--base", "base_dir", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Pretrained base (kind mlm). Without it: --random-init.")
+@click.option("--random-init", is_flag=True, help="Same architecture, random weights (ablation).")
+@click.option("--size", default="cpu-small", show_default=True, help="Preset for --random-init.")
+@click.option("--tokenizer", "tokenizer_dir", type=click.Path(file_okay=False), default=None,
+              help="Tokenizer for --random-init (default: the base's).")
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--datasets", envvar="SECLLM_DATASETS", type=click.Path(file_okay=False), default=None)
+@click.option("--no-1book", is_flag=True, help="Leave the 1book URLs out of training (cross-source test).")
+@click.option("--epochs", default=3, show_default=True)
+@click.option("--lr", default=2e-4, show_default=True)
+@click.option("--max-minutes", type=float, default=None)
+@click.option("--freeze-base", is_flag=True, help="Linear probe: train the head only.")
+def finetune(task, base_dir, random_init, size, tokenizer_dir, out, datasets, no_1book, epochs, lr,
+             max_minutes, freeze_base):
+    """Fine-tune a task head on labeled data (model selection on validation only)."""
+    from secllm.model.config import load_config
+    from secllm.paths import datasets_dir
+    from secllm.tasks.finetune import FinetuneConfig
+    from secllm.tasks.finetune import finetune as run_finetune
+    from secllm.tasks.web_attack import LABELS, load_web_attack
+    from secllm.tokenizer import SecTokenizer
+
+    if not base_dir and not random_init:
+        raise click.UsageError("give --base DIR (a pretrained base) or --random-init")
+    try:
+        root = datasets_dir(datasets)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from exc
+    data = load_web_attack(root, use_1book=not no_1book)
+    data.pop("_dropped_overlap", None)
+    cfg = FinetuneConfig(epochs=epochs, lr=lr, max_minutes=max_minutes, freeze_base=freeze_base)
+    kw = {}
+    if random_init:
+        tdir = tokenizer_dir or base_dir
+        if not tdir:
+            raise click.UsageError("--random-init needs --tokenizer DIR (or --base to borrow its tokenizer)")
+        kw = {"tokenizer": SecTokenizer.load(tdir), "model_cfg": load_config(size)}
+    path = run_finetune(data["train"], data["val"], LABELS, out, base_dir=None if random_init else base_dir,
+                        cfg=cfg, task=task, **kw)
+    click.echo(f"model: {path}")
+
+
+@main.group()
+def models():
+    """Inspect model directories."""
+
+
+@models.command("info")
+@click.argument("model_dir", required=False, type=click.Path(file_okay=False))
+def models_info(model_dir):
+    """Show a model directory's description (default: the shipped model)."""
+    from secllm.model.modeling import read_meta
+    from secllm.paths import DEFAULT_MODEL_DIR
+
+    d = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
+    try:
+        meta = read_meta(d)
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps({"path": str(d), **meta}, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

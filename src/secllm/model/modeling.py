@@ -1,0 +1,121 @@
+"""The SecLLM base model and its artifact directory.
+
+The network is Hugging Face's BERT encoder (``BertForMaskedLM`` for pretraining,
+``BertForSequenceClassification`` for task heads): a real, well-tested implementation that
+exports to ONNX and works with peft/accelerate. What SecLLM adds is the artifact contract:
+
+    model_dir/
+      secllm.json        # {"format": "secllm-model", "kind": "mlm"|"classifier", model_config,
+                         #  tokenizer_fingerprint, task metadata (labels, threshold, max_length)}
+      config.json        # the BertConfig (written by save_pretrained)
+      model.safetensors  # weights (never pickle)
+      tokenizer.json     # the security tokenizer
+
+Loading checks that the tokenizer, the config and the weights belong together.
+
+    >>> from secllm.model.config import preset
+    >>> m = new_mlm(preset("tiny"))
+    >>> sum(p.numel() for p in m.parameters()) > 0
+    True
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from secllm.model.config import ModelConfig
+from secllm.tokenizer import SecTokenizer
+
+FORMAT = "secllm-model"
+FORMAT_VERSION = 1
+
+
+def new_mlm(cfg: ModelConfig):
+    """A randomly initialised masked-LM model of the given size."""
+    from transformers import BertForMaskedLM
+
+    return BertForMaskedLM(cfg.to_bert())
+
+
+def new_classifier(cfg: ModelConfig, num_labels: int):
+    """A randomly initialised classifier (the "(b) random init" ablation)."""
+    from transformers import BertForSequenceClassification
+
+    return BertForSequenceClassification(cfg.to_bert(num_labels=num_labels))
+
+
+def read_meta(model_dir: str | Path) -> dict[str, Any]:
+    p = Path(model_dir) / "secllm.json"
+    if not p.exists():
+        raise FileNotFoundError(f"{model_dir} is not a secllm model directory (no secllm.json); "
+                                "make one with `secllm pretrain` or `secllm finetune`")
+    meta = json.loads(p.read_text())
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{p} is not a secllm model description")
+    if meta.get("version", 0) > FORMAT_VERSION:
+        raise ValueError(f"{p} was written by a newer secllm (format {meta['version']}); upgrade secllm")
+    return meta
+
+
+def load_tokenizer_checked(model_dir: str | Path, meta: dict[str, Any] | None = None) -> SecTokenizer:
+    meta = meta or read_meta(model_dir)
+    tok = SecTokenizer.load(model_dir)
+    want = meta.get("tokenizer_fingerprint")
+    if want and tok.fingerprint() != want:
+        raise ValueError(f"tokenizer.json in {model_dir} does not belong to these weights "
+                         f"(fingerprint {tok.fingerprint()} != {want})")
+    return tok
+
+
+def save_model(model, tokenizer: SecTokenizer, cfg: ModelConfig, model_dir: str | Path,
+               kind: str, **task: Any) -> Path:
+    """Write the artifact directory (safetensors weights, configs, tokenizer)."""
+    d = Path(model_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    if model.config.vocab_size != tokenizer.vocab_size:
+        raise ValueError(f"model vocab {model.config.vocab_size} != tokenizer vocab {tokenizer.vocab_size}")
+    model.save_pretrained(str(d), safe_serialization=True)
+    tokenizer.save(d)
+    meta = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "kind": kind,
+        "model_config": cfg.to_json(),
+        "tokenizer_fingerprint": tokenizer.fingerprint(),
+        **task,
+    }
+    (d / "secllm.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))
+    return d
+
+
+def load_mlm(model_dir: str | Path):
+    """Load a pretrained base: ``(model, tokenizer, ModelConfig, meta)``."""
+    from transformers import BertForMaskedLM
+
+    meta = read_meta(model_dir)
+    tok = load_tokenizer_checked(model_dir, meta)
+    model = BertForMaskedLM.from_pretrained(str(model_dir))
+    return model, tok, ModelConfig.from_json(meta["model_config"]), meta
+
+
+def load_classifier(model_dir: str | Path, num_labels: int | None = None, from_base: bool = False):
+    """Load a classifier; ``from_base=True`` initialises a fresh head on a pretrained MLM base."""
+    from transformers import BertForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    meta = read_meta(model_dir)
+    tok = load_tokenizer_checked(model_dir, meta)
+    kwargs = {}
+    if num_labels is not None:
+        kwargs["num_labels"] = num_labels
+    verbosity = hf_logging.get_verbosity()
+    if from_base:
+        # the "newly initialized classifier weights" warning is expected here
+        hf_logging.set_verbosity_error()
+    try:
+        model = BertForSequenceClassification.from_pretrained(str(model_dir), **kwargs)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    return model, tok, ModelConfig.from_json(meta["model_config"]), meta
