@@ -224,6 +224,9 @@ def _plus_layer(s: str, spans: list[Span], original: str) -> tuple[str, list[Spa
 # --------------------------------------------------------------------------------------------
 
 
+_NON_ASCII_RE = re.compile(r"[^\x00-\x7f]+")
+
+
 @lru_cache(maxsize=1)
 def _composes_backward() -> frozenset[str]:
     """Characters that can be the second half of a canonical composition (built once, ~0.1 s)."""
@@ -281,13 +284,22 @@ def _nfkc_layer(s: str, spans: list[Span]) -> tuple[str, list[Span]] | None:
             out.append(whole)
             out_spans.extend([(spans[a][0], spans[b - 1][1])] * len(whole))
 
-    start = 0
-    for i in range(1, len(s)):
-        if _boundary_before(s[i]):
-            flush(start, i)
-            start = i
-    if s:
-        flush(start, len(s))
+    # ASCII is NFKC-stable and never composes with what precedes it, so only the non-ASCII runs
+    # (plus the one char before each, which a combining mark may attach to) need the slow loop.
+    pos = 0
+    for m in _NON_ASCII_RE.finditer(s):
+        a = max(m.start() - 1, pos)
+        out.append(s[pos:a])
+        out_spans.extend(spans[pos:a])
+        start = a
+        for i in range(a + 1, m.end()):
+            if _boundary_before(s[i]):
+                flush(start, i)
+                start = i
+        flush(start, m.end())
+        pos = m.end()
+    out.append(s[pos:])
+    out_spans.extend(spans[pos:])
     text = "".join(out)
     return (text, out_spans) if text != s else None
 

@@ -30,6 +30,15 @@ MAX_CHUNKS_PER_DOC = 8     # keeps long scripts from drowning the short web rows
 MAX_FLOW_BYTES = 256       # first bytes of a session carry the handshake/header structure
 
 
+_SURROGATES = {c: 0xFFFD for c in range(0xD800, 0xE000)}
+
+
+def scrub_surrogates(text: str) -> str:
+    """Replace lone surrogates (e.g. from ``%uD83D``) by U+FFFD, one char for one char (offsets
+    stay valid): the tokenizer and UTF-8 files only take valid Unicode."""
+    return text.translate(_SURROGATES)
+
+
 def model_text(text: str, modality: str) -> str:
     """The exact string the model reads for an input of this modality.
 
@@ -37,8 +46,8 @@ def model_text(text: str, modality: str) -> str:
     ``'`` look the same to the model; other modalities are read as they are.
     """
     if modality in WEB_MODALITIES:
-        return canonicalize(text).text
-    return text
+        text = canonicalize(text).text
+    return scrub_surrogates(text)
 
 
 def prepare_text(rec: Record) -> list[str]:

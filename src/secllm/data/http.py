@@ -25,7 +25,6 @@ say) become a ``trailing`` part.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -147,17 +146,26 @@ def _skip_blank_lines(raw: str, pos: int) -> int:
     return len(raw)
 
 
-def _advance_bytes(raw: str, start: int, nbytes: int) -> int:
-    """Char index reached after ``nbytes`` UTF-8 bytes from ``start``.
+def _char_bytes(ch: str) -> int:
+    """Bytes ``ch`` stood for on the wire: its UTF-8 length, or 1 for a surrogateescape byte."""
+    o = ord(ch)
+    if o < 0x80 or 0xDC80 <= o <= 0xDCFF:  # ASCII, or one undecodable byte kept by surrogateescape
+        return 1
+    return 2 if o < 0x800 else 3 if o < 0x10000 else 4
 
-    Content-Length counts bytes, the input is a str: for ASCII both agree; otherwise count the
-    UTF-8 length of each char (the encoding requests are sent in), stopping at the end of input.
+
+def _advance_bytes(raw: str, start: int, nbytes: int) -> int:
+    """Char index reached after ``nbytes`` bytes from ``start`` (clipped to the input).
+
+    Content-Length counts bytes but the input is a str: count each char's UTF-8 length (the
+    encoding requests are sent in). Text decoded with ``errors="surrogateescape"`` counts exactly,
+    since each undecodable byte became one surrogate char (readers decode that way).
     """
     if raw.isascii():
         return min(len(raw), start + nbytes)
     pos, used = start, 0
     while pos < len(raw) and used < nbytes:
-        used += len(raw[pos].encode("utf-8", "surrogatepass"))
+        used += _char_bytes(raw[pos])
         pos += 1
     return pos
 
@@ -252,10 +260,28 @@ def _bound_body(req: ParsedRequest, raw: str) -> bool:
     if cl.isdigit():
         n = int(cl)
         end = _advance_bytes(raw, req.body_start, n)
+        used = sum(map(_char_bytes, raw[req.body_start : end]))
+        alt = min(len(raw), req.body_start + n)
+        if (
+            alt != end
+            and _ends_cleanly(raw, alt)
+            and not _ends_cleanly(raw, end)
+            and max(raw[req.body_start : alt], default="\0") <= "\xff"
+        ):
+            # A binary body that was not UTF-8 reaches us decoded as latin-1 (one char per
+            # byte): counting UTF-8 lengths would cut it short. Take the reading under which
+            # the request ends cleanly.
+            end, used = alt, alt - req.body_start
         req.body_end = req.end = end
-        req.truncated = len(raw[req.body_start : end].encode("utf-8", "surrogatepass")) < n
+        req.truncated = used < n
         return True
     return False
+
+
+def _ends_cleanly(raw: str, pos: int) -> bool:
+    """True when only blanks or a further request follow ``pos``."""
+    nxt = _skip_blank_lines(raw, pos)
+    return nxt >= len(raw) or _REQUEST_LINE.match(raw, nxt) is not None
 
 
 def parse_http_request(raw: str) -> ParsedRequest:
@@ -281,9 +307,9 @@ def parse_http_request(raw: str) -> ParsedRequest:
 # Several requests in one file
 # --------------------------------------------------------------------------------------------
 
-_NEXT_REQUEST = re.compile(
-    r"(?:^|\n)[ \t\r]*\n(?=[ \t\r\n]*" + _REQUEST_LINE.pattern + ")", re.MULTILINE
-)
+# A blank line directly followed by a request line (only the last of several blank lines matches,
+# which keeps the search linear).
+_NEXT_REQUEST = re.compile(r"(?:^|\n)[ \t\r]*\n(?=" + _REQUEST_LINE.pattern + ")", re.MULTILINE)
 
 
 def _next_request_start(text: str, pos: int) -> int:
@@ -317,10 +343,12 @@ def iter_raw_requests(text: str) -> Iterator[tuple[int, int, str]]:
         except HttpParseError:
             # Not a request: emit the junk up to the next request so the caller can flag it.
             m = _NEXT_REQUEST.search(text, start)
-            end = m.start() if m else len(text)
-            end = max(end, start + 1)
+            pos = m.end() if m else len(text)
+            end = pos
+            while end > start and text[end - 1] in " \t\r\n":
+                end -= 1
             yield start, end, text[start:end]
-            pos = end
+            pos = max(pos, start + 1)
             continue
         if _bound_body(req, text):
             end = max(req.end, req.body_start)

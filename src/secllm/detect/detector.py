@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 
 from secllm.data.canonical import canonicalize, span_to_original
-from secllm.data.http import split_web_input
+from secllm.data.corpus import scrub_surrogates
+from secllm.data.http import HttpParseError, Part, parse_http_request, split_web_input
 from secllm.paths import DEFAULT_MODEL_DIR
 
 MAX_ITEM_CHARS = 64 * 1024       # larger items get status "too_large" (never silently cut)
@@ -71,6 +72,23 @@ class Detection:
             d["score"] = round(self.score, 6)
         d["class_scores"] = {k: round(v, 6) for k, v in self.class_scores.items()}
         return d
+
+
+def _whole_url_parts(item: str, kind: str) -> list[Part]:
+    """The whole URL (or request target) as one more part: the model was trained on whole
+    path+query lines too, and some attacks only show across parameters."""
+    if kind == "url":
+        lead = len(item) - len(item.lstrip())
+        body = item.strip()
+        return [Part("url", body, lead, lead + len(body))]
+    if kind == "http":
+        try:
+            req = parse_http_request(item)
+        except HttpParseError:
+            return []
+        if req.target != "*":
+            return [Part("target", item[req.target_start:req.target_end], req.target_start, req.target_end)]
+    return []
 
 
 class WebAttackDetector:
@@ -159,6 +177,7 @@ class WebAttackDetector:
                     continue
                 kind, parts = split_web_input(item)
                 res.kind = kind
+                parts = _whole_url_parts(item, kind) + parts
                 if len(parts) > MAX_PARTS:
                     res.warnings.append(f"{len(parts) - MAX_PARTS} parts beyond {MAX_PARTS} not scored")
                     parts = parts[:MAX_PARTS]
@@ -166,9 +185,11 @@ class WebAttackDetector:
                     if not p.text.strip():
                         continue
                     canon = canonicalize(p.text)
+                    canon.text = scrub_surrogates(canon.text)
                     if not canon.text.strip():
                         continue
-                    mod = "url" if p.name in ("url", "target", "path") or (kind == "url" and p.name == "url") else "payload"
+                    # the model saw whole URLs (path + query) with the url tag, parameter values with payload
+                    mod = "url" if p.name in ("url", "target", "path") else "payload"
                     jobs.append((k, p, canon, mod))
             except Exception as exc:  # noqa: BLE001 — one bad item must not kill the batch
                 res.status, res.error = Status.INTERNAL, f"{type(exc).__name__}: {exc}"

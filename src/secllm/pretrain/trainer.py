@@ -225,10 +225,10 @@ def pretrain(corpus: list[tuple[str, str]], tok: SecTokenizer, cfg: PretrainConf
     step = 0
     ckpt = run / "checkpoint"
     if resume and (ckpt / "trainer_state.json").exists():
-        from safetensors.torch import load_file
+        from safetensors.torch import load_model as st_load_model
 
         state = json.loads((ckpt / "trainer_state.json").read_text())
-        model.load_state_dict(load_file(str(ckpt / "model.safetensors")), strict=False)
+        st_load_model(model, str(ckpt / "model.safetensors"), strict=False)
         model.tie_weights()
         load_optimizer(opt, ckpt / "optimizer")
         step = state["step"]
@@ -261,12 +261,11 @@ def pretrain(corpus: list[tuple[str, str]], tok: SecTokenizer, cfg: PretrainConf
         accelerator.wait_for_everyone()
         if not accelerator.is_main_process:
             return
-        from safetensors.torch import save_file
+        from safetensors.torch import save_model as st_save_model
 
         ckpt.mkdir(exist_ok=True)
-        sd = {k: v.detach().cpu().contiguous() for k, v in unwrapped.state_dict().items()
-              if k != "cls.predictions.decoder.weight"}          # tied to the word embeddings
-        save_file(sd, str(ckpt / "model.safetensors"))
+        # save_model drops the tied copies (decoder weight/bias) that save_file refuses
+        st_save_model(unwrapped, str(ckpt / "model.safetensors"))
         save_optimizer(opt.optimizer if hasattr(opt, "optimizer") else opt, ckpt / "optimizer")
         (ckpt / "trainer_state.json").write_text(json.dumps({"step": step, "kind": kind}))
 

@@ -2,7 +2,7 @@
 
 Byte-level means no input is ever out of vocabulary (every byte has a token). Packet bytes reach
 the tokenizer as hex pairs (``"45 00 3c"``) so that BPE learns frequent byte n-grams as tokens.
-Each sequence is ``[CLS] <modality> tokens... [SEP]``; the tag tells the shared base which kind
+Each sequence is ``[CLS] [MODALITY] tokens... [SEP]``; the tag tells the shared base which kind
 of data it reads.
 
     >>> tok = train_tokenizer(["select * from users", "<script>alert(1)</script>"] * 50, vocab_size=300)
@@ -26,7 +26,11 @@ from secllm.data.records import MODALITIES
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 SPECIAL_TOKENS = [PAD, UNK, CLS, SEP, MASK]
-TAGS = [f"<{m}>" for m in MODALITIES]
+TAGS = [f"[{m.upper()}]" for m in MODALITIES]
+
+
+def tag_token(modality: str) -> str:
+    return f"[{modality.upper()}]"
 
 
 @dataclass
@@ -50,7 +54,10 @@ class SecTokenizer:
             raise ValueError(f"tokenizer lacks special tokens {missing}: it was not made by secllm")
         self.pad_id, self.unk_id = vocab[PAD], vocab[UNK]
         self.cls_id, self.sep_id, self.mask_id = vocab[CLS], vocab[SEP], vocab[MASK]
-        self._tag_ids = {m: vocab[f"<{m}>"] for m in MODALITIES}
+        self._tag_ids = {m: vocab[tag_token(m)] for m in MODALITIES}
+        # Hostile input may contain "[MASK]" or "[CLS]": never let text become a special token.
+        # Tags and specials are inserted by id only.
+        self.tok.encode_special_tokens = True
         self.special_ids = sorted({self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id,
                                    *self._tag_ids.values()})
 
@@ -66,7 +73,7 @@ class SecTokenizer:
 
     def encode_batch(self, texts: Sequence[str], modality: str | Sequence[str], max_length: int = 128,
                      pad: bool = True) -> Encoded:
-        """Encode texts as ``[CLS] <tag> ... [SEP]``, truncated to ``max_length`` tokens in all."""
+        """Encode texts as ``[CLS] [TAG] ... [SEP]``, truncated to ``max_length`` tokens in all."""
         mods = [modality] * len(texts) if isinstance(modality, str) else list(modality)
         encs = self.tok.encode_batch(list(texts), add_special_tokens=False)
         room = max_length - 3

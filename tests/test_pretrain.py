@@ -1,0 +1,83 @@
+import json
+
+import pytest
+import torch
+
+from secllm.model.modeling import load_mlm, read_meta
+from secllm.pretrain.trainer import PretrainConfig, load_optimizer, mask_tokens, pretrain, save_optimizer
+
+
+def test_masking_follows_bert_rule(tiny_tokenizer):
+    ids = torch.randint(len(tiny_tokenizer.special_ids) + 5, tiny_tokenizer.vocab_size, (64, 64))
+    ids[:, 0] = tiny_tokenizer.cls_id
+    att = torch.ones_like(ids)
+    att[:, 50:] = 0
+    gen = torch.Generator().manual_seed(0)
+    inp, labels = mask_tokens(ids, att, tiny_tokenizer, 0.15, gen)
+    chosen = labels != -100
+    frac = chosen.float().sum() / (att[:, 1:].sum())
+    assert 0.10 < frac < 0.20
+    assert not chosen[:, 0].any()            # never a special token
+    assert not chosen[:, 50:].any()          # never padding
+    masked = (inp == tiny_tokenizer.mask_id) & chosen
+    assert 0.7 < masked.sum() / chosen.sum() < 0.9
+    assert torch.equal(labels[chosen], ids[chosen])
+
+
+def test_pretrain_writes_artifact_and_metrics(tiny_base):
+    meta = read_meta(tiny_base)
+    assert meta["kind"] == "mlm" and meta["pretrain"]["steps"] == 6
+    model, tok, cfg, _ = load_mlm(tiny_base)
+    assert cfg.name == "tiny" and model.config.vocab_size == tok.vocab_size
+    assert (tiny_base / "model.safetensors").exists()
+    assert not list(tiny_base.glob("*.bin")) and not list(tiny_base.glob("*.pt"))
+    lines = [json.loads(x) for x in (tiny_base.parent / "metrics.jsonl").read_text().splitlines()]
+    assert any("loss" in x for x in lines) and any("val_loss" in x for x in lines)
+
+
+def test_pretraining_reduces_loss(tmp_path, tiny_tokenizer):
+    rows = [("payload", "select * from users where id = 1 union select password")] * 64
+    cfg = PretrainConfig(size="tiny", steps=40, batch_tokens=1024, warmup=2, lr=3e-3, log_every=5,
+                         save_every=1000, eval_every=1000)
+    pretrain(rows, tiny_tokenizer, cfg, tmp_path, progress=False)
+    losses = [json.loads(x)["loss"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines() if "loss" in x]
+    assert losses[-1] < losses[0] * 0.7
+
+
+def test_resume_continues_from_checkpoint(tmp_path, tiny_tokenizer):
+    rows = [("payload", t) for t in ["' or 1=1--", "john smith", "<script>x</script>"]] * 10
+    cfg = PretrainConfig(size="tiny", steps=4, batch_tokens=256, warmup=1, save_every=2, log_every=1)
+    pretrain(rows, tiny_tokenizer, cfg, tmp_path, progress=False)
+    state = json.loads((tmp_path / "checkpoint" / "trainer_state.json").read_text())
+    assert state["step"] == 4
+    cfg2 = PretrainConfig(size="tiny", steps=7, batch_tokens=256, warmup=1, save_every=2, log_every=1)
+    out = pretrain(rows, tiny_tokenizer, cfg2, tmp_path, resume=True, progress=False)
+    assert read_meta(out)["pretrain"]["steps"] == 7
+    steps = [json.loads(x)["step"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6, 7]      # resumed at 5, not restarted at 1
+
+
+def test_optimizer_state_round_trip_without_pickle(tmp_path):
+    p = torch.nn.Parameter(torch.randn(3, 3))
+    opt = torch.optim.AdamW([p], lr=1e-3)
+    p.grad = torch.randn(3, 3)
+    opt.step()
+    save_optimizer(opt, tmp_path / "opt")
+    assert (tmp_path / "opt.safetensors").exists() and (tmp_path / "opt.json").exists()
+    opt2 = torch.optim.AdamW([torch.nn.Parameter(p.detach().clone())], lr=1e-3)
+    load_optimizer(opt2, tmp_path / "opt")
+    s1, s2 = opt.state_dict()["state"][0], opt2.state_dict()["state"][0]
+    assert torch.equal(s1["exp_avg"], s2["exp_avg"]) and torch.equal(s1["exp_avg_sq"], s2["exp_avg_sq"])
+
+
+def test_mismatched_tokenizer_is_refused(tmp_path, tiny_base):
+    import shutil
+
+    from secllm.tokenizer import train_tokenizer
+
+    d = tmp_path / "m"
+    shutil.copytree(tiny_base, d)
+    other = train_tokenizer(["completely different corpus text"] * 30, vocab_size=300, min_frequency=1)
+    other.save(d)
+    with pytest.raises(ValueError, match="does not belong"):
+        load_mlm(d)
