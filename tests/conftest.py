@@ -63,4 +63,4 @@ def tiny_web_model(tmp_path_factory, tiny_base):
     labels = ["benign", "sqli", "xss", "cmdi", "path-traversal"]
     out = tmp_path_factory.mktemp("web")
     return finetune(toy_examples(40, 0), toy_examples(8, 1), labels, out, base_dir=tiny_base,
-                    cfg=FinetuneConfig(epochs=8, lr=3e-3, batch_tokens=2048), progress=False)
+                    cfg=FinetuneConfig(epochs=12, lr=2e-3, batch_tokens=256), progress=False)

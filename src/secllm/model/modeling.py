@@ -1,7 +1,7 @@
 """The SecLLM base model and its artifact directory.
 
-The network is Hugging Face's BERT encoder (``BertForMaskedLM`` for pretraining,
-``BertForSequenceClassification`` for task heads): a real, well-tested implementation that
+The network is Hugging Face's BERT encoder (``BertForMaskedLM`` for pretraining, the same
+encoder with a pooled linear head, ``SecLLMClassifier``, for task heads): a real, well-tested implementation that
 exports to ONNX and works with peft/accelerate. What SecLLM adds is the artifact contract:
 
     model_dir/
@@ -39,11 +39,55 @@ def new_mlm(cfg: ModelConfig):
     return BertForMaskedLM(cfg.to_bert())
 
 
+def _classifier_class():
+    """``SecLLMClassifier``: the BERT encoder + mean-and-max pooled linear head.
+
+    Why not BERT's [CLS] pooler: small models fine-tuned on short security strings collapse the
+    [CLS] state (nearly identical for every input); pooling over all tokens keeps the signal of
+    one malicious token (max) and of the whole input (mean). Defined lazily so that importing
+    this module does not import torch.
+    """
+    global _CLASSIFIER
+    if _CLASSIFIER is not None:
+        return _CLASSIFIER
+    import torch
+    from torch import nn
+    from transformers import BertModel, BertPreTrainedModel
+    from transformers.modeling_outputs import SequenceClassifierOutput
+
+    class SecLLMClassifier(BertPreTrainedModel):
+        def __init__(self, config):
+            super().__init__(config)
+            self.num_labels = config.num_labels
+            self.bert = BertModel(config, add_pooling_layer=False)
+            self.dropout = nn.Dropout(config.hidden_dropout_prob)
+            self.classifier = nn.Linear(2 * config.hidden_size, config.num_labels)
+            self.post_init()
+
+        def forward(self, input_ids=None, attention_mask=None, inputs_embeds=None, labels=None, **kwargs):
+            h = self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                          inputs_embeds=inputs_embeds).last_hidden_state                 # (b, t, h)
+            if attention_mask is None:
+                attention_mask = torch.ones(h.shape[:2], dtype=torch.long, device=h.device)
+            m = attention_mask.unsqueeze(-1).to(h.dtype)                                  # (b, t, 1)
+            mean = (h * m).sum(1) / m.sum(1).clamp(min=1.0)                               # (b, h)
+            mx = h.masked_fill(m == 0, torch.finfo(h.dtype).min).max(1).values            # (b, h)
+            logits = self.classifier(self.dropout(torch.cat([mean, mx], -1)))             # (b, labels)
+            loss = None
+            if labels is not None:
+                loss = nn.functional.cross_entropy(logits, labels)
+            return SequenceClassifierOutput(loss=loss, logits=logits)
+
+    _CLASSIFIER = SecLLMClassifier
+    return SecLLMClassifier
+
+
+_CLASSIFIER = None
+
+
 def new_classifier(cfg: ModelConfig, num_labels: int):
     """A randomly initialised classifier (the "(b) random init" ablation)."""
-    from transformers import BertForSequenceClassification
-
-    return BertForSequenceClassification(cfg.to_bert(num_labels=num_labels))
+    return _classifier_class()(cfg.to_bert(num_labels=num_labels))
 
 
 def read_meta(model_dir: str | Path) -> dict[str, Any]:
@@ -102,7 +146,6 @@ def load_mlm(model_dir: str | Path):
 
 def load_classifier(model_dir: str | Path, num_labels: int | None = None, from_base: bool = False):
     """Load a classifier; ``from_base=True`` initialises a fresh head on a pretrained MLM base."""
-    from transformers import BertForSequenceClassification
     from transformers.utils import logging as hf_logging
 
     meta = read_meta(model_dir)
@@ -115,7 +158,7 @@ def load_classifier(model_dir: str | Path, num_labels: int | None = None, from_b
         # the "newly initialized classifier weights" warning is expected here
         hf_logging.set_verbosity_error()
     try:
-        model = BertForSequenceClassification.from_pretrained(str(model_dir), **kwargs)
+        model = _classifier_class().from_pretrained(str(model_dir), **kwargs)
     finally:
         hf_logging.set_verbosity(verbosity)
     return model, tok, ModelConfig.from_json(meta["model_config"]), meta
