@@ -52,7 +52,7 @@ def model_text(text: str, modality: str) -> str:
 
 def prepare_text(rec: Record) -> list[str]:
     """Corpus strings for one record: desensitised, canonicalised (web), chunked (long docs)."""
-    if rec.error or not rec.text:
+    if rec.error or (not rec.text and rec.data is None):
         return []
     if rec.modality in ("flow", "pcap"):
         data = rec.data if rec.data is not None else bytes.fromhex(rec.text.replace(" ", ""))

@@ -1,0 +1,54 @@
+import json
+
+from click.testing import CliRunner
+
+from secllm.cli import main
+
+
+def test_detect_args_json(tiny_web_model):
+    r = CliRunner().invoke(main, ["detect", "--model", str(tiny_web_model), "--json",
+                                  "' or 1=1--", "/index.php?id=5"])
+    assert r.exit_code == 0, r.output
+    lines = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
+    assert [x["id"] for x in lines] == ["1", "2"]
+    assert all(x["status"] == "ok" for x in lines)
+
+
+def test_detect_jsonl_stdin_with_bad_lines(tiny_web_model):
+    stdin = b'{"id": "a", "text": "<script>alert(1)</script>"}\nnot json\n{"id": "c", "text": ""}\n' \
+            b'{"id": "d", "text": "\xff\xfe abc"}\n'
+    r = CliRunner().invoke(main, ["detect", "--model", str(tiny_web_model), "--jsonl", "--json", "--file", "-"],
+                           input=stdin)
+    assert r.exit_code == 0, r.output
+    out = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
+    assert [o["id"] for o in out] == ["a", "2", "c", "d"]
+    assert out[0]["status"] == "ok"
+    assert out[1]["status"] == "bad_json"
+    assert out[2]["status"] == "empty"
+    assert out[3]["status"] == "ok" and any("invalid_utf8" in w for w in out[3]["warnings"])
+
+
+def test_detect_text_file_table(tmp_path, tiny_web_model):
+    f = tmp_path / "items.txt"
+    f.write_text("john\n../../etc/passwd\n")
+    r = CliRunner().invoke(main, ["detect", "--model", str(tiny_web_model), "--file", str(f)])
+    assert r.exit_code == 0, r.output
+    assert "label" in r.stdout and "score" in r.stdout
+    assert len([x for x in r.stdout.splitlines() if x.strip()]) >= 4      # header, rule, 2 rows
+
+
+def test_missing_model_dir_is_a_clear_error(tmp_path):
+    r = CliRunner().invoke(main, ["detect", "--model", str(tmp_path), "x"])
+    assert r.exit_code != 0
+    assert "not a secllm model directory" in r.output
+
+
+def test_models_info(tiny_web_model):
+    r = CliRunner().invoke(main, ["models", "info", str(tiny_web_model)])
+    assert r.exit_code == 0 and json.loads(r.stdout)["kind"] == "classifier"
+
+
+def test_terminal_escapes_in_input_are_neutralised(tiny_web_model):
+    r = CliRunner().invoke(main, ["detect", "--model", str(tiny_web_model), "\x1b]0;pwned\x07<script>"])
+    assert r.exit_code == 0
+    assert "\x1b" not in r.stdout and "\x07" not in r.stdout
