@@ -94,8 +94,8 @@ def _whole_url_parts(item: str, kind: str) -> list[Part]:
 class WebAttackDetector:
     """Load a fine-tuned web-attack model directory and judge web inputs."""
 
-    def __init__(self, model, tokenizer, meta: dict, model_dir: Path):
-        self.model = model
+    def __init__(self, backend, tokenizer, meta: dict, model_dir: Path):
+        self.backend = backend
         self.tok = tokenizer
         self.meta = meta
         self.model_dir = model_dir
@@ -105,54 +105,58 @@ class WebAttackDetector:
         self.max_length: int = int(meta.get("max_length", 128))
 
     @classmethod
-    def load(cls, model_dir: str | Path | None = None, threads: int | None = None) -> "WebAttackDetector":
-        import torch
+    def load(cls, model_dir: str | Path | None = None, threads: int | None = None,
+             backend: str = "torch") -> "WebAttackDetector":
+        """Load a fine-tuned detector directory (default: the shipped model).
 
-        from secllm.model.modeling import load_classifier
+        ``backend="torch"`` runs the PyTorch weights; other backends register in
+        ``secllm.detect.backends``.
+        """
+        from secllm.model.modeling import load_tokenizer_checked, read_meta
 
-        if threads:
-            torch.set_num_threads(threads)
         d = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
-        model, tok, _, meta = load_classifier(d)
+        meta = read_meta(d)
         if meta.get("kind") != "classifier":
             raise ValueError(f"{d} holds a {meta.get('kind')} model, not a fine-tuned detector; "
                              "run `secllm finetune` on it first")
-        model.float().eval()
-        return cls(model, tok, meta, d)
+        if backend == "torch":
+            import torch
+
+            from secllm.detect.backends import TorchBackend
+            from secllm.model.modeling import load_classifier
+
+            if threads:
+                torch.set_num_threads(threads)
+            model, tok, _, meta = load_classifier(d)
+            model.float().eval()
+            be = TorchBackend(model, tok.pad_id)
+        else:
+            from secllm.detect import backends
+
+            factory = getattr(backends, "BACKENDS", {}).get(backend)
+            if factory is None:
+                raise ValueError(f"unknown backend {backend!r}")
+            tok = load_tokenizer_checked(d, meta)
+            be = factory(d, tok, threads=threads)
+        return cls(be, tok, meta, d)
 
     # -------------------------------------------------------------------------------------
-    def _encode(self, texts: list[str], modalities: list[str]):
-        return self.tok.encode_batch(texts, modalities, max_length=self.max_length, pad=False)
-
-    def score_texts(self, texts: list[str], modalities: list[str], batch_tokens: int = 16384) -> np.ndarray:
+    def score_texts(self, texts: list[str], modalities: list[str]) -> np.ndarray:
         """Class probabilities (n, n_labels) for already-canonical texts."""
-        from secllm.tasks.finetune import predict_proba_ids
-
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        enc = self._encode(texts, modalities)
-        return predict_proba_ids(self.model, enc.input_ids, self.tok.pad_id, batch_tokens=batch_tokens)
+        enc = self.tok.encode_batch(texts, modalities, max_length=self.max_length, pad=False)
+        return self.backend.predict_proba(enc.input_ids)
 
     def attribute(self, text: str, modality: str, target: int) -> list[tuple[int, int, float]]:
-        """Gradient × input attribution of (logit[target] - logit[benign]) over tokens.
+        """Token attributions of (logit[target] - logit[benign]) as character spans.
 
-        Returns ``(start, end, weight)`` character spans of ``text`` (the canonical text) for
-        tokens with positive attribution, weights normalised to sum to 1.
+        Returns ``(start, end, weight)`` spans of ``text`` (the canonical text) for tokens with
+        positive attribution, weights normalised to sum to 1.
         """
-        import torch
-
         enc = self.tok.encode_batch([text], [modality], max_length=self.max_length, pad=False)
-        ids = torch.tensor(enc.input_ids)
-        emb_layer = self.model.get_input_embeddings()
-        emb = emb_layer(ids).detach().requires_grad_(True)                  # (1, t, h)
-        out = self.model(inputs_embeds=emb, attention_mask=torch.ones_like(ids))
-        logit = out.logits[0, target] - out.logits[0, self.benign_idx]
-        (grad,) = torch.autograd.grad(logit, emb)
-        attr = (grad * emb).sum(-1)[0].detach().numpy()                     # (t,)
-        spans = []
-        for (s, e), a in zip(enc.offsets[0], attr):
-            if e > s and a > 0:
-                spans.append((s, e, float(a)))
+        attr = self.backend.token_attribution(enc.input_ids[0], target, self.benign_idx)
+        spans = [(s, e, float(a)) for (s, e), a in zip(enc.offsets[0], attr) if e > s and a > 0]
         total = sum(a for _, _, a in spans) or 1.0
         return [(s, e, a / total) for s, e, a in spans]
 

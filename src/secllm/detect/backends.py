@@ -1,0 +1,89 @@
+"""Inference backends: what turns token ids into class probabilities and token attributions.
+
+The detector logic (input splitting, decoding, aggregation, evidence mapping) is the same for
+every backend; a backend only has to implement this protocol. ``TorchBackend`` runs the
+fine-tuned PyTorch model (and can attribute by gradient × input); an ONNX Runtime backend serves
+without the training stack.
+
+    >>> isinstance(TorchBackend, type)
+    True
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+
+class Backend(Protocol):
+    name: str
+
+    def predict_proba(self, seqs: list[list[int]]) -> np.ndarray:
+        """(n, n_labels) class probabilities for unpadded token-id sequences, in input order."""
+
+    def token_attribution(self, ids: list[int], target: int, benign: int) -> np.ndarray:
+        """(t,) contribution of each token to ``logit[target] - logit[benign]``."""
+
+
+def length_batches(lengths: list[int], batch_tokens: int) -> list[list[int]]:
+    """Indices grouped by similar length so that padding stays small (order restored by caller)."""
+    idx = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches, cur, width = [], [], 0
+    for i in idx:
+        w2 = max(width, lengths[i])
+        if cur and w2 * (len(cur) + 1) > batch_tokens:
+            batches.append(cur)
+            cur, w2 = [], lengths[i]
+        cur.append(i)
+        width = w2
+    if cur:
+        batches.append(cur)
+    return batches
+
+
+def pad_batch(seqs: list[list[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    width = max(len(s) for s in seqs)
+    ids = np.full((len(seqs), width), pad_id, dtype=np.int64)
+    att = np.zeros((len(seqs), width), dtype=np.int64)
+    for b, s in enumerate(seqs):
+        ids[b, :len(s)] = s
+        att[b, :len(s)] = 1
+    return ids, att
+
+
+class TorchBackend:
+    """The PyTorch model itself (imports torch)."""
+
+    name = "torch"
+
+    def __init__(self, model, pad_id: int, batch_tokens: int = 16384):
+        self.model = model
+        self.pad_id = pad_id
+        self.batch_tokens = batch_tokens
+
+    def predict_proba(self, seqs: list[list[int]]) -> np.ndarray:
+        import torch
+
+        out = np.zeros((len(seqs), self.model.config.num_labels), dtype=np.float32)
+        with torch.inference_mode():
+            for b in length_batches([len(s) for s in seqs], self.batch_tokens):
+                ids, att = pad_batch([seqs[i] for i in b], self.pad_id)
+                logits = self.model(input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(att)).logits
+                out[b] = torch.softmax(logits.float(), -1).numpy()
+        return out
+
+    def token_attribution(self, ids: list[int], target: int, benign: int) -> np.ndarray:
+        """Gradient × input over the input embeddings."""
+        import torch
+
+        x = torch.tensor([ids])
+        emb = self.model.get_input_embeddings()(x).detach().requires_grad_(True)     # (1, t, h)
+        out = self.model(inputs_embeds=emb, attention_mask=torch.ones_like(x))
+        diff = out.logits[0, target] - out.logits[0, benign]
+        (grad,) = torch.autograd.grad(diff, emb)
+        return (grad * emb).sum(-1)[0].detach().numpy()                                # (t,)
+
+
+# name -> factory(model_dir, tokenizer, threads=None) -> Backend; "torch" is built into the detector.
+BACKENDS: dict = {}
