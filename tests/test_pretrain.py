@@ -81,3 +81,26 @@ def test_mismatched_tokenizer_is_refused(tmp_path, tiny_base):
     other.save(d)
     with pytest.raises(ValueError, match="does not belong"):
         load_mlm(d)
+
+
+def test_runs_unchanged_under_accelerate_launch_two_processes(tmp_path, tiny_tokenizer):
+    """The same CLI command, launched as 2 CPU processes by `accelerate launch` (DDP over gloo)."""
+    import os
+    import subprocess
+    import sys
+
+    corpus = tmp_path / "corpus" / "train"
+    corpus.mkdir(parents=True)
+    rows = [{"m": "payload", "t": t} for t in ["' or 1=1--", "john smith", "<script>x</script>", "ls -la /tmp"]] * 20
+    (corpus / "corpus.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    tiny_tokenizer.save(tmp_path / "tok")
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "secllm.cli", "pretrain",
+           "--corpus", str(tmp_path / "corpus"), "--out", str(out), "--size", "tiny", "--steps", "4",
+           "--batch-tokens", "256", "--tokenizer", str(tmp_path / "tok")]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    meta = read_meta(out / "model")
+    assert meta["pretrain"]["steps"] == 4

@@ -253,6 +253,104 @@ def finetune(task, base_dir, random_init, size, tokenizer_dir, out, datasets, no
     click.echo(f"model: {path}")
 
 
+# ----------------------------------------------------------------------------------------------
+# eval
+# ----------------------------------------------------------------------------------------------
+
+@main.group("eval")
+def eval_group():
+    """Evaluate detectors honestly: rule engines, shallow baselines, cross-source, evasion, ablations."""
+
+
+def _csv_list(text: str, cast=str) -> tuple:
+    return tuple(cast(x.strip()) for x in text.split(",") if x.strip())
+
+
+@eval_group.command("web-attack")
+@click.option("--model", "model_dir", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Fine-tuned SecLLM model (default: the shipped model).")
+@click.option("--random", "random_dir", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Same recipe from random initialisation (ablation).")
+@click.option("--probe", "probe_dir", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Frozen base + linear probe (ablation).")
+@click.option("--model-no1book", type=click.Path(file_okay=False, exists=True), default=None,
+              help="A model fine-tuned with --no-1book, for the cross-source 1book test.")
+@click.option("--out", default="reports/eval-web-attack", show_default=True, type=click.Path(file_okay=False))
+@click.option("--data", "data_file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Your own labeled data: CSV or JSONL with text,label (benign/norm/normal/0 = benign).")
+@click.option("--crs/--no-crs", default=True, show_default=True,
+              help="OWASP CRS in ModSecurity (needs nginx + libnginx-mod-http-modsecurity + modsecurity-crs).")
+@click.option("--paranoia", default="1,2,3,4", show_default=True, help="CRS paranoia levels to report.")
+@click.option("--sample", type=int, default=None, help="Seeded stratified sample of N items per test set.")
+@click.option("--datasets", envvar="SECLLM_DATASETS", type=click.Path(file_okay=False), default=None)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--threads", type=int, default=None, help="CPU threads for the models.")
+@click.option("--bootstrap", default=200, show_default=True, help="Bootstrap resamples for 95% intervals (0: off).")
+@click.option("--evasion/--no-evasion", default=True, show_default=True)
+@click.option("--evasion-items", default=200, show_default=True, help="SQLi and XSS originals to mutate, each.")
+@click.option("--tampers", default="default", show_default=True,
+              help="sqlmap tamper scripts, comma-separated; 'default' = ten common ones, 'none' = no tampers.")
+@click.option("--ablations", is_flag=True, help="Fine-tune the ablations from --base (slow).")
+@click.option("--base", "base_dir", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Pretrained base for --ablations.")
+@click.option("--families", default="sqli,xss,cmdi,path-traversal", show_default=True,
+              help="Attack families for leave-one-family-out.")
+@click.option("--fractions", default="0.01,0.1", show_default=True, help="Low-label fractions.")
+@click.option("--ablation-epochs", default=3, show_default=True)
+@click.option("--ablation-max-minutes", type=float, default=None, help="Time cap per ablation fine-tune.")
+def eval_web_attack(model_dir, random_dir, probe_dir, model_no1book, out, data_file, crs, paranoia, sample, datasets,
+                    seed, threads, bootstrap, evasion, evasion_items, tampers, ablations, base_dir, families,
+                    fractions, ablation_epochs, ablation_max_minutes):
+    """Evaluate the web-attack detector on the test splits and write a report directory.
+
+    Systems: SecLLM models, OWASP CRS at each paranoia level, libinjection, TF-IDF + LR and a
+    length-only shortcut; tests: in-source, cross-source, evasion, your --data, and (--ablations)
+    leave-one-family-out, low-label and linear probe.
+    """
+    from secllm.eval.evasion import DEFAULT_TAMPERS
+    from secllm.eval.web_eval import LeakageError, WebEvalConfig, run_web_eval
+    from secllm.paths import DEFAULT_MODEL_DIR
+    from secllm.tasks.finetune import FinetuneConfig
+
+    if ablations and not base_dir:
+        raise click.UsageError("--ablations needs --base DIR (a pretrained base)")
+    try:
+        levels = _csv_list(paranoia, int)
+    except ValueError as exc:
+        raise click.UsageError(f"--paranoia: {exc}") from exc
+    if not levels or any(not 1 <= lv <= 4 for lv in levels):
+        raise click.UsageError("--paranoia takes levels 1..4, e.g. 1,2,3,4")
+    models = {}
+    if model_dir:
+        models["secllm-pretrained"] = Path(model_dir)
+    elif (DEFAULT_MODEL_DIR / "secllm.json").is_file():
+        models["secllm-pretrained"] = DEFAULT_MODEL_DIR
+    else:
+        click.echo(f"warning: no --model and no shipped model in {DEFAULT_MODEL_DIR}: evaluating the baselines only",
+                   err=True)
+    if random_dir:
+        models["secllm-random-init"] = Path(random_dir)
+    if probe_dir:
+        models["secllm-linear-probe"] = Path(probe_dir)
+    cfg = WebEvalConfig(
+        out=Path(out), models=models, model_no1book=Path(model_no1book) if model_no1book else None,
+        datasets=Path(datasets) if datasets else None, data_file=Path(data_file) if data_file else None,
+        crs=crs, paranoia=levels, sample=sample, seed=seed, threads=threads, bootstrap=bootstrap,
+        evasion=evasion, evasion_items=evasion_items,
+        tampers=DEFAULT_TAMPERS if tampers == "default" else () if tampers == "none" else _csv_list(tampers),
+        ablations=ablations,
+        base=Path(base_dir) if base_dir else None, families=_csv_list(families),
+        fractions=_csv_list(fractions, float),
+        ablation_cfg=FinetuneConfig(epochs=ablation_epochs, max_minutes=ablation_max_minutes),
+        progress=True,  # a run takes minutes: say what it is doing (stderr)
+    )
+    try:
+        index = run_web_eval(cfg)
+    except (FileNotFoundError, LeakageError, RuntimeError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"report: {Path(out) / 'report.md'}  ({len(index['reports'])} test sets)")
+
+
 @main.group()
 def models():
     """Inspect model directories."""
@@ -271,6 +369,119 @@ def models_info(model_dir):
     except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps({"path": str(d), **meta}, indent=2, ensure_ascii=False))
+
+
+@models.command("export")
+@click.argument("model_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Write a torch-free serving directory here (default: into MODEL_DIR).")
+@click.option("--no-int8", is_flag=True, help="Skip the int8 (dynamic quantisation) graph.")
+def models_export(model_dir, out_dir, no_int8):
+    """Export a fine-tuned model to ONNX (model.onnx, model.int8.onnx) for `--backend onnx`."""
+    from secllm.runtime.onnx import export_onnx
+
+    try:
+        info = export_onnx(model_dir, out_dir, quantize=not no_int8)
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps({k: info[k] for k in ("onnx", "int8", "parity")}, indent=2))
+
+
+# ----------------------------------------------------------------------------------------------
+# scan / serve
+# ----------------------------------------------------------------------------------------------
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["auto", "access-log", "http", "pcap", "lines", "jsonl", "csv"]),
+              default="auto", show_default=True, help="Input format (auto: from name and first bytes).")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write findings here (default: stdout).")
+@click.option("--out-format", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option("--all", "all_items", is_flag=True, help="Write every item, not only malicious ones.")
+@click.option("--follow", is_flag=True, help="Keep reading a growing log (survives rotation); Ctrl-C stops.")
+@click.option("--model", "model_dir", envvar="SECLLM_MODEL", type=click.Path(file_okay=False),
+              help="Fine-tuned model directory (default: the shipped model).")
+@click.option("--backend", type=click.Choice(["auto", "torch", "onnx", "onnx-int8"]), default="auto",
+              show_default=True, help="auto: ONNX when the model directory has an export, else torch.")
+@click.option("--text-field", default=None, help="JSONL field / CSV column to judge (default: text, payload...).")
+@click.option("--batch", default=256, show_default=True, help="Items judged per model batch.")
+@click.option("--threads", type=int, default=None, help="CPU threads for the model.")
+@click.option("--no-evidence", is_flag=True, help="Skip evidence spans (faster).")
+@click.option("--raw-ips", is_flag=True, help="Write client addresses as they are (default: keyed pseudonyms).")
+@click.option("--ip-key", envvar="SECLLM_SCAN_IP_KEY", default=None,
+              help="Key for the client pseudonyms, to keep them stable across scans (env SECLLM_SCAN_IP_KEY).")
+@click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+@click.option("--poll", type=float, default=0.5, hidden=True)
+@click.option("--max-seconds", type=float, default=None, hidden=True)
+def scan(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend, text_field, batch, threads,
+         no_evidence, raw_ips, ip_key, no_progress, poll, max_seconds):
+    """Scan access logs, raw HTTP requests, pcaps, line logs, JSONL or CSV for web attacks.
+
+    Streams in constant memory; corrupt lines/records/packets are counted and skipped; a summary
+    (verdicts, attack types, top sources) goes to stderr.
+    """
+    from secllm.detect.detector import WebAttackDetector
+    from secllm.paths import DEFAULT_MODEL_DIR
+    from secllm.runtime import resolve_backend
+    from secllm.scan import scan as run_scan
+
+    if follow and len(paths) != 1:
+        raise click.UsageError("--follow tails exactly one PATH")
+    # a followed log may appear later, but then its format cannot be sniffed
+    missing = [p for p in paths if not Path(p).exists() and not (follow and fmt != "auto")]
+    if missing:
+        raise click.UsageError(f"no such file: {missing[0]}")
+    d = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
+    try:
+        det = WebAttackDetector.load(d, threads=threads, backend=resolve_backend(d, backend))
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    out = open(out_file, "w", encoding="utf-8", newline="") if out_file else sys.stdout
+    try:
+        summary = run_scan(paths, det, out, fmt=fmt, out_format=out_format, all_items=all_items, batch=batch,
+                           evidence=not no_evidence, follow=follow, poll=poll, max_seconds=max_seconds,
+                           text_field=text_field, ip_key=ip_key.encode() if ip_key else None, raw_ips=raw_ips,
+                           progress=not no_progress)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        if out_file:
+            out.close()
+    click.echo(summary.format(), err=True)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; anything but loopback needs an API key.")
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--model", "model_dir", envvar="SECLLM_MODEL", type=click.Path(file_okay=False),
+              help="Fine-tuned model directory (default: the shipped model).")
+@click.option("--backend", type=click.Choice(["auto", "torch", "onnx", "onnx-int8"]), default="auto",
+              show_default=True, help="auto: ONNX when the model directory has an export, else torch.")
+@click.option("--api-key", "api_keys", multiple=True,
+              help="Accepted API key (repeatable). Prefer SECLLM_API_KEYS=k1,k2: arguments show in `ps`.")
+@click.option("--max-body-bytes", default=1_000_000, show_default=True)
+@click.option("--max-batch", default=1000, show_default=True, help="Most items per request.")
+@click.option("--threads", type=int, default=None, help="CPU threads for the model.")
+def serve(host, port, model_dir, backend, api_keys, max_body_bytes, max_batch, threads):
+    """Start the REST API (FastAPI/uvicorn): /v1/detect, /v1/tasks, /v1/models, /health, /metrics, /docs."""
+    from secllm.serve.app import check_bind, create_app, keys_from_env
+
+    keys = list(api_keys) or keys_from_env()
+    try:
+        check_bind(host, keys)
+        app = create_app(model_dir, backend=backend, api_keys=keys, max_body_bytes=max_body_bytes,
+                         max_batch=max_batch, threads=threads)
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    import uvicorn
+
+    det = app.state.detectors["web-attack"]
+    click.echo(f"serving http://{host}:{port} (model {det.model_dir.name}, backend {det.backend.name}, "
+               f"API keys: {'on' if keys else 'off'}; docs at /docs)", err=True)
+    # uvicorn's own access log is off: the app writes a desensitised JSON one
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning", server_header=False)
 
 
 if __name__ == "__main__":

@@ -85,5 +85,19 @@ class TorchBackend:
         return (grad * emb).sum(-1)[0].detach().numpy()                                # (t,)
 
 
+def _onnx_factory(int8: bool):
+    """Lazy factory: onnxruntime is imported only when an ONNX backend is asked for."""
+
+    def make(model_dir, tokenizer, threads: int | None = None) -> Backend:
+        from secllm.runtime.onnx import OnnxBackend
+
+        return OnnxBackend(model_dir, tokenizer, threads=threads, int8=int8)
+
+    return make
+
+
 # name -> factory(model_dir, tokenizer, threads=None) -> Backend; "torch" is built into the detector.
-BACKENDS: dict = {}
+BACKENDS: dict = {
+    "onnx": _onnx_factory(int8=False),          # model.onnx (fp32), see secllm.runtime.onnx
+    "onnx-int8": _onnx_factory(int8=True),      # model.int8.onnx (dynamic int8 quantisation)
+}

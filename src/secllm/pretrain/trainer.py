@@ -116,6 +116,11 @@ def mask_tokens(ids: torch.Tensor, att: torch.Tensor, tok: SecTokenizer, prob: f
         special |= ids == sid
     candidates = (att == 1) & ~special
     chosen = (torch.rand(ids.shape, generator=gen) < prob) & candidates
+    if not chosen.any() and candidates.any():
+        # every batch must ask for at least one prediction: in multi-process training a process
+        # that skipped its step would leave the others waiting in the gradient all-reduce
+        first = candidates.flatten().nonzero()[0]
+        chosen.view(-1)[first] = True
     labels = torch.where(chosen, ids, torch.full_like(ids, -100))
     r = torch.rand(ids.shape, generator=gen)
     inp = ids.clone()
@@ -135,6 +140,18 @@ def mlm_loss(model, ids: torch.Tensor, att: torch.Tensor, labels: torch.Tensor) 
     loss = torch.nn.functional.cross_entropy(logits, target)
     acc = (logits.argmax(-1) == target).float().mean()
     return loss, acc
+
+
+class MaskedLMObjective(torch.nn.Module):
+    """The model plus its loss as one module, so that a DistributedDataParallel wrapper (from
+    ``accelerator.prepare``) sees the forward pass and synchronises gradients."""
+
+    def __init__(self, mlm):
+        super().__init__()
+        self.mlm = mlm
+
+    def forward(self, ids, att, labels):
+        return mlm_loss(self.mlm, ids, att, labels)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,7 +250,7 @@ def pretrain(corpus: list[tuple[str, str]], tok: SecTokenizer, cfg: PretrainConf
         load_optimizer(opt, ckpt / "optimizer")
         step = state["step"]
         accelerator.print(f"resuming from step {step}")
-    model, opt = accelerator.prepare(model, opt)
+    objective, opt = accelerator.prepare(MaskedLMObjective(model), opt)
     (run / "pretrain_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
 
     # Data order is a pure function of (seed, epoch): resuming replays it and skips done steps.
@@ -250,7 +267,7 @@ def pretrain(corpus: list[tuple[str, str]], tok: SecTokenizer, cfg: PretrainConf
             epoch += 1
 
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + step)
-    unwrapped = accelerator.unwrap_model(model)
+    unwrapped = accelerator.unwrap_model(objective).mlm
     t0 = time.time()
     tokens_seen = 0
     metrics_f = open(run / "metrics.jsonl", "a")
@@ -269,7 +286,7 @@ def pretrain(corpus: list[tuple[str, str]], tok: SecTokenizer, cfg: PretrainConf
         save_optimizer(opt.optimizer if hasattr(opt, "optimizer") else opt, ckpt / "optimizer")
         (ckpt / "trainer_state.json").write_text(json.dumps({"step": step, "kind": kind}))
 
-    model.train()
+    objective.train()
     for epoch, b in batches_from(step):
         if step >= cfg.steps:
             break
@@ -280,12 +297,9 @@ def pretrain(corpus: list[tuple[str, str]], tok: SecTokenizer, cfg: PretrainConf
             g["lr"] = lr_at(step, cfg)
         ids, att = collate([seqs[i] for i in b], tok.pad_id)
         inp, labels = mask_tokens(ids, att, tok, cfg.mask_prob, gen)
-        if (labels != -100).sum() == 0:
-            continue
-        loss, acc = mlm_loss(unwrapped if accelerator.num_processes == 1 else model.module,
-                             inp.to(accelerator.device), att.to(accelerator.device), labels.to(accelerator.device))
+        loss, acc = objective(inp.to(accelerator.device), att.to(accelerator.device), labels.to(accelerator.device))
         accelerator.backward(loss)
-        accelerator.clip_grad_norm_(model.parameters(), 1.0)
+        accelerator.clip_grad_norm_(objective.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
         step += 1

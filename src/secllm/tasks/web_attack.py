@@ -1,7 +1,8 @@
 """The web-attack task: dataset adapter and label set.
 
 Training data = HttpParams train (minus its 10% validation carve-out) + FuzzDB attack lists +
-1book URLs (train split). Validation = the validation parts of the same sources. Test sets are
+1book URLs (train split) + real browser User-Agent strings as benign header values (Debian
+sqlmap's list, when installed). Validation = the validation parts of the same sources. Test sets are
 reported separately: the HttpParams author test split, the 1book test split, the FuzzDB test split.
 
 Leakage rule: a training or validation row whose canonical text equals a row of any *test*
@@ -18,7 +19,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from secllm.data.corpus import model_text
+from secllm.data.records import Record
 from secllm.data.sources import WEB_LABELS, fuzzdb, http_params, web_urls_1book
+from secllm.data.split import dedupe, stratified_split
 from secllm.tasks.finetune import Examples
 
 TASK = "web-attack"
@@ -30,10 +33,36 @@ def _examples(recs) -> Examples:
                     [r.source for r in recs])
 
 
+USER_AGENTS = Path("/usr/share/sqlmap/data/txt/user-agents.txt")
+
+
+def benign_user_agents(path: Path = USER_AGENTS) -> list[Record]:
+    """Real browser User-Agent strings (benign header values), stratified 80/10/10 (seed 0).
+
+    The detector scores attacker-controllable headers of whole requests, but the web datasets
+    hold parameter values and URLs only; without benign header values a normal browser
+    User-Agent (parentheses, semicolons) is out of distribution. Debian's ``sqlmap`` package
+    ships 4,274 real User-Agent strings (``data/txt/user-agents.txt``); absent → empty list.
+    """
+    if not path.exists():
+        return []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        lines = dedupe([ln.strip() for ln in f if ln.strip() and not ln.startswith("#")])
+    recs = [Record(id=f"ua:{i}", modality="payload", text=t, label="benign", source="user-agents")
+            for i, t in enumerate(lines)]
+    for r, s in zip(recs, stratified_split(["b"] * len(recs), seed=0)):
+        r.meta["split"] = s
+    return recs
+
+
 def load_web_attack(root: Path, *, use_1book: bool = True, use_fuzzdb: bool = True,
-                    max_good_xss: int | None = 20_000) -> dict[str, Examples]:
+                    use_user_agents: bool = True, max_good_xss: int | None = 20_000) -> dict[str, Examples]:
     """Splits of the web-attack task as ``{"train", "val", "test:<source>"}`` → Examples."""
     sources = {"http_params": http_params(root)}
+    if use_user_agents:
+        ua = benign_user_agents()
+        if ua:
+            sources["user_agents"] = ua
     if use_fuzzdb:
         sources["fuzzdb"] = [r for r in fuzzdb(root) if r.label is not None]
     # the 1book test split is always built, so that "train without 1book, test on it" is possible

@@ -1,0 +1,183 @@
+"""Runtime benchmark: detect throughput per backend, batch size and thread count; API latency; server RSS.
+
+Usage (the full run takes minutes on 2 cores; ``--limit`` makes it quick)::
+
+    python benchmarks/runtime.py --model runs/web-pretrained              # HttpParams test payloads
+    python benchmarks/runtime.py --model runs/web --inputs reqs.txt --limit 200 --json out.json
+
+For each backend (torch, onnx fp32, onnx int8), batch size (1, 32, 256) and thread count (1, 2)
+the whole ``detect`` path is timed (part splitting, canonicalisation, tokenisation, model; no
+evidence unless ``--evidence``) on the same inputs, median of ``--repeats`` runs. Then a real
+``secllm serve`` is started on a free loopback port and single-item requests are sent one at a
+time: p50/p99 latency, and the server's peak RSS (VmHWM) at the end.
+
+When the model directory has no ONNX export, one is made in a temporary directory (the model
+directory is not modified).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from secllm.detect.detector import WebAttackDetector
+from secllm.paths import DEFAULT_MODEL_DIR
+
+
+def load_inputs(path: str | None, limit: int | None) -> tuple[list[str], str]:
+    """One item per line of ``path``; default: the HttpParams author test split (payloads)."""
+    if path:
+        items = [ln.rstrip("\r\n") for ln in open(path, encoding="utf-8", errors="surrogateescape") if ln.strip()]
+        name = Path(path).name
+    else:
+        from secllm.data.sources import http_params
+        from secllm.paths import datasets_dir
+
+        # the same rows as load_web_attack(...)["test:http_params"], without building every split
+        items = [r.text for r in http_params(datasets_dir()) if r.meta["split"] == "test"]
+        name = "http_params test"
+    return items[:limit] if limit else items, name
+
+
+def ensure_onnx(model_dir: Path, tmp: Path) -> Path:
+    if (model_dir / "model.onnx").exists() and (model_dir / "model.int8.onnx").exists():
+        return model_dir
+    from secllm.runtime.onnx import export_onnx
+
+    out = tmp / "onnx"
+    export_onnx(model_dir, out)
+    return out
+
+
+def throughput(det: WebAttackDetector, items: list[str], batch: int, repeats: int, evidence: bool) -> float:
+    """Median items/s of the detect path over ``repeats`` passes (one warm-up call first)."""
+    det.detect(items[:batch], evidence=evidence)
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for i in range(0, len(items), batch):
+            det.detect(items[i:i + batch], evidence=evidence)
+        rates.append(len(items) / (time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _peak_rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None                                   # not Linux
+
+
+def api_latency(model_dir: Path, backend: str, items: list[str], n: int, threads: int | None) -> dict:
+    """Start the real server, send ``n`` single-item requests one at a time, stop it."""
+    import httpx
+
+    port = _free_port()
+    cmd = [sys.executable, "-m", "secllm.cli", "serve", "--port", str(port), "--model", str(model_dir),
+           "--backend", backend]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    env = {k: v for k, v in os.environ.items() if k != "SECLLM_API_KEYS"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError("server exited at start; run the command by hand: " + " ".join(cmd))
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not start in 120 s")
+            time.sleep(0.2)
+        lat = []
+        with httpx.Client(base_url=base, timeout=30) as c:       # keep-alive: latency, not TCP setup
+            for k in range(n + 5):
+                body = {"items": [{"text": items[k % len(items)]}]}
+                t0 = time.perf_counter()
+                r = c.post("/v1/detect", json=body)
+                dt = time.perf_counter() - t0
+                r.raise_for_status()
+                if k >= 5:                                        # 5 warm-up requests
+                    lat.append(dt * 1000)
+        lat.sort()
+        return {"backend": backend, "requests": len(lat), "p50_ms": round(lat[len(lat) // 2], 2),
+                "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 2),
+                "peak_rss_mb": _peak_rss_mb(proc.pid)}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR, help="fine-tuned model directory")
+    ap.add_argument("--inputs", help="file with one item per line (default: HttpParams test payloads)")
+    ap.add_argument("--limit", type=int, default=None, help="use the first N inputs")
+    ap.add_argument("--backends", default="torch,onnx,onnx-int8")
+    ap.add_argument("--batch-sizes", default="1,32,256")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--evidence", action="store_true", help="compute evidence spans too")
+    ap.add_argument("--api-requests", type=int, default=200, help="single-item requests for the latency test")
+    ap.add_argument("--api-backend", default="onnx")
+    ap.add_argument("--no-api", action="store_true")
+    ap.add_argument("--json", dest="json_out", help="also write the results here")
+    args = ap.parse_args(argv)
+
+    items, name = load_inputs(args.inputs, args.limit)
+    backends = args.backends.split(",")
+    batches = [int(b) for b in args.batch_sizes.split(",")]
+    threads = [int(t) for t in args.threads.split(",")]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_dir = ensure_onnx(args.model, Path(tmp)) if any(b.startswith("onnx") for b in backends) else args.model
+        print(f"{len(items)} inputs ({name}); model {args.model}; {os.cpu_count()} CPUs; "
+              f"{platform.processor() or platform.machine()}", flush=True)
+        print(f"{'backend':<10} {'threads':>7} {'batch':>6} {'items/s':>10}", flush=True)
+        for be in backends:
+            for th in threads:
+                det = WebAttackDetector.load(onnx_dir if be.startswith("onnx") else args.model, threads=th, backend=be)
+                for b in batches:
+                    rate = throughput(det, items, b, args.repeats, args.evidence)
+                    rows.append({"backend": be, "threads": th, "batch": b, "items_per_s": round(rate, 1)})
+                    print(f"{be:<10} {th:>7} {b:>6} {rate:>10.1f}", flush=True)
+        api = None
+        if not args.no_api:
+            api = api_latency(onnx_dir if args.api_backend.startswith("onnx") else args.model, args.api_backend,
+                              items, min(args.api_requests, max(len(items), 1) * 10), max(threads))
+            print(f"API single-item latency ({api['backend']}, {api['requests']} requests): p50 {api['p50_ms']} ms, "
+                  f"p99 {api['p99_ms']} ms; server peak RSS {api['peak_rss_mb']} MB", flush=True)
+    result = {"inputs": name, "n": len(items), "model": str(args.model), "cpus": os.cpu_count(),
+              "throughput": rows, "api": api}
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()

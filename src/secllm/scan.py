@@ -1,0 +1,486 @@
+"""Scan files for web attacks: access logs, raw HTTP requests, pcaps, line logs, JSONL, CSV.
+
+Input streams: items are read lazily and judged in batches of ``batch`` (default 256), so a
+multi-GB access log is scanned in constant memory. Every line, record or packet that cannot be
+read is counted, the first few are reported, and the scan goes on. ``follow=True`` keeps tailing
+a growing log (``tail -F``: it survives rotation and truncation) until stopped.
+
+    >>> from secllm.detect.detector import WebAttackDetector               # doctest: +SKIP
+    >>> summary = scan(["access.log"], WebAttackDetector.load(), out=sys.stdout)   # doctest: +SKIP
+    >>> summary.verdicts                                                    # doctest: +SKIP
+    Counter({'benign': 98211, 'malicious': 377, 'corrupt': 2})
+
+What is judged per format: the request target (path + query) of an access-log line, each whole
+raw HTTP request (files, or reassembled from a pcap's TCP streams), each non-empty line, and the
+text field of a JSONL object / CSV row. Client addresses from access logs are never written as
+they are: a finding names its source by a keyed pseudonym (``ip-3fa9c2d17e``), stable within a
+scan (and across scans when the same ``ip_key`` is given), unless ``raw_ips=True``.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import hmac
+import io
+import json
+import os
+import secrets
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from secllm.data.readers import parse_access_log_line
+from secllm.html_escape import term_safe
+
+FORMATS = ("auto", "access-log", "http", "pcap", "lines", "jsonl", "csv")
+OUT_FORMATS = ("jsonl", "csv")
+MAX_LINE_BYTES = 1 << 20          # a longer "line" is reported as corrupt, never held whole in memory
+MAX_TEXT_OUT = 2000               # characters of the judged text written into a finding
+MAX_ERRORS_SHOWN = 5
+_PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d",
+                b"\x0a\x0d\x0d\x0a")
+_METHODS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"TRACE ", b"CONNECT ")
+
+
+# ------------------------------------------------------------------------------------------------
+# Items
+# ------------------------------------------------------------------------------------------------
+
+@dataclass
+class ScanItem:
+    """One thing to judge, or (``error`` set) one that could not be read."""
+
+    id: str                              # "<file name>:<line>" or "<file name>:<record>"
+    text: str = ""
+    file: str = ""
+    line: int | None = None
+    source: str | None = None            # who sent it: client pseudonym (access logs), flow (pcaps)
+    meta: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    invalid_utf8: bool = False
+
+
+FLUSH = object()      # yielded by a followed file when it is idle: judge what is buffered now
+
+
+class IpPseudonymizer:
+    """Keyed pseudonyms for client addresses: the same address gives the same name in one scan,
+    counting "top sources" still works, and the address cannot be read back without the key.
+
+        >>> p = IpPseudonymizer(b"k")
+        >>> p("203.0.113.9") == p("203.0.113.9") != p("203.0.113.10")
+        True
+        >>> p("203.0.113.9")[:3]
+        'ip-'
+    """
+
+    def __init__(self, key: bytes | None = None, raw: bool = False):
+        self.key = key or secrets.token_bytes(16)
+        self.raw = raw
+
+    def __call__(self, ip: str | None) -> str | None:
+        if not ip or ip == "-":
+            return None
+        if self.raw:
+            return ip
+        return "ip-" + hmac.new(self.key, ip.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()[:10]
+
+
+def _decode(raw: bytes) -> tuple[str, bool]:
+    """UTF-8, else latin-1 (lossless: an attacker controls the bytes, they are still judged)."""
+    try:
+        return raw.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return raw.decode("latin-1"), True
+
+
+def _open(path: Path) -> IO[bytes]:
+    f = open(path, "rb")  # noqa: SIM115 - closed by the caller
+    if f.peek(2)[:2] == b"\x1f\x8b":
+        f.close()
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return f
+
+
+def detect_format(path: str | Path) -> str:
+    """Guess a file's format from its name, then from its first bytes.
+
+        >>> import tempfile; p = Path(tempfile.mkdtemp()) / "x.log"
+        >>> _ = p.write_text('1.2.3.4 - - [10/Oct/2023:13:55:36 +0000] "GET / HTTP/1.1" 200 5 "-" "ua"\\n')
+        >>> detect_format(p)
+        'access-log'
+    """
+    p = Path(path)
+    name = p.name.lower().removesuffix(".gz")
+    suffix = Path(name).suffix
+    if suffix in (".pcap", ".pcapng", ".cap"):
+        return "pcap"
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    if suffix == ".csv":
+        return "csv"
+    with _open(p) as f:
+        try:
+            head = f.read(64 * 1024)
+        except (OSError, EOFError):
+            head = b""
+    if head[:4] in _PCAP_MAGICS:
+        return "pcap"
+    first = next((ln for ln in head.splitlines() if ln.strip()), b"").lstrip()
+    if head.startswith(_METHODS) and b" HTTP/" in first:
+        return "http"
+    if first.startswith(b"{"):
+        return "jsonl"
+    if parse_access_log_line(_decode(first)[0]) is not None:
+        return "access-log"
+    return "lines"
+
+
+def _iter_raw_lines(f: IO[bytes]) -> Iterator[tuple[bytes | None, str | None]]:
+    """Lines of an open file, each bounded by ``MAX_LINE_BYTES`` (the rest of an over-long line is
+    skipped and reported), and a final error if a compressed stream breaks."""
+    try:
+        while True:
+            raw = f.readline(MAX_LINE_BYTES + 1)
+            if not raw:
+                return
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                while (rest := f.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                    pass
+                yield None, f"line longer than {MAX_LINE_BYTES} bytes"
+                continue
+            yield raw, None
+    except (OSError, EOFError) as exc:     # truncated gzip, I/O error
+        yield None, f"stream broken: {exc}"
+
+
+def _follow_raw_lines(path: Path, poll: float, should_stop: Callable[[], bool]) -> Iterator[Any]:
+    """``tail -F`` from the start of ``path``: complete lines as they are written, ``FLUSH`` when
+    idle, reopened when the file is rotated (new inode) or started again after truncation."""
+    f: IO[bytes] | None = None
+    ino, pending, skipping = None, b"", False
+    try:
+        while not should_stop():
+            if f is None:
+                try:
+                    f = open(path, "rb")  # noqa: SIM115
+                    ino, pending, skipping = os.fstat(f.fileno()).st_ino, b"", False
+                except FileNotFoundError:      # between rotation and re-creation
+                    yield FLUSH
+                    time.sleep(poll)
+                    continue
+            raw = f.readline(MAX_LINE_BYTES + 1)
+            if raw:
+                ended = raw.endswith(b"\n")
+                if skipping:                         # the tail of an over-long line
+                    skipping = not ended
+                    continue
+                pending += raw                       # a half-written line waits for its end
+                if ended:
+                    yield pending, None
+                    pending = b""
+                elif len(pending) > MAX_LINE_BYTES:
+                    yield None, f"line longer than {MAX_LINE_BYTES} bytes"
+                    pending, skipping = b"", True
+                continue
+            yield FLUSH
+            time.sleep(poll)
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                continue
+            if st.st_ino != ino:                     # rotated: read the new file from its start
+                f.close()
+                f = None
+            elif st.st_size < f.tell():              # truncated in place (copytruncate)
+                f.seek(0)
+                pending, skipping = b"", False
+    finally:
+        if f is not None:
+            f.close()
+
+
+def iter_scan_items(path: str | Path, fmt: str = "auto", *, text_field: str | None = None,
+                    pseudonym: IpPseudonymizer | None = None, follow: bool = False, poll: float = 0.5,
+                    should_stop: Callable[[], bool] = lambda: False) -> Iterator[Any]:
+    """Yield ``ScanItem`` per input (``error`` set for a corrupt one), and ``FLUSH`` when following."""
+    p = Path(path)
+    fmt = detect_format(p) if fmt == "auto" else fmt
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    pseudonym = pseudonym or IpPseudonymizer()
+    name = p.name
+    if fmt in ("http", "pcap"):
+        if follow:
+            raise ValueError(f"--follow works on line formats, not {fmt}")
+        yield from _record_items(p, fmt)
+        return
+    if fmt == "csv":
+        if follow:
+            raise ValueError("--follow works on line formats, not csv")
+        yield from _csv_items(p, text_field)
+        return
+    if follow:
+        lines: Iterable[Any] = _follow_raw_lines(p, poll, should_stop)
+        yield from _line_items(lines, name, fmt, text_field, pseudonym)
+    else:
+        with _open(p) as f:
+            yield from _line_items(_iter_raw_lines(f), name, fmt, text_field, pseudonym)
+
+
+def _line_items(lines: Iterable[Any], name: str, fmt: str, text_field: str | None,
+                pseudonym: IpPseudonymizer) -> Iterator[Any]:
+    n = 0
+    for entry in lines:
+        if entry is FLUSH:
+            yield FLUSH
+            continue
+        n += 1
+        raw, err = entry
+        rid = f"{name}:{n}"
+        if err is not None:
+            yield ScanItem(rid, file=name, line=n, error=err)
+            continue
+        line, bad = _decode(raw.rstrip(b"\r\n"))
+        if not line.strip():
+            continue
+        if fmt == "access-log":
+            d = parse_access_log_line(line)
+            if d is None:
+                yield ScanItem(rid, file=name, line=n, error="not an access-log line")
+                continue
+            meta = {k: v for k, v in (("method", d["method"]), ("http_status", d["status"]), ("time", d["time"]))
+                    if v is not None}
+            yield ScanItem(rid, d["target"], name, n, pseudonym(d["ip"]), meta, invalid_utf8=bad)
+        elif fmt == "jsonl":
+            field_ = text_field or "text"
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield ScanItem(rid, file=name, line=n, error=f"invalid JSON: {exc.msg}")
+                continue
+            if not isinstance(obj, dict) or not isinstance(obj.get(field_), str):
+                yield ScanItem(rid, file=name, line=n, error=f"expected an object with a string {field_!r}")
+                continue
+            oid = obj.get("id")
+            yield ScanItem(f"{name}:{oid}" if oid is not None else rid, obj[field_], name, n, invalid_utf8=bad)
+        else:
+            yield ScanItem(rid, line, name, n, invalid_utf8=bad)
+
+
+def _csv_items(p: Path, text_field: str | None) -> Iterator[ScanItem]:
+    name = p.name
+    with _open(p) as fb:
+        # surrogateescape: a non-UTF-8 byte is kept (and judged) instead of failing the file
+        ft = io.TextIOWrapper(fb, encoding="utf-8", errors="surrogateescape", newline="")
+        reader = csv.DictReader(ft)
+        cols = reader.fieldnames or []
+        col = text_field or next((c for c in ("text", "payload", "url", "request") if c in cols), None)
+        if col is None or col not in cols:
+            raise ValueError(f"{p}: no text column (columns: {cols}); pass --text-field NAME")
+        k = 0
+        while True:
+            k += 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except (csv.Error, OSError, EOFError) as exc:      # e.g. a field over the csv size limit
+                yield ScanItem(f"{name}:{k}", file=name, line=reader.line_num, error=f"csv: {exc}")
+                if not isinstance(exc, csv.Error):
+                    return
+                continue
+            value = row.get(col)
+            if value is None:
+                yield ScanItem(f"{name}:{k}", file=name, line=reader.line_num, error=f"row lacks {col!r}")
+                continue
+            bad = any(0xDC80 <= ord(c) <= 0xDCFF for c in value)
+            if bad:
+                value = value.encode("utf-8", "surrogateescape").decode("latin-1")
+            yield ScanItem(f"{name}:{k}", value, name, reader.line_num, invalid_utf8=bad)
+
+
+def _record_items(p: Path, fmt: str) -> Iterator[ScanItem]:
+    """Raw request files and pcaps through the readers (which report broken input as records).
+
+    These readers hold one file (requests) or the TCP streams of one capture (pcaps, capped per
+    stream) in memory; the scan itself still streams.
+    """
+    from secllm.data.readers import read_http_requests, reassemble_http_from_pcap
+
+    name = p.name
+    records = read_http_requests(p) if fmt == "http" else reassemble_http_from_pcap(p)
+    for k, rec in enumerate(records):
+        rid = f"{name}:{k}"
+        if rec.error:
+            yield ScanItem(rid, file=name, error=rec.error)
+            continue
+        meta = {key: rec.meta[key] for key in ("method", "target") if key in rec.meta}
+        src = f"flow{rec.meta['flow']}" if "flow" in rec.meta else None
+        yield ScanItem(rid, rec.text, name, None, src, meta, invalid_utf8=rec.meta.get("encoding") == "latin-1")
+
+
+# ------------------------------------------------------------------------------------------------
+# Findings and summary
+# ------------------------------------------------------------------------------------------------
+
+CSV_COLUMNS = ["id", "file", "line", "source", "label", "score", "attack_type", "part", "evidence",
+               "status", "text"]
+
+
+def _csv_cell(value: Any) -> str:
+    """A CSV cell that a spreadsheet will not run: hostile text starting with = + - @ becomes
+    a formula in Excel/LibreOffice (CSV injection), so it is prefixed with a quote."""
+    s = "" if value is None else str(value)
+    if s and s[0] in "=+-@\t\r":
+        s = "'" + s
+    return s
+
+
+class FindingWriter:
+    """Writes findings as JSONL or CSV, one per line, flushed per batch (``--follow`` is live)."""
+
+    def __init__(self, out: IO[str], fmt: str = "jsonl"):
+        if fmt not in OUT_FORMATS:
+            raise ValueError(f"unknown output format {fmt!r}; expected one of {OUT_FORMATS}")
+        self.out, self.fmt = out, fmt
+        self._csv = csv.writer(out) if fmt == "csv" else None
+        if self._csv is not None:
+            self._csv.writerow(CSV_COLUMNS)
+
+    def write(self, finding: dict[str, Any]) -> None:
+        if self._csv is not None:
+            row = dict(finding)
+            row["evidence"] = " | ".join(f"{e['part']}:{e['text']}" for e in finding.get("evidence") or [])
+            self._csv.writerow([_csv_cell(row.get(c)) for c in CSV_COLUMNS])
+        else:
+            self.out.write(json.dumps(finding, ensure_ascii=False) + "\n")
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
+@dataclass
+class ScanSummary:
+    items: int = 0
+    verdicts: Counter = field(default_factory=Counter)        # benign / malicious / corrupt / <status>
+    attack_types: Counter = field(default_factory=Counter)
+    sources: Counter = field(default_factory=Counter)         # malicious findings per source
+    errors: list[str] = field(default_factory=list)           # the first few corrupt items
+    files: int = 0
+    seconds: float = 0.0
+
+    def add_error(self, where: str, message: str) -> None:
+        self.verdicts["corrupt"] += 1
+        if len(self.errors) < MAX_ERRORS_SHOWN:
+            self.errors.append(f"{where}: {message}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"items": self.items, "files": self.files, "seconds": round(self.seconds, 3),
+                "verdicts": dict(self.verdicts), "attack_types": dict(self.attack_types),
+                "top_sources": self.sources.most_common(10), "errors": self.errors}
+
+    def format(self) -> str:
+        """The human summary printed on stderr (input-derived text made terminal-safe)."""
+        rate = self.items / self.seconds if self.seconds > 0 else 0.0
+        lines = [f"scanned {self.items} items from {self.files} file(s) in {self.seconds:.1f} s ({rate:.0f}/s)",
+                 "verdicts: " + (", ".join(f"{k}={v}" for k, v in sorted(self.verdicts.items())) or "-"),
+                 "attack types: " + (", ".join(f"{k}={v}" for k, v in self.attack_types.most_common()) or "-")]
+        if self.sources:
+            lines.append("top sources: " + ", ".join(f"{term_safe(k)}={v}" for k, v in self.sources.most_common(10)))
+        n_bad = self.verdicts.get("corrupt", 0)
+        if n_bad:
+            lines.append(f"skipped {n_bad} corrupt item(s); first: " + "; ".join(term_safe(e) for e in self.errors))
+        return "\n".join(lines)
+
+
+def _finding(item: ScanItem, det: Any) -> dict[str, Any]:
+    d = det.to_json()
+    out: dict[str, Any] = {"id": item.id, "file": item.file, "line": item.line, "source": item.source}
+    for k in ("label", "score", "attack_type", "part", "evidence", "status", "error", "kind", "warnings"):
+        out[k] = d.get(k)
+    out.update({k: v for k, v in item.meta.items() if k not in out})
+    out["text"] = item.text[:MAX_TEXT_OUT]
+    if len(item.text) > MAX_TEXT_OUT:
+        out["text_truncated"] = True
+    return out
+
+
+def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str = "auto",
+         out_format: str = "jsonl", all_items: bool = False, batch: int = 256, evidence: bool = True,
+         follow: bool = False, poll: float = 0.5, max_seconds: float | None = None,
+         text_field: str | None = None, ip_key: bytes | None = None, raw_ips: bool = False,
+         progress: bool = True) -> ScanSummary:
+    """Judge every item of ``paths`` with ``detector`` and write findings to ``out``.
+
+    Findings are the malicious items (every item with ``all_items``). ``max_seconds`` stops the
+    scan (used with ``follow``); Ctrl-C stops it too, and the summary so far is returned either way.
+
+        >>> s = scan(["access.log"], det, out=sys.stdout)                  # doctest: +SKIP
+        >>> print(s.format())                                               # doctest: +SKIP
+    """
+    from tqdm.auto import tqdm
+
+    writer = FindingWriter(out, out_format)
+    summary = ScanSummary()
+    pseudonym = IpPseudonymizer(ip_key, raw=raw_ips)
+    t0 = time.monotonic()
+
+    def should_stop() -> bool:
+        return max_seconds is not None and time.monotonic() - t0 >= max_seconds
+
+    bar = tqdm(unit="item", disable=not progress, file=sys.stderr, desc="scan", dynamic_ncols=True)
+    buf: list[ScanItem] = []
+
+    def flush() -> None:
+        if not buf:
+            return
+        results = detector.detect([it.text for it in buf], ids=[it.id for it in buf], evidence=evidence)
+        for it, r in zip(buf, results):
+            if it.invalid_utf8:
+                r.warnings.append("invalid_utf8: decoded as latin-1")
+            key = r.label if r.status == "ok" else r.status
+            summary.verdicts[key] += 1
+            if r.label == "malicious":
+                summary.attack_types[r.attack_type or "unknown"] += 1
+                if it.source:
+                    summary.sources[it.source] += 1
+            if all_items or r.label == "malicious":
+                writer.write(_finding(it, r))
+        writer.flush()
+        bar.update(len(buf))
+        buf.clear()
+
+    try:
+        for path in paths:
+            summary.files += 1
+            for it in iter_scan_items(path, fmt, text_field=text_field, pseudonym=pseudonym, follow=follow,
+                                      poll=poll, should_stop=should_stop):
+                if it is FLUSH:
+                    flush()
+                    continue
+                summary.items += 1
+                if it.error is not None:
+                    summary.add_error(it.id, it.error)
+                    bar.update(1)
+                else:
+                    buf.append(it)
+                    if len(buf) >= batch:
+                        flush()
+                if should_stop():
+                    break
+            flush()
+            if should_stop():
+                break
+    except KeyboardInterrupt:               # Ctrl-C: judge what was read, then summarise
+        flush()
+    finally:
+        bar.close()
+        summary.seconds = time.monotonic() - t0
+    return summary

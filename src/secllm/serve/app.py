@@ -1,0 +1,395 @@
+"""FastAPI application: batch detection, task and model listing, health, Prometheus metrics.
+
+    >>> app = create_app("runs/web", backend="onnx", api_keys=["a-long-random-key"])   # doctest: +SKIP
+    >>> # uvicorn.run(app, host="127.0.0.1", port=8000)  — or: secllm serve --model runs/web
+
+Routes::
+
+    GET  /health          liveness; the only route that needs no API key
+    GET  /v1/tasks        tasks this server can judge
+    GET  /v1/models       the model behind each task (labels, threshold, backend, ONNX parity)
+    POST /v1/detect       {"task": "web-attack", "items": [{"id": "r1", "text": "..."}]}
+                          -> {"task", "model", "results": [<same objects as `secllm detect --json`>]}
+    GET  /metrics         Prometheus text format
+    GET  /docs            OpenAPI docs (and /openapi.json)
+
+Safe by default: when API keys are configured every route but /health needs one (``X-API-Key``
+or ``Authorization: Bearer``, compared in constant time); request bodies over ``max_body_bytes``
+get 413 before they are read, batches over ``max_batch`` items 422; bodies that are not UTF-8 or
+not JSON get 400; every error is a JSON object with a code, a message and the request id, and an
+unexpected failure is a generic 500 (the traceback goes to the server's stderr, never to the
+client). One JSON access-log line per request goes to stderr, with inputs desensitised and cut
+to a short prefix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import IO, Any
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from secllm import __version__
+from secllm.data.desensitize import desensitize
+from secllm.runtime import resolve_backend
+
+TASKS: dict[str, str] = {
+    "web-attack": "Web attacks (SQLi, XSS, command injection, traversal, ...) in parameter values, "
+                  "URLs and whole raw HTTP requests, with evidence spans",
+}
+LOG_PREFIX_CHARS = 48          # characters of an input that may reach the access log (desensitised)
+LOG_MAX_INPUTS = 3
+_ROUTES = {"/health", "/v1/tasks", "/v1/models", "/v1/detect", "/metrics", "/docs", "/openapi.json"}
+
+
+# ------------------------------------------------------------------------------------------------
+# Request / response schema (strict: "5" is not an int, 5 is not a string, unknown keys refused)
+# ------------------------------------------------------------------------------------------------
+
+class DetectItem(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    id: str | int | None = Field(None, description="Your id for the item (default: its index in items)")
+    text: str = Field(description="A payload, a URL, or a whole raw HTTP request")
+
+
+class DetectRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    task: str = Field("web-attack", description="One of GET /v1/tasks")
+    items: list[DetectItem] = Field(min_length=1)
+    evidence: bool = Field(True, description="Compute evidence spans for malicious items")
+
+
+class ApiError(Exception):
+    """An error answered as JSON: ``{"error": {"code", "message", ...}, "request_id"}``."""
+
+    def __init__(self, status: int, code: str, message: str, **extra: Any):
+        super().__init__(message)
+        self.status, self.code, self.message, self.extra = status, code, message, extra
+
+
+def _error_body(code: str, message: str, request_id: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, **extra}, "request_id": request_id}
+
+
+# ------------------------------------------------------------------------------------------------
+# Configuration helpers used by the CLI
+# ------------------------------------------------------------------------------------------------
+
+def keys_from_env(environ: dict[str, str] | None = None) -> list[str]:
+    """API keys from ``SECLLM_API_KEYS`` (comma-separated): the env var keeps keys out of ``ps``.
+
+        >>> keys_from_env({"SECLLM_API_KEYS": " k1, k2 ,"})
+        ['k1', 'k2']
+    """
+    env = os.environ if environ is None else environ
+    return [k.strip() for k in env.get("SECLLM_API_KEYS", "").split(",") if k.strip()]
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach.
+
+        >>> is_loopback("127.0.0.1"), is_loopback("::1"), is_loopback("localhost"), is_loopback("0.0.0.0")
+        (True, True, True, False)
+    """
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False          # a host name could resolve anywhere
+
+
+def check_bind(host: str, api_keys: list[str]) -> None:
+    """Refuse to listen beyond this machine without API keys (no open detector on the network)."""
+    if not is_loopback(host) and not api_keys:
+        raise ValueError(f"refusing to bind {host}: it is reachable from other machines and no API key is "
+                         "configured; set SECLLM_API_KEYS=<long random key> (or --api-key), or bind 127.0.0.1")
+
+
+# ------------------------------------------------------------------------------------------------
+# Metrics and logging
+# ------------------------------------------------------------------------------------------------
+
+class _Metrics:
+    """Prometheus metrics in a registry of this app's own (several apps per process in tests)."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Gauge, Histogram
+        from prometheus_client import Counter as PCounter
+
+        self.registry = CollectorRegistry()
+        self.requests = PCounter("secllm_http_requests", "HTTP requests", ["route", "method", "status"],
+                                 registry=self.registry)
+        self.latency = Histogram("secllm_http_request_duration_seconds", "Request latency", ["route"],
+                                 buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10),
+                                 registry=self.registry)
+        self.items = PCounter("secllm_detect_items", "Items judged", ["task"], registry=self.registry)
+        self.verdicts = PCounter("secllm_detect_verdicts", "Verdicts (label, or error status)", ["task", "verdict"],
+                                 registry=self.registry)
+        self.model = Gauge("secllm_model_info", "Loaded models", ["task", "backend", "model"], registry=self.registry)
+
+    def render(self) -> bytes:
+        from prometheus_client import generate_latest
+
+        return generate_latest(self.registry)
+
+
+class _AccessLog:
+    """One JSON object per line; a lock keeps lines whole across threads."""
+
+    def __init__(self, stream: IO[str] | None):
+        self.stream = stream
+        self.lock = threading.Lock()
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self.stream is None:
+            return
+        line = json.dumps(record, ensure_ascii=True)       # ASCII: a log line cannot carry terminal controls
+        with self.lock:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+
+def _client_label(scope: dict[str, Any]) -> str | None:
+    client = scope.get("client")
+    return desensitize(client[0]) if client else None
+
+
+def _log_prefix(text: str) -> str:
+    return desensitize(text[:LOG_PREFIX_CHARS])
+
+
+# ------------------------------------------------------------------------------------------------
+# The guard: request id, API key, body-size precheck, generic 500, metrics, access log
+# ------------------------------------------------------------------------------------------------
+
+class _Guard:
+    """Pure ASGI middleware around every route (so nothing can be added that skips the key check)."""
+
+    def __init__(self, app: Any, *, api_keys: list[str], max_body_bytes: int, metrics: _Metrics,
+                 access_log: _AccessLog):
+        self.app = app
+        self.keys = [k.encode() for k in api_keys]
+        self.max_body = max_body_bytes
+        self.metrics = metrics
+        self.log = access_log
+
+    def _authorized(self, headers: dict[bytes, bytes]) -> bool:
+        given = headers.get(b"x-api-key")
+        auth = headers.get(b"authorization", b"")
+        if given is None and auth[:7].lower() == b"bearer ":
+            given = auth[7:].strip()
+        if not given:
+            return False
+        # compare against every key, always: constant time whichever key (if any) matches
+        return any([hmac.compare_digest(given, k) for k in self.keys])
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = uuid.uuid4().hex[:16]
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
+        state["log"] = {}
+        t0 = time.perf_counter()
+        sent = {"status": 500, "started": False}
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                sent["status"], sent["started"] = message["status"], True
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        async def reply(status: int, code: str, msg: str, headers: dict[str, str] | None = None) -> None:
+            resp = JSONResponse(_error_body(code, msg, rid), status_code=status, headers=headers)
+            await resp(scope, receive, send_wrapper)
+
+        path = scope.get("path", "")
+        headers = {k.lower(): v for k, v in scope.get("headers", [])}
+        try:
+            if self.keys and path != "/health" and not self._authorized(headers):
+                await reply(401, "unauthorized", "missing or invalid API key: send it as X-API-Key or "
+                            "Authorization: Bearer <key>", {"WWW-Authenticate": "Bearer"})
+                return
+            length = headers.get(b"content-length")
+            if length is not None and (not length.isdigit() or int(length) > self.max_body):
+                await reply(413, "body_too_large", f"request body over {self.max_body} bytes; "
+                            "send fewer or smaller items per request")
+                return
+            await self.app(scope, receive, send_wrapper)
+        except Exception:  # noqa: BLE001 — the client gets a request id, the operator the traceback
+            sys.stderr.write(f"request {rid} failed:\n{traceback.format_exc()}")
+            if not sent["started"]:
+                await reply(500, "internal_error", "internal error; quote the request id to the operator")
+        finally:
+            dt = time.perf_counter() - t0
+            route = path if path in _ROUTES else "other"     # bounded label values
+            self.metrics.requests.labels(route, scope.get("method", ""), str(sent["status"])).inc()
+            self.metrics.latency.labels(route).observe(dt)
+            self.log.write({"ts": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "request_id": rid,
+                            "method": scope.get("method"), "path": _log_prefix(path) if route == "other" else path,
+                            "status": sent["status"], "duration_ms": round(dt * 1000, 2),
+                            "client": _client_label(scope), **state.get("log", {})})
+
+
+# ------------------------------------------------------------------------------------------------
+# The application
+# ------------------------------------------------------------------------------------------------
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused as soon as it passes ``limit`` bytes (chunked bodies have no length)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "body_too_large", f"request body over {limit} bytes; "
+                           "send fewer or smaller items per request")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(model_dir: str | Path | None = None, backend: str = "auto", api_keys: list[str] | None = None,
+               max_body_bytes: int = 1_000_000, max_batch: int = 1000, threads: int | None = None,
+               log_stream: IO[str] | None = sys.stderr, concurrency: int = 1) -> FastAPI:
+    """Build the API over the detector in ``model_dir`` (default: the shipped model).
+
+    ``backend``: ``onnx``, ``onnx-int8`` (no torch imported), ``torch``, or ``auto`` (ONNX when the
+    directory has an export). ``concurrency`` bounds model calls run at once: each call already
+    uses every core given by ``threads``, so more would only contend.
+    """
+    from secllm.detect.detector import WebAttackDetector
+    from secllm.paths import DEFAULT_MODEL_DIR
+
+    d = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
+    backend = resolve_backend(d, backend)
+    detector = WebAttackDetector.load(d, threads=threads, backend=backend)
+    detectors = {"web-attack": detector}
+    metrics = _Metrics()
+    for task, det in detectors.items():
+        metrics.model.labels(task, det.backend.name, det.model_dir.name).set(1)
+    gate = asyncio.Semaphore(concurrency)
+
+    app = FastAPI(title="SecLLM", version=__version__,
+                  description="Local security detectors. Every route but /health needs an API key when the "
+                              "server has keys configured (X-API-Key or Authorization: Bearer).")
+    app.add_middleware(_Guard, api_keys=list(api_keys or []), max_body_bytes=max_body_bytes, metrics=metrics,
+                       access_log=_AccessLog(log_stream))
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(_error_body(exc.code, exc.message, request.state.request_id, **exc.extra),
+                            status_code=exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(_error_body(code, str(exc.detail), request.state.request_id),
+                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.get("/health", tags=["service"])
+    def health() -> dict[str, Any]:
+        """Liveness (no API key needed): the server is up and its models are loaded."""
+        return {"status": "ok", "version": __version__, "tasks": sorted(detectors)}
+
+    @app.get("/v1/tasks", tags=["detect"])
+    def tasks() -> dict[str, Any]:
+        """The tasks this server judges, with their labels."""
+        return {"tasks": [{"name": t, "description": TASKS.get(t, ""), "labels": det.labels}
+                          for t, det in detectors.items()]}
+
+    @app.get("/v1/models", tags=["detect"])
+    def models() -> dict[str, Any]:
+        """The model behind each task (no file-system paths: only the directory name)."""
+        out = []
+        for t, det in detectors.items():
+            onnx_parity = getattr(det.backend, "manifest", {}).get("parity")
+            out.append({"task": t, "name": det.model_dir.name, "backend": det.backend.name,
+                        "labels": det.labels, "threshold": det.threshold, "max_length": det.max_length,
+                        "model_config": det.meta.get("model_config"),
+                        "tokenizer_fingerprint": det.meta.get("tokenizer_fingerprint"),
+                        "onnx_parity": onnx_parity})
+        return {"models": out}
+
+    request_schema = DetectRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    nested_schemas = request_schema.pop("$defs", {})
+
+    @app.post("/v1/detect", tags=["detect"], openapi_extra={"requestBody": {
+        "required": True, "content": {"application/json": {"schema": request_schema}}}})
+    async def detect(request: Request) -> JSONResponse:
+        """Judge a batch of items; one result per item, in order (same fields as `secllm detect --json`).
+
+        Example body: `{"task": "web-attack", "items": [{"id": "r1", "text": "id=1' or '1'='1"}]}`
+        """
+        raw = await _read_body(request, max_body_bytes)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ApiError(400, "invalid_utf8", f"request body is not UTF-8 (byte {exc.start})") from None
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ApiError(400, "invalid_json", f"request body is not JSON: {exc.msg} at line {exc.lineno} "
+                           f"column {exc.colno}") from None
+        if isinstance(obj, dict) and isinstance(obj.get("items"), list) and len(obj["items"]) > max_batch:
+            raise ApiError(422, "batch_too_large", f"{len(obj['items'])} items > limit {max_batch}; "
+                           "split the batch", limit=max_batch)
+        try:
+            req = DetectRequest.model_validate(obj)
+        except ValidationError as exc:
+            # the offending values are not echoed back (they may be large, or hostile)
+            details = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+            raise ApiError(422, "invalid_request", "request does not match the schema (see details and /docs)",
+                           details=details) from None
+        det = detectors.get(req.task)
+        if det is None:
+            raise ApiError(422, "unknown_task", f"unknown task {req.task!r}; available: {sorted(detectors)}")
+        texts = [it.text for it in req.items]
+        ids = [str(it.id) if it.id is not None else str(k) for k, it in enumerate(req.items)]
+        async with gate:
+            results = await run_in_threadpool(det.detect, texts, ids, req.evidence)
+        verdicts = Counter(r.label if r.status == "ok" else r.status for r in results)
+        metrics.items.labels(req.task).inc(len(results))
+        for v, n in verdicts.items():
+            metrics.verdicts.labels(req.task, str(v)).inc(n)
+        request.state.log.update({"task": req.task, "items": len(results), "verdicts": dict(verdicts),
+                                  "inputs": [_log_prefix(t) for t in texts[:LOG_MAX_INPUTS]]})
+        return JSONResponse({"task": req.task, "model": det.model_dir.name,
+                             "results": [r.to_json() for r in results]})
+
+    @app.get("/metrics", tags=["service"])
+    def prometheus_metrics() -> Response:
+        """Prometheus text: requests, latency histogram, items and verdicts per task."""
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    def openapi() -> dict[str, Any]:
+        # The detect body is parsed by hand (exact 400/413/422 errors); its schema and the schemas
+        # it refers to are added to the OpenAPI document here.
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                 routes=app.routes)
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(nested_schemas)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    app.state.detectors = detectors
+    return app

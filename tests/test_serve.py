@@ -1,0 +1,198 @@
+"""`secllm serve`: the real server (uvicorn in a subprocess on a free loopback port) over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+
+from tests.test_runtime_onnx import onnx_model_dir  # noqa: E402 — after the skips
+
+KEY = "test-key-0123456789abcdef"
+MAX_BODY = 20_000
+MAX_BATCH = 50
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tiny_web_model, tmp_path_factory):
+    """The real server with API keys, limits lowered so that tests can pass them cheaply."""
+    model = onnx_model_dir(tiny_web_model)
+    port = _free_port()
+    log = tmp_path_factory.mktemp("serve") / "stderr.log"
+    env = {**os.environ, "SECLLM_API_KEYS": KEY}
+    with open(log, "w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "secllm.cli", "serve", "--port", str(port), "--model", str(model),
+             "--backend", "onnx", "--threads", "1", "--max-body-bytes", str(MAX_BODY), "--max-batch", str(MAX_BATCH)],
+            stdout=subprocess.DEVNULL, stderr=err, env=env)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited: {log.read_text()[-3000:]}")
+        try:
+            if httpx.get(base + "/health", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("server did not start in 60 s")
+        time.sleep(0.2)
+    yield {"base": base, "log": log, "proc": proc}
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _get(server, path: str, key: str | None = KEY, **kw) -> httpx.Response:
+    headers = {"X-API-Key": key} if key else {}
+    return httpx.get(server["base"] + path, headers=headers, timeout=30, **kw)
+
+
+def _post(server, body: bytes | str, key: str | None = KEY, **kw) -> httpx.Response:
+    headers = {"X-API-Key": key, "Content-Type": "application/json"} if key else {"Content-Type": "application/json"}
+    return httpx.post(server["base"] + "/v1/detect", content=body, headers=headers, timeout=30, **kw)
+
+
+def _error(r: httpx.Response, status: int, code: str) -> dict:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert body["error"]["code"] == code and body["error"]["message"] and body["request_id"]
+    assert "Traceback" not in r.text
+    return body
+
+
+def test_health_needs_no_key_and_listing(server):
+    r = httpx.get(server["base"] + "/health", timeout=10)
+    assert r.status_code == 200 and r.json()["status"] == "ok" and r.headers["x-request-id"]
+    tasks = _get(server, "/v1/tasks").json()["tasks"]
+    assert tasks[0]["name"] == "web-attack" and "benign" in tasks[0]["labels"]
+    (m,) = _get(server, "/v1/models").json()["models"]
+    assert m["backend"] == "onnx" and m["onnx_parity"]["fp32_max_abs_logit_diff"] < 1e-4
+    assert "/" not in m["name"], "no server file-system paths in responses"
+    doc = _get(server, "/openapi.json").json()
+    assert "/v1/detect" in doc["paths"] and "DetectItem" in doc["components"]["schemas"]
+    assert _get(server, "/docs").status_code == 200
+
+
+def test_detect_ok_same_fields_as_cli(server):
+    items = [{"id": "a", "text": "1' or '1'='1"}, {"text": "john"},
+             {"id": 7, "text": "GET /a?q=<script>alert(1)</script> HTTP/1.1\r\nHost: h\r\n\r\n"}, {"text": ""}]
+    r = _post(server, json.dumps({"task": "web-attack", "items": items}))
+    assert r.status_code == 200, r.text
+    res = r.json()["results"]
+    assert [x["id"] for x in res] == ["a", "1", "7", "3"]
+    for x in res[:3]:
+        assert x["status"] == "ok" and x["label"] in ("benign", "malicious") and 0 <= x["score"] <= 1
+        assert set(x) >= {"attack_type", "evidence", "kind", "part", "class_scores", "warnings", "error"}
+    assert res[2]["kind"] == "http" and res[3]["status"] == "empty"
+
+
+def test_api_key_required_on_every_route_but_health(server):
+    for path in ("/v1/tasks", "/v1/models", "/metrics", "/docs", "/openapi.json", "/nope"):
+        r = _get(server, path, key=None)
+        _error(r, 401, "unauthorized")
+        assert r.headers["www-authenticate"] == "Bearer"
+    _error(_get(server, "/v1/tasks", key="wrong-key"), 401, "unauthorized")
+    _error(_post(server, '{"items": [{"text": "x"}]}', key=None), 401, "unauthorized")
+    r = httpx.get(server["base"] + "/v1/tasks", headers={"Authorization": f"Bearer {KEY}"}, timeout=10)
+    assert r.status_code == 200
+
+
+def test_bad_requests_get_clear_json_errors(server):
+    big = json.dumps({"items": [{"text": "a" * (MAX_BODY + 10)}]})
+    _error(_post(server, big), 413, "body_too_large")
+
+    def chunks():                                   # chunked upload: no Content-Length to check first
+        yield b'{"items": [{"text": "'
+        for _ in range(30):
+            yield b"a" * 1000
+        yield b'"}]}'
+    _error(_post(server, chunks()), 413, "body_too_large")
+    _error(_post(server, b'{"items": [{"text": "\xff\xfe"}]}'), 400, "invalid_utf8")
+    _error(_post(server, b'{"items": [{"text": '), 400, "invalid_json")
+    body = _error(_post(server, '{"items": [{"text": 5}]}'), 422, "invalid_request")
+    assert body["error"]["details"][0]["loc"] == ["items", 0, "text"]
+    _error(_post(server, '{"items": "x"}'), 422, "invalid_request")
+    _error(_post(server, '{"items": []}'), 422, "invalid_request")
+    _error(_post(server, '{"items": [{"text": "x"}], "extra": 1}'), 422, "invalid_request")
+    _error(_post(server, '[1, 2]'), 422, "invalid_request")
+    _error(_post(server, '{"task": "malware", "items": [{"text": "x"}]}'), 422, "unknown_task")
+    _error(_post(server, json.dumps({"items": [{"text": "x"}] * (MAX_BATCH + 1)})), 422, "batch_too_large")
+    _error(_get(server, "/nope"), 404, "not_found")
+    _error(httpx.delete(server["base"] + "/v1/detect", headers={"X-API-Key": KEY}), 405, "method_not_allowed")
+
+
+def test_metrics_and_desensitised_access_log(server):
+    secret_text = "user=bob@corp.example&from=10.1.2.3&" + "z" * 300
+    assert _post(server, json.dumps({"items": [{"text": secret_text}, {"text": "x"}]})).status_code == 200
+    text = _get(server, "/metrics").text
+    assert 'secllm_detect_items_total{task="web-attack"}' in text
+    assert "secllm_detect_verdicts_total" in text and "secllm_http_request_duration_seconds_bucket" in text
+    assert 'secllm_http_requests_total{method="POST",route="/v1/detect",status="200"}' in text
+    assert 'secllm_model_info{backend="onnx"' in text
+    time.sleep(0.2)
+    lines = [json.loads(x) for x in server["log"].read_text().splitlines() if x.startswith("{")]
+    detects = [x for x in lines if x.get("path") == "/v1/detect" and x.get("items") == 2]
+    assert detects, lines[-5:]
+    entry = detects[-1]
+    assert entry["status"] == 200 and entry["request_id"] and entry["duration_ms"] >= 0
+    logged = json.dumps(lines)
+    assert "bob@corp.example" not in logged and "10.1.2.3" not in logged and "<email>" in entry["inputs"][0]
+    assert "z" * 100 not in logged, "only a short prefix of each input is logged"
+    assert "127.0.0.1" not in logged, "client addresses are desensitised"
+
+
+def test_refuses_public_bind_without_key(tiny_web_model):
+    from secllm.cli import main
+    from secllm.serve.app import check_bind
+
+    r = CliRunner().invoke(main, ["serve", "--host", "0.0.0.0", "--model", str(tiny_web_model)],
+                           env={"SECLLM_API_KEYS": ""})
+    assert r.exit_code != 0 and "refusing to bind 0.0.0.0" in r.output
+    check_bind("0.0.0.0", ["k" * 32])               # with a key it is allowed
+    check_bind("::1", [])
+
+
+def test_internal_error_is_generic(tiny_web_model):
+    from fastapi.testclient import TestClient
+
+    from secllm.serve.app import create_app
+
+    app = create_app(tiny_web_model, backend="torch", log_stream=None)
+
+    def boom(*a, **k):
+        raise RuntimeError("secret internals /etc/shadow")
+    app.state.detectors["web-attack"].detect = boom
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.post("/v1/detect", json={"items": [{"text": "x"}]})
+    body = _error(r, 500, "internal_error")
+    assert "secret" not in r.text and body["request_id"] == r.headers["x-request-id"]
+
+
+def test_server_imports_no_torch(tiny_web_model):
+    model = onnx_model_dir(tiny_web_model)
+    code = ("import sys; from secllm.serve.app import create_app; "
+            f"create_app({str(model)!r}, backend='onnx', threads=1, log_stream=None); "
+            "bad = [m for m in ('torch', 'transformers') if m in sys.modules]; assert not bad, bad")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
