@@ -52,3 +52,15 @@ def test_terminal_escapes_in_input_are_neutralised(tiny_web_model):
     r = CliRunner().invoke(main, ["detect", "--model", str(tiny_web_model), "\x1b]0;pwned\x07<script>"])
     assert r.exit_code == 0
     assert "\x1b" not in r.stdout and "\x07" not in r.stdout
+
+
+def test_detect_raw_requests_file(tmp_path, tiny_web_model):
+    f = tmp_path / "reqs.http"
+    f.write_bytes(b"GET /a?id=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 13\r\n\r\nuser=admin'--\r\n\r\n"
+                  b"GET /c HTTP/1.1\r\nHost: x\r\n\r\n")
+    r = CliRunner().invoke(main, ["detect", "--model", str(tiny_web_model), "--requests", "--json", "--file", str(f)])
+    assert r.exit_code == 0, r.output
+    out = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
+    assert len(out) == 3 and all(o["kind"] == "http" and o["status"] == "ok" for o in out)
+    assert out[1]["id"].startswith("req2@")

@@ -85,11 +85,26 @@ def _detect_stream(det, items, out_json: bool, batch: int, progress: bool, evide
     return counts
 
 
+def _iter_request_items(raw: bytes):
+    """Raw HTTP requests of one file as detect items (bytes kept via latin-1 when not UTF-8)."""
+    from secllm.data.http import iter_raw_requests
+    from secllm.detect.io import Item
+
+    try:
+        text, bad = raw.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, bad = raw.decode("latin-1"), True
+    for n, (start, _end, req) in enumerate(iter_raw_requests(text), 1):
+        yield Item(f"req{n}@{start}", req, None, bad)
+
+
 @main.command()
 @click.argument("texts", nargs=-1)
 @click.option("--file", "file_", type=click.Path(dir_okay=False, allow_dash=True),
               help="Read items from a file (one per line); '-' for stdin.")
 @click.option("--jsonl", is_flag=True, help='Input lines are JSON objects {"id": ..., "text": ...}.')
+@click.option("--requests", "raw_requests", is_flag=True,
+              help="The input holds raw HTTP requests (several per file, blank-line separated); each is one item.")
 @click.option("--json", "out_json", is_flag=True, help="One JSON result per line on stdout.")
 @click.option("--task", default="web-attack", show_default=True, help="Detection task.")
 @click.option("--model", "model_dir", envvar="SECLLM_MODEL", type=click.Path(file_okay=False),
@@ -97,11 +112,12 @@ def _detect_stream(det, items, out_json: bool, batch: int, progress: bool, evide
 @click.option("--batch", default=256, show_default=True, help="Items judged per model batch.")
 @click.option("--no-evidence", is_flag=True, help="Skip evidence spans (faster).")
 @click.option("--threads", type=int, default=None, help="CPU threads for the model.")
-def detect(texts, file_, jsonl, out_json, task, model_dir, batch, no_evidence, threads):
+def detect(texts, file_, jsonl, raw_requests, out_json, task, model_dir, batch, no_evidence, threads):
     """Judge web input: payloads, URLs or raw HTTP requests.
 
-    Items come from TEXTS, --file, or stdin (when no TEXTS and stdin is not a terminal).
-    A raw HTTP request given as an argument or as a whole file (--file with --whole) is one item.
+    Items come from TEXTS, --file, or stdin (when no TEXTS and stdin is not a terminal): one item
+    per line, or JSONL with --jsonl, or whole raw HTTP requests with --requests (ids are
+    ``req<N>@<offset>``). A raw request given as an argument is one item.
     """
     from secllm.detect.io import Item, iter_items
 
@@ -124,10 +140,12 @@ def detect(texts, file_, jsonl, out_json, task, model_dir, batch, no_evidence, t
             fh = sys.stdin.buffer
         else:
             raise click.UsageError("give TEXTS, --file PATH, or pipe items on stdin")
-        items = iter_items(fh, fmt=fmt)
+        if raw_requests:
+            items = _iter_request_items(fh.read())
+        else:
+            items = iter_items(fh, fmt=fmt)
         progress = True
-    counts = _detect_stream(det, items, out_json, batch, progress and sys.stderr.isatty() or progress,
-                            evidence=not no_evidence)
+    counts = _detect_stream(det, items, out_json, batch, progress, evidence=not no_evidence)
     click.echo("summary: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())), err=True)
 
 
