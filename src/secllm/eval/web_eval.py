@@ -791,7 +791,7 @@ def run_web_eval(cfg: WebEvalConfig) -> dict[str, Any]:
         systems: list[_System] = []
         if ts.name.startswith("lofo_"):
             fam = ts.name[len("lofo_"):]
-            systems += [lofo_systems[fam], *[s for s in baselines.get(f"lofo_{fam}", [])], *secllm[:1], *rules]
+            systems += [lofo_systems[fam], *baselines.get(f"lofo_{fam}", []), *secllm[:1], *rules]
         else:
             if ts.secllm:
                 systems += secllm
