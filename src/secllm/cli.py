@@ -43,7 +43,7 @@ def main() -> None:
 # detect
 # ----------------------------------------------------------------------------------------------
 
-def _detect_stream(det, items, out_json: bool, batch: int, progress: bool, evidence: bool):
+def _detect_stream(det, items, out_json: bool, batch: int, progress: bool, evidence: bool, profile_scorer=None):
     from tqdm.auto import tqdm
 
     from secllm.detect.detector import Detection, Status
@@ -66,11 +66,23 @@ def _detect_stream(det, items, out_json: bool, batch: int, progress: bool, evide
         for r in res:
             key = r.label if r.status == Status.OK else r.status
             counts[key] = counts.get(key, 0) + 1
-        if out_json:
+        profs = _profile_results(profile_scorer, buf, res) if profile_scorer is not None else None
+        if profs is not None:
+            for pr in profs:
+                if pr is not None and pr.verdict:
+                    counts[f"profile_{pr.verdict}"] = counts.get(f"profile_{pr.verdict}", 0) + 1
+        if out_json and profs is not None:
+            for r, pr in zip(res, profs):
+                sys.stdout.write(json.dumps({**r.to_json(), "profile": pr.to_json() if pr else None},
+                                            ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        elif out_json:
             write_json(res, sys.stdout)
             sys.stdout.flush()
         else:
             click.echo(format_table(res))
+            if profs is not None:
+                click.echo(_format_profile_table(profs))
         bar.update(len(buf))
 
     buf = []
@@ -85,6 +97,32 @@ def _detect_stream(det, items, out_json: bool, batch: int, progress: bool, evide
     return counts
 
 
+def _profile_results(scorer, buf, res):
+    """Profile results for a detect batch (None for items that could not be read)."""
+    todo = [k for k, it in enumerate(buf) if it.error is None]
+    prs = scorer.score([buf[k].text for k in todo], ids=[buf[k].id for k in todo],
+                       detector_scores=[res[k].score for k in todo])
+    out = [None] * len(buf)
+    for k, pr in zip(todo, prs):
+        out[k] = pr
+    return out
+
+
+def _format_profile_table(profs) -> str:
+    from secllm.html_escape import term_safe
+
+    lines = ["", "profile: id  verdict  score  evidence"]
+    for pr in profs:
+        if pr is None:
+            continue
+        if pr.status != "ok":
+            lines.append(f"  {term_safe(pr.id)[:12]}  -  -  {pr.error}")
+            continue
+        ev = "; ".join(pr.evidence[:2])
+        lines.append(f"  {term_safe(pr.id)[:12]}  {pr.verdict}  {pr.score:.3f}  {term_safe(ev)[:120]}")
+    return "\n".join(lines)
+
+
 def _iter_request_items(raw: bytes):
     """Raw HTTP requests of one file as detect items (bytes kept via latin-1 when not UTF-8)."""
     from secllm.data.http import iter_raw_requests
@@ -96,6 +134,62 @@ def _iter_request_items(raw: bytes):
         text, bad = raw.decode("latin-1"), True
     for n, (start, _end, req) in enumerate(iter_raw_requests(text), 1):
         yield Item(f"req{n}@{start}", req, None, bad)
+
+_PCAP_MAGIC = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d",
+               b"\x0a\x0d\x0d\x0a")
+
+
+def _looks_like_pcap(path: str) -> bool:
+    """pcap/pcapng by magic bytes (or by name when gzip-compressed)."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head[:2] == b"\x1f\x8b":
+        return any(path.endswith(x) for x in (".pcap.gz", ".pcapng.gz", ".cap.gz"))
+    return head in _PCAP_MAGIC
+
+
+def _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evidence, threads):
+    """``secllm detect --task NAME`` for the registered tasks other than web-attack."""
+    from secllm.detect.detector import Status
+    from secllm.detect.generic import TaskDetector
+    from secllm.detect.io import Item, format_table, iter_items, write_json
+    from secllm.paths import DEFAULT_MODEL_DIR
+    from secllm.tasks.registry import get_task, list_tasks
+
+    try:
+        spec = get_task(task)
+    except KeyError:
+        raise click.UsageError(f"unknown task {task!r}; available: {', '.join(list_tasks())}") from None
+    d = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
+    try:
+        det = TaskDetector.load(d, task=task, threads=threads)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        raise click.ClickException(f"no model for task {task!r} in {d}: {exc}") from exc
+    if spec.input_kind == "flow" and file_ and file_ != "-" and Path(file_).is_file() and _looks_like_pcap(file_):
+        res = det.detect_pcap(file_, evidence=not no_evidence)
+        if out_json:
+            write_json(res, sys.stdout)
+        else:
+            click.echo(format_table(res))
+        counts: dict[str, int] = {}
+        for r in res:
+            key = r.label if r.status == Status.OK else r.status
+            counts[key] = counts.get(key, 0) + 1
+    else:
+        if texts:
+            items = [Item(str(i + 1), t, None, False) for i, t in enumerate(texts)]
+            progress = False
+        else:
+            if file_ and file_ != "-":
+                fh = open(file_, "rb")
+            elif not sys.stdin.isatty() or file_ == "-":
+                fh = sys.stdin.buffer
+            else:
+                raise click.UsageError("give TEXTS, --file PATH, or pipe items on stdin")
+            items = iter_items(fh, fmt="jsonl" if jsonl else "text")
+            progress = True
+        counts = _detect_stream(det, items, out_json, batch, progress, evidence=not no_evidence)
+    click.echo("summary: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())), err=True)
 
 
 @main.command()
@@ -112,7 +206,10 @@ def _iter_request_items(raw: bytes):
 @click.option("--batch", default=256, show_default=True, help="Items judged per model batch.")
 @click.option("--no-evidence", is_flag=True, help="Skip evidence spans (faster).")
 @click.option("--threads", type=int, default=None, help="CPU threads for the model.")
-def detect(texts, file_, jsonl, raw_requests, out_json, task, model_dir, batch, no_evidence, threads):
+@click.option("--profile", "profile_name", default=None,
+              help="Also compare each item with this site profile (`secllm learn`): adds a `profile` field "
+                   "(deviation, combined score and verdict, evidence).")
+def detect(texts, file_, jsonl, raw_requests, out_json, task, model_dir, batch, no_evidence, threads, profile_name):
     """Judge web input: payloads, URLs or raw HTTP requests.
 
     Items come from TEXTS, --file, or stdin (when no TEXTS and stdin is not a terminal): one item
@@ -122,13 +219,37 @@ def detect(texts, file_, jsonl, raw_requests, out_json, task, model_dir, batch, 
     from secllm.detect.io import Item, iter_items
 
     if task != "web-attack":
-        raise click.UsageError(f"task {task!r} is not available yet; available: web-attack")
+        _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evidence, threads)
+        return
     from secllm.detect.detector import WebAttackDetector
 
+    prof = None
+    if profile_name:
+        from secllm.profile import ProfileError, load_profile
+
+        try:
+            prof = load_profile(profile_name)
+        except ProfileError as exc:
+            raise click.ClickException(str(exc)) from exc
+        if prof.kind != "web":
+            raise click.ClickException(f"profile {profile_name!r} is a {prof.kind} profile; score log items with "
+                                       f"`secllm profiles score {profile_name} FILE`")
+        if not model_dir and prof.model:
+            model_dir = prof.model["dir"]          # the detector the profile was calibrated with
     try:
         det = WebAttackDetector.load(model_dir, threads=threads)
     except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
+    scorer = None
+    if prof is not None:
+        from secllm.profile import ProfileError, ProfileScorer
+        from secllm.profile.site import check_model
+
+        try:
+            check_model(prof, det.model_dir)
+        except ProfileError as exc:
+            raise click.ClickException(str(exc)) from exc
+        scorer = ProfileScorer(prof, detector=det)
     fmt = "jsonl" if jsonl else "text"
     if texts:
         items = [Item(str(i + 1), t, None, False) for i, t in enumerate(texts)]
@@ -145,7 +266,7 @@ def detect(texts, file_, jsonl, raw_requests, out_json, task, model_dir, batch, 
         else:
             items = iter_items(fh, fmt=fmt)
         progress = True
-    counts = _detect_stream(det, items, out_json, batch, progress, evidence=not no_evidence)
+    counts = _detect_stream(det, items, out_json, batch, progress, evidence=not no_evidence, profile_scorer=scorer)
     click.echo("summary: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())), err=True)
 
 
@@ -227,7 +348,7 @@ def pretrain(corpus_dir, out, size, steps, max_minutes, batch_tokens, max_length
 
 
 @main.command()
-@click.argument("task", type=click.Choice(["web-attack"]))
+@click.argument("task")
 @click.option("--base", "base_dir", type=click.Path(file_okay=False, exists=True), default=None,
               help="Pretrained base (kind mlm). Without it: --random-init.")
 @click.option("--random-init", is_flag=True, help="Same architecture, random weights (ablation).")
@@ -241,9 +362,19 @@ def pretrain(corpus_dir, out, size, steps, max_minutes, batch_tokens, max_length
 @click.option("--lr", default=2e-4, show_default=True)
 @click.option("--max-minutes", type=float, default=None)
 @click.option("--freeze-base", is_flag=True, help="Linear probe: train the head only.")
+@click.option("--adapter", "adapter", type=click.Choice(["none", "lora", "head"]), default="none", show_default=True,
+              help="Other tasks: train a LoRA (or head-only) adapter into OUT/adapters/TASK on the shared --base.")
 def finetune(task, base_dir, random_init, size, tokenizer_dir, out, datasets, no_1book, epochs, lr,
-             max_minutes, freeze_base):
-    """Fine-tune a task head on labeled data (model selection on validation only)."""
+             max_minutes, freeze_base, adapter):
+    """Fine-tune a task head on labeled data (model selection on validation only).
+
+    TASK is web-attack or any task of `secllm.tasks.registry` (url, script, traffic, log-hdfs,
+    log-bgl, cti-attack, evtx-tactic).
+    """
+    if task != "web-attack":
+        _finetune_task(task, base_dir, random_init, size, tokenizer_dir, out, datasets, epochs, lr, max_minutes,
+                       freeze_base, adapter)
+        return
     from secllm.model.config import load_config
     from secllm.paths import datasets_dir
     from secllm.tasks.finetune import FinetuneConfig
@@ -271,11 +402,105 @@ def finetune(task, base_dir, random_init, size, tokenizer_dir, out, datasets, no
     click.echo(f"model: {path}")
 
 
+def _finetune_task(task, base_dir, random_init, size, tokenizer_dir, out, datasets, epochs, lr, max_minutes,
+                   freeze_base, adapter):
+    """``secllm finetune NAME`` for the registered tasks other than web-attack."""
+    from secllm.model.config import load_config
+    from secllm.paths import datasets_dir
+    from secllm.tasks.finetune import FinetuneConfig
+    from secllm.tasks.finetune import finetune as run_finetune
+    from secllm.tasks.registry import get_task, list_tasks
+    from secllm.tokenizer import SecTokenizer
+
+    try:
+        spec = get_task(task)
+    except KeyError:
+        raise click.UsageError(f"unknown task {task!r}; available: {', '.join(list_tasks())}") from None
+    if not base_dir and not random_init:
+        raise click.UsageError("give --base DIR (a pretrained base) or --random-init")
+    try:
+        data = spec.load(datasets_dir(datasets))
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from exc
+    labels = spec.label_set(data)
+    train, val = data.splits["train"], data.splits["val"]
+    if adapter != "none":
+        from secllm.tasks.adapt import train_adapter
+
+        if not base_dir:
+            raise click.UsageError("--adapter needs --base DIR (the shared base)")
+        d = train_adapter(base_dir, task, train, val, labels, out, lora=adapter == "lora",
+                          benign_label=spec.benign_label,
+                          cfg=FinetuneConfig(epochs=epochs, lr=lr if lr != 2e-4 else 2e-3, max_minutes=max_minutes))
+        click.echo(f"adapter: {d}")
+        return
+    cfg = FinetuneConfig(epochs=epochs, lr=lr, max_minutes=max_minutes, freeze_base=freeze_base)
+    kw = {}
+    if random_init:
+        tdir = tokenizer_dir or base_dir
+        if not tdir:
+            raise click.UsageError("--random-init needs --tokenizer DIR (or --base to borrow its tokenizer)")
+        kw = {"tokenizer": SecTokenizer.load(tdir), "model_cfg": load_config(size)}
+    path = run_finetune(train, val, labels, out, base_dir=None if random_init else base_dir, cfg=cfg, task=task,
+                        benign_label=spec.benign_label, extra_meta={"split_rule": spec.split_rule}, **kw)
+    click.echo(f"model: {path}")
+
+
+class _TaskEvalGroup(click.Group):
+    """``secllm eval NAME`` also resolves any registered task (besides the explicit commands)."""
+
+    def get_command(self, ctx, cmd_name):
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is not None:
+            return cmd
+        from secllm.tasks.registry import list_tasks
+
+        if cmd_name in list_tasks():
+            return _eval_task_command(cmd_name)
+        return None
+
+
+def _eval_task_command(task: str) -> click.Command:
+    @click.command(task, help=f"Evaluate the {task} task: fine-tunes (pretrained, random init), baselines, report.")
+    @click.option("--base", "base_dir", type=click.Path(file_okay=False, exists=True), default=None,
+                  help="Pretrained base: fine-tune from it (and from random init, same recipe).")
+    @click.option("--model", "models", multiple=True, type=click.Path(file_okay=False, exists=True),
+                  help="Already fine-tuned model or multi-task directory to evaluate (repeatable).")
+    @click.option("--out", default=f"reports/{task}", show_default=True, type=click.Path(file_okay=False))
+    @click.option("--datasets", envvar="SECLLM_DATASETS", type=click.Path(file_okay=False), default=None)
+    @click.option("--limit", type=int, default=None, help="Cap rows per split (smoke runs).")
+    @click.option("--epochs", default=3, show_default=True)
+    @click.option("--max-minutes", type=float, default=None, help="Time cap per fine-tune.")
+    @click.option("--probe", is_flag=True, help="Also a frozen-base linear probe (ablation).")
+    @click.option("--lora", is_flag=True, help="Also a LoRA adapter on the shared base.")
+    @click.option("--no-random", is_flag=True, help="Skip the random-init ablation.")
+    @click.option("--bootstrap", default=200, show_default=True)
+    def cmd(base_dir, models, out, datasets, limit, epochs, max_minutes, probe, lora, no_random, bootstrap):
+        from secllm.tasks.evaluate import TaskEvalConfig, run_task_eval
+        from secllm.tasks.finetune import FinetuneConfig
+
+        if not base_dir and not models:
+            raise click.UsageError("give --base DIR (fine-tune and evaluate) and/or --model DIR (evaluate)")
+        cfg = TaskEvalConfig(task=task, out=Path(out), base=Path(base_dir) if base_dir else None,
+                             models={f"secllm-model-{i + 1}" if len(models) > 1 else "secllm-model": Path(m)
+                                     for i, m in enumerate(models)},
+                             datasets=Path(datasets) if datasets else None, limit=limit, random_init=not no_random,
+                             probe=probe, lora=lora, finetune=FinetuneConfig(epochs=epochs, max_minutes=max_minutes),
+                             bootstrap=bootstrap, progress=True)
+        try:
+            index = run_task_eval(cfg)
+        except (FileNotFoundError, ValueError, KeyError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"reports: {Path(out)}  ({', '.join(index['reports'])})")
+
+    return cmd
+
+
 # ----------------------------------------------------------------------------------------------
 # eval
 # ----------------------------------------------------------------------------------------------
 
-@main.group("eval")
+@main.group("eval", cls=_TaskEvalGroup)
 def eval_group():
     """Evaluate detectors honestly: rule engines, shallow baselines, cross-source, evasion, ablations."""
 
@@ -406,6 +631,130 @@ def models_export(model_dir, out_dir, no_int8):
 
 
 # ----------------------------------------------------------------------------------------------
+# learning mode: site / system profiles
+# ----------------------------------------------------------------------------------------------
+
+@main.command()
+@click.option("--profile", "name", required=True, help="Profile name (stored under $SECLLM_HOME/profiles/NAME).")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["auto", "http", "access-log", "urls", "jsonl", "log", "sessions"]),
+              default="auto", show_default=True,
+              help="Input format (auto: per file, from name and first line). log: one log line per item; "
+                   "sessions: one session (space-separated event keys) per line.")
+@click.option("--fpr", default=0.01, show_default=True, type=float,
+              help="False-positive rate on the held-back normal traffic that sets the threshold.")
+@click.option("--model", "model_dir", envvar="SECLLM_MODEL", type=click.Path(file_okay=False), default=None,
+              help="Fine-tuned detector for the density model and the combined score (default: the shipped model).")
+@click.option("--no-model", is_flag=True, help="Structure model only (no detector, no embeddings).")
+@click.option("--calibrate-fraction", default=0.2, show_default=True, type=float,
+              help="Last fraction of the items (in order) held back to set the threshold.")
+@click.option("--combine", type=click.Choice(["max", "fisher"]), default="max", show_default=True,
+              help="How component p-values combine: strongest signal (max) or Fisher's method.")
+@click.option("--text-field", default="text", show_default=True, help="JSONL field holding the item.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Write the profile here instead of $SECLLM_HOME/profiles/NAME.")
+@click.option("--force", is_flag=True, help="Replace an existing profile of that name.")
+def learn(name, files, fmt, fpr, model_dir, no_model, calibrate_fraction, combine, text_field, out_dir, force):
+    """Learn a site (or system) profile from normal traffic in FILES, without labels.
+
+    The first items (in file order) are learned; the last --calibrate-fraction set the decision
+    threshold at --fpr. Use it with `secllm detect --profile NAME`.
+    """
+    from secllm.profile import ProfileError, learn_profile
+    from secllm.profile.inputs import read_learning_items
+
+    try:
+        items, learn_fmt = read_learning_items(files, fmt, text_field=text_field)
+        prof = learn_profile(items, name, out_dir=out_dir, model_dir=model_dir, calibrate_fraction=calibrate_fraction,
+                             fpr=fpr, fmt=learn_fmt, combine=combine, use_model=not no_model, overwrite=force)
+    except (ProfileError, FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    m = prof.meta
+    click.echo(f"profile {name!r}: {prof.path}  ({prof.kind}; learned {m['n_learn']}, calibrated on "
+               f"{m['n_calibrate']}, skipped {m['n_skipped']}; components {', '.join(sorted(prof.calibrators))}; "
+               f"{m['learn_seconds']:.1f}s)")
+    for note in m.get("notes", []):
+        click.echo(f"note: {note}", err=True)
+
+
+@main.group()
+def profiles():
+    """List, show and remove learned profiles."""
+
+
+@profiles.command("list")
+@click.option("--json", "out_json", is_flag=True, help="JSON output.")
+def profiles_list(out_json):
+    """The profiles under $SECLLM_HOME/profiles."""
+    from secllm.profile import list_profiles, profiles_dir
+
+    rows = list_profiles()
+    if out_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo(f"no profiles in {profiles_dir()}; learn one with `secllm learn --profile NAME FILE...`")
+        return
+    for r in rows:
+        click.echo(f"{r['name']}\t{r.get('kind')}\tlearned {r.get('n_learn')}\tcalibrated {r.get('n_calibrate')}"
+                   f"\tfpr {r.get('fpr')}\t{r.get('created')}")
+
+
+@profiles.command("show")
+@click.argument("name")
+def profiles_show(name):
+    """A profile's summary as JSON: sizes, thresholds, endpoints or log templates."""
+    from secllm.profile import ProfileError, load_profile
+
+    try:
+        prof = load_profile(name)
+    except ProfileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps(prof.summary(), indent=2, ensure_ascii=False, default=str))
+
+
+@profiles.command("remove")
+@click.argument("name")
+def profiles_remove(name):
+    """Delete a profile."""
+    from secllm.profile import ProfileError, remove_profile
+
+    try:
+        d = remove_profile(name)
+    except ProfileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"removed {d}")
+
+
+@profiles.command("score")
+@click.argument("name")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True))
+@click.option("--format", "fmt", type=click.Choice(["auto", "http", "access-log", "urls", "jsonl", "log", "sessions"]),
+              default="auto", show_default=True, help="Input format (as for `secllm learn`).")
+@click.option("--model", "model_dir", type=click.Path(file_okay=False), default=None,
+              help="Detector directory if the one recorded in the profile moved (same weights).")
+@click.option("--all", "all_items", is_flag=True, help="Print every item, not only anomalous ones.")
+def profiles_score(name, files, fmt, model_dir, all_items):
+    """Score FILES against a profile (web or log): one JSON result per anomalous item."""
+    from secllm.profile import ProfileError, ProfileScorer
+    from secllm.profile.inputs import read_learning_items
+
+    try:
+        scorer = ProfileScorer.load(name, model_dir=model_dir)
+        items, _ = read_learning_items(files, fmt)
+    except (ProfileError, FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    n_anom = 0
+    for start in range(0, len(items), 512):
+        chunk = items[start:start + 512]
+        for r in scorer.score(chunk, ids=[str(start + i + 1) for i in range(len(chunk))]):
+            n_anom += r.verdict == "anomalous"
+            if all_items or r.verdict == "anomalous":
+                click.echo(json.dumps(r.to_json(), ensure_ascii=False))
+    click.echo(f"summary: {len(items)} items, {n_anom} anomalous", err=True)
+
+
+# ----------------------------------------------------------------------------------------------
 # scan / serve
 # ----------------------------------------------------------------------------------------------
 
@@ -500,6 +849,65 @@ def serve(host, port, model_dir, backend, api_keys, max_body_bytes, max_batch, t
                f"API keys: {'on' if keys else 'off'}; docs at /docs)", err=True)
     # uvicorn's own access log is off: the app writes a desensitised JSON one
     uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning", server_header=False)
+
+
+# ----------------------------------------------------------------------------------------------
+# adapt
+# ----------------------------------------------------------------------------------------------
+
+@main.command()
+@click.option("--task", required=True, help="Task to extend (or to create on --base).")
+@click.option("--examples", "examples_file", required=True, type=click.Path(dir_okay=False, exists=True),
+              help='JSONL, one {"text": ..., "label": ...} per line: the new class(es), plus old-class rows if any.')
+@click.option("--out", required=True, type=click.Path(file_okay=False))
+@click.option("--model", "model_dir", envvar="SECLLM_MODEL", type=click.Path(file_okay=False), default=None,
+              help="Model holding the task (classifier dir or multi-task dir; default: the shipped model).")
+@click.option("--base", "base_dir", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Shared base: create the task as a new adapter on it (OUT becomes a multi-task directory).")
+@click.option("--method", type=click.Choice(["auto", "linear", "prototype"]), default="auto", show_default=True,
+              help="How the new head rows are fitted (auto: linear when old-class rows are given).")
+@click.option("--lora/--no-lora", default=False, show_default=True,
+              help="With --base: train a LoRA adapter too, not only the head.")
+@click.option("--epochs", default=5, show_default=True, help="With --base: adapter training epochs.")
+def adapt(task, examples_file, out, model_dir, base_dir, method, lora, epochs):
+    """Add a new class (or a new task) from a handful of labeled examples, without retraining the base.
+
+    With --model (or the shipped model) the task's head grows by one row per new label; encoder and
+    old rows stay frozen, so old-class scores do not change. With --base the examples define a new
+    task, trained as a head (or --lora adapter) on the frozen shared base.
+    """
+    from secllm.data.records import MODALITIES
+    from secllm.paths import DEFAULT_MODEL_DIR
+    from secllm.tasks.adapt import adapt_model_dir, read_examples_jsonl, train_adapter
+    from secllm.tasks.finetune import FinetuneConfig
+    from secllm.tasks.registry import get_task
+
+    try:
+        spec = get_task(task)
+        modality, prep = spec.modality, spec.prep
+    except KeyError:
+        spec, modality, prep = None, "payload", None      # a brand-new task: text as it is
+    ex, skipped = read_examples_jsonl(examples_file, modality, prep)
+    if skipped:
+        click.echo(f"warning: {skipped} example rows skipped (no text/label, or not valid for {task})", err=True)
+    if not len(ex):
+        raise click.ClickException(f"no usable examples in {examples_file}")
+    try:
+        if base_dir:
+            if modality not in MODALITIES:
+                raise ValueError(f"unknown modality {modality!r}")
+            labels = list(spec.labels) if spec and spec.labels and set(ex.labels) <= set(spec.labels) \
+                else sorted(set(ex.labels))
+            benign = spec.benign_label if spec else ("benign" if "benign" in labels else None)
+            d = train_adapter(base_dir, task, ex, ex, labels, out, lora=lora, benign_label=benign,
+                              cfg=FinetuneConfig(epochs=epochs, lr=2e-3))
+            click.echo(json.dumps({"adapter": str(d), "labels": labels, "examples": len(ex),
+                                   "note": "validation = the examples themselves (too few to hold out)"}))
+            return
+        info = adapt_model_dir(model_dir or DEFAULT_MODEL_DIR, task, ex, out, method=method)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps({"out": out, **info}))
 
 
 if __name__ == "__main__":

@@ -638,8 +638,23 @@ def _looks_like_url(text: str) -> bool:
     return q >= 0 and "=" in text[q:] and not any(c.isspace() for c in text[:q])
 
 
+def _looks_like_query(text: str) -> bool:
+    """A bare query string ``k=v&k2=v2`` (no ``?``): every name plain, at least one ``=``.
+
+    Scoring its values one by one (as for a URL) instead of the whole string as one payload:
+    ``q=shoes&page=2`` is normal form data, not an injection."""
+    if "=" not in text or "\n" in text:
+        return False
+    for seg in text.split("&"):
+        name = seg.split("=", 1)[0]
+        if not _PLAIN_NAME.fullmatch(name):
+            return False
+    return True
+
+
 def split_web_input(text: str) -> tuple[str, list[Part]]:
-    """Classify ``text`` as ``"http"``, ``"url"`` or ``"payload"`` and split it into parts to score.
+    """Classify ``text`` as ``"http"``, ``"url"``, ``"query"`` (bare ``k=v&k=v``) or ``"payload"``
+    and split it into parts to score.
 
     Never raises: a malformed request, or anything that is not a URL, is a ``payload`` with one
     ``value`` part covering the whole input.
@@ -662,6 +677,10 @@ def split_web_input(text: str) -> tuple[str, list[Part]]:
         if body and "\n" not in body and _looks_like_url(body):
             parts = _url_parts(text, lead, lead + len(body))
             return "url", parts or [Part("value", body, lead, lead + len(body))]
+        if body and _looks_like_query(body):
+            parts = _pairs(body, lead, "query")
+            if parts:
+                return "query", parts
     except Exception:  # noqa: BLE001 - the contract: never raise on any input
         pass
     return "payload", [Part("value", text, 0, len(text))]

@@ -27,6 +27,7 @@ import numpy as np
 
 from secllm.data.canonical import canonicalize, span_to_original
 from secllm.data.corpus import scrub_surrogates
+from secllm.detect.prefilter import is_bare_token
 from secllm.data.http import HttpParseError, Part, parse_http_request, split_web_input
 from secllm.paths import DEFAULT_MODEL_DIR
 
@@ -103,6 +104,8 @@ class WebAttackDetector:
         self.benign_idx = self.labels.index(meta.get("benign_label", "benign"))
         self.threshold: float = float(meta.get("threshold", 0.5))
         self.max_length: int = int(meta.get("max_length", 128))
+        # the cheap first stage (secllm.detect.prefilter); off only for measuring its effect
+        self.prefilter: bool = True
 
     @classmethod
     def load(cls, model_dir: str | Path | None = None, threads: int | None = None,
@@ -168,6 +171,7 @@ class WebAttackDetector:
         results = [Detection(id=i) for i in ids]
         # (item index, part, canonical, model modality)
         jobs: list[tuple[int, Any, Any, str]] = []
+        prefiltered: set[int] = set()
         for k, (item, res) in enumerate(zip(items, results)):
             try:
                 if not isinstance(item, str):
@@ -192,6 +196,9 @@ class WebAttackDetector:
                     canon.text = scrub_surrogates(canon.text)
                     if not canon.text.strip():
                         continue
+                    if self.prefilter and is_bare_token(canon.text):
+                        prefiltered.add(k)      # benign by construction: no model call
+                        continue
                     # the model saw whole URLs (path + query) with the url tag, parameter values with payload
                     mod = "url" if p.name in ("url", "target", "path") else "payload"
                     jobs.append((k, p, canon, mod))
@@ -206,9 +213,12 @@ class WebAttackDetector:
         for k, res in enumerate(results):
             if res.status != Status.OK:
                 continue
-            if k not in best:          # nothing scorable (e.g. only separators): benign by construction
+            if k not in best:
+                # every part was a bare token (first stage) or empty: benign by construction
                 res.label, res.score, res.attack_type = "benign", 0.0, None
-                res.warnings.append("no scorable content")
+                res.part = "prefilter" if k in prefiltered else None
+                if k not in prefiltered:
+                    res.warnings.append("no scorable content")
                 continue
             mal, n = best[k]
             p = proba[n]

@@ -22,10 +22,19 @@ from secllm.data.corpus import model_text
 from secllm.data.records import Record
 from secllm.data.sources import WEB_LABELS, fuzzdb, http_params, web_urls_1book
 from secllm.data.split import dedupe, stratified_split
+from secllm.detect.prefilter import is_bare_token
 from secllm.tasks.finetune import Examples
 
 TASK = "web-attack"
 LABELS = list(WEB_LABELS)
+
+# A single bare token of letters, digits and ``_ . - @`` (no "..", no separators, no quotes or
+# brackets) cannot carry an injection by itself. FuzzDB's attack folders hold such *wordlists*
+# (741 of 923 training "cmdi" rows are bare command names like ``acpid``; HTML attribute names
+# under xss; SQL keywords under sqli): fuzzing vocabulary, not payloads. As positives they teach
+# "any short word is an attack" (label noise, pitfall 2 of EVALUATION.md), so they are dropped
+# from FuzzDB's training and validation rows; the test splits are kept as they are.
+# (``secllm.detect.prefilter.is_bare_token``, the detector's first stage, uses the same rule.)
 
 
 def _examples(recs) -> Examples:
@@ -79,8 +88,11 @@ def load_web_attack(root: Path, *, use_1book: bool = True, use_fuzzdb: bool = Tr
             split = r.meta["split"]
             if split == "test":
                 continue
-            if model_text(r.text, r.modality) in test_keys:
+            key = model_text(r.text, r.modality)
+            if key in test_keys:
                 dropped += 1
+                continue
+            if name == "fuzzdb" and is_bare_token(key):
                 continue
             (train if split == "train" else val).append(r)
     out = {"train": _examples(train), "val": _examples(val)}

@@ -1,0 +1,202 @@
+"""Log mode: the same learning mechanism for line logs and session sequences.
+
+**Lines.** A line becomes a template by masking what varies (numbers, hex, IPs, block/ids, paths
+with digits): ``Receiving block blk_-1608 src: /10.250.19.102:54106`` ->
+``Receiving block <id> src: /<ip>:<num>``. The model keeps each template's frequency and, per
+template and token position, the values seen there (a position that always held ``50010`` or
+``INFO`` is an enumeration; another value is a deviation). Score = ``-log`` of the template's
+smoothed frequency (an unseen template scores highest) + 1 per deviating position.
+
+**Sessions** (HDFS-style: one session = a sequence of events, given as space-separated event keys
+or as a list of lines). The model keeps event frequencies, event-to-event transitions, each
+event's count range per session and the session length range. Score = unseen events + unseen
+transitions + counts outside the learned range.
+
+    >>> lm = LogModel.fit_lines([f"INFO open file /data/{i}.txt by user{i % 3}" for i in range(40)])
+    >>> s, ev = lm.score_line("ERROR disk /dev/sda1 failed")
+    >>> ev[0]
+    'log template `ERROR disk <path> failed` never seen'
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+_MASKS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b"), "<ip>"),
+    (re.compile(r"\bblk_-?\d+\b"), "<id>"),
+    (re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"), "<id>"),
+    (re.compile(r"(?:/[\w.-]+)*/[\w.-]*\d[\w.-]*(?:/[\w.-]+)*"), "<path>"),   # paths holding digits
+    (re.compile(r"\b0x[0-9a-fA-F]+\b|\b(?=[0-9a-fA-F]*[a-fA-F])(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}\b"), "<hex>"),
+    (re.compile(r"(?<![\w<])[+-]?\d+(?:\.\d+)?(?![\w>])"), "<num>"),
+]
+_TOKEN = re.compile(r"[^\s:/=,;()\[\]{}\"']+")
+_ENUM_TRACK = 10          # a position with at most this many distinct values is an enumeration
+_MIN_TEMPLATE = 20        # ... judged only once the template has this many lines
+
+
+def log_template(line: str) -> str:
+    """Mask variable fields of a log line.
+
+        >>> log_template("081109 203615 148 INFO dfs.DataNode: Receiving block blk_-1608 src: /10.250.19.102:54106")
+        '<num> <num> <num> INFO dfs.DataNode: Receiving block <id> src: /<ip>:<num>'
+    """
+    t = line.strip()
+    for rx, mask in _MASKS:
+        t = rx.sub(mask, t)
+    return " ".join(t.split())
+
+
+def _tokens(line: str) -> list[str]:
+    """Tokens for the position model: split on blanks and on the separators of ``ip:port``,
+    paths and ``key=value`` so that a port or a flag is a position of its own."""
+    return _TOKEN.findall(line)
+
+
+def _pos_key(template: str, toks: list[str]) -> str:
+    # lines of one template can split into different token counts (a masked path of 2 or 3
+    # segments): each count gets its own position table
+    return f"{template}\t{len(toks)}"
+
+
+def _short(s: str, n: int = 80) -> str:
+    s = s if len(s) <= n else s[:n] + "…"
+    return s.encode("unicode_escape", "backslashreplace").decode("ascii").replace("`", "'")
+
+
+@dataclass
+class LogModel:
+    """Template frequencies and per-position values (lines) or event statistics (sessions)."""
+
+    mode: str = "lines"                                         # "lines" | "sessions"
+    n: int = 0
+    templates: dict[str, int] = field(default_factory=dict)
+    positions: dict[str, list[dict[str, int] | None]] = field(default_factory=dict)  # "template\tn" -> per token; None: too many values
+    transitions: dict[str, int] = field(default_factory=dict)  # sessions: "a\tb" -> count
+    count_range: dict[str, list[int]] = field(default_factory=dict)   # sessions: event -> [min, max]
+    length_range: list[int] = field(default_factory=lambda: [0, 0])
+
+    # -- lines ----------------------------------------------------------------------------------
+    @classmethod
+    def fit_lines(cls, lines: list[str]) -> "LogModel":
+        m = cls("lines")
+        for line in lines:
+            if not line.strip():
+                continue
+            m.n += 1
+            t = log_template(line)
+            m.templates[t] = m.templates.get(t, 0) + 1
+            toks = _tokens(line)
+            pos = m.positions.setdefault(_pos_key(t, toks), [{} for _ in toks])
+            for i, tok in enumerate(toks[:len(pos)]):
+                slot = pos[i]
+                if slot is None:
+                    continue
+                if tok not in slot and len(slot) >= _ENUM_TRACK:
+                    pos[i] = None
+                else:
+                    slot[tok] = slot.get(tok, 0) + 1
+        return m
+
+    def score_line(self, line: str) -> tuple[float, list[str]]:
+        t = log_template(line)
+        cnt = self.templates.get(t, 0)
+        # smoothed template frequency; an unseen template gets 0.5 / (n + 1)
+        score = -math.log((cnt + 0.5) / (self.n + 1))
+        ev: list[str] = []
+        if cnt == 0:
+            ev.append(f"log template `{_short(t)}` never seen")
+        else:
+            if cnt / self.n < 0.001:
+                ev.append(f"log template `{_short(t)}` is rare ({cnt} of {self.n} learned lines)")
+            toks = _tokens(line)
+            pos = self.positions.get(_pos_key(t, toks)) or []
+            if cnt >= _MIN_TEMPLATE:
+                for i, tok in enumerate(toks[:len(pos)]):
+                    slot = pos[i]
+                    if slot is not None and tok not in slot:
+                        score += 1.0
+                        known = ", ".join(sorted(slot)[:3])
+                        ev.append(f"token {i + 1} of template `{_short(t, 50)}` is one of ({known}) in "
+                                  f"learned lines; here `{_short(tok, 30)}`")
+        return score, ev
+
+    # -- sessions -------------------------------------------------------------------------------
+    @classmethod
+    def fit_sessions(cls, sessions: list[list[str]]) -> "LogModel":
+        m = cls("sessions")
+        counts = [Counter(events) for events in sessions if events]
+        for events in sessions:
+            if not events:
+                continue
+            m.n += 1
+            for e in events:
+                m.templates[e] = m.templates.get(e, 0) + 1
+            for a, b in zip(events, events[1:]):
+                m.transitions[f"{a}\t{b}"] = m.transitions.get(f"{a}\t{b}", 0) + 1
+        for e in m.templates:                # an event absent from a session counts 0 there
+            vals = [c.get(e, 0) for c in counts]
+            m.count_range[e] = [min(vals), max(vals)]
+        if counts:
+            lengths = [sum(c.values()) for c in counts]
+            m.length_range = [min(lengths), max(lengths)]
+        return m
+
+    def score_session(self, events: list[str]) -> tuple[float, list[str]]:
+        score, ev = 0.0, []
+        c = Counter(events)
+        for e in c:
+            if e not in self.templates:
+                score += 2.0
+                ev.append(f"event `{_short(e, 60)}` never seen")
+        seen_pairs = set()
+        for a, b in zip(events, events[1:]):
+            if (a, b) in seen_pairs or a not in self.templates or b not in self.templates:
+                continue
+            seen_pairs.add((a, b))
+            if f"{a}\t{b}" not in self.transitions:
+                score += 1.0
+                ev.append(f"transition `{_short(a, 30)}` → `{_short(b, 30)}` never seen")
+        for e, (lo, hi) in self.count_range.items():
+            k = c.get(e, 0)
+            if k < lo or k > hi:
+                score += 1.0
+                ev.append(f"event `{_short(e, 30)}` occurs {k} times; learned sessions have {lo}–{hi}")
+        lo, hi = self.length_range
+        if not lo <= len(events) <= hi:
+            score += 0.5
+            ev.append(f"session has {len(events)} events; learned sessions have {lo}–{hi}")
+        return score, ev
+
+    # -- dispatch and artifacts -----------------------------------------------------------------
+    def score(self, item: str | list[str]) -> tuple[float, list[str]]:
+        if self.mode == "lines":
+            return self.score_line(item if isinstance(item, str) else " ".join(item))
+        return self.score_session(split_session(item))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mode": self.mode, "n": self.n, "templates": self.templates, "positions": self.positions,
+                "transitions": self.transitions, "count_range": self.count_range,
+                "length_range": self.length_range}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "LogModel":
+        return cls(**d)
+
+
+def split_session(item: str | list[str]) -> list[str]:
+    """A session as a list of events: a list as is, a string split on blanks (event keys) or on
+    line breaks (one log line per event, templated).
+
+        >>> split_session("5 5 22 11"), split_session("open blk_1 ok\\nclose blk_1 ok")
+        (['5', '5', '22', '11'], ['open <id> ok', 'close <id> ok'])
+    """
+    if isinstance(item, list):
+        return [log_template(x) if " " in x else x for x in item]
+    if "\n" in item.strip():
+        return [log_template(x) for x in item.splitlines() if x.strip()]
+    return item.split()

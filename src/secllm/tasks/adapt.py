@@ -1,0 +1,672 @@
+"""Many tasks on one base, and new threats from a handful of examples, without retraining the base.
+
+**Multi-task directory.** A base model directory (``load_classifier``-compatible: a pretrained
+``mlm`` base or a fine-tuned ``classifier``) may hold task adapters beside its weights::
+
+    model_dir/
+      secllm.json, config.json, model.safetensors, tokenizer.json     # the one shared base
+      adapters/<task>/task.json              # labels, benign label, threshold, max_length, kind
+      adapters/<task>/head.safetensors       # the task's linear head ("weight", "bias")
+      adapters/<task>/adapter_config.json    # peft LoRA (query/value, r=8), only for kind "lora"
+      adapters/<task>/adapter_model.safetensors
+
+:class:`MultiTaskModel` loads the base once; :meth:`MultiTaskModel.use` switches task by
+activating that task's LoRA weights (peft ``set_adapter``) and swapping the head, so serving N
+tasks costs one base plus N small adapters (a LoRA adapter of the cpu-small base is ~0.1 MB).
+Task kinds: ``lora`` (LoRA on the encoder + head), ``head`` (frozen encoder + head: a linear
+probe) and ``native`` (the base's own classifier head, when the base is a fine-tuned classifier).
+
+**New classes** (:func:`add_classes`): the head grows by one row per new class; the encoder and
+the old rows stay frozen, so an old-class logit never changes and an old-class prediction can only
+change where the new class now wins. Two ways to fit the new row, both on frozen head features
+(the pooled encoder output the head reads), both in seconds on a CPU:
+
+* ``linear`` (default when the examples also hold old-class rows): logistic fit of the new row
+  against the fixed old rows (cross-entropy on the extended softmax), L2-regularised;
+* ``prototype`` (weight imprinting, Qi et al. 2018): the row is the mean normalised feature of
+  the new class scaled to the old rows' norm; its bias is calibrated on the examples.
+
+:func:`fewshot_experiment` measures it (pretrained vs random base vs TF-IDF + LR).
+
+    >>> spec = {"task": "url", "labels": ["benign", "phishing"], "kind": "head"}
+    >>> sorted(_check_task_meta(spec))
+    ['benign_label', 'kind', 'labels', 'max_length', 'task', 'threshold']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import random
+import shutil
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from secllm.tasks.finetune import Examples, FinetuneConfig
+
+ADAPTERS = "adapters"
+LORA_TARGETS = ["query", "value"]
+LORA_R = 8
+BASE_FILES = ("secllm.json", "config.json", "model.safetensors", "tokenizer.json")
+
+__all__ = ["MultiTaskModel", "train_adapter", "add_classes", "fewshot_experiment", "head_features",
+           "read_examples_jsonl", "ADAPTERS"]
+
+
+def _check_task_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    out = {"task": meta["task"], "labels": list(meta["labels"]), "benign_label": meta.get("benign_label"),
+           "threshold": float(meta.get("threshold", 0.5)), "max_length": int(meta.get("max_length", 128)),
+           "kind": meta.get("kind", "head")}
+    if out["kind"] not in ("lora", "head", "native"):
+        raise ValueError(f"unknown adapter kind {out['kind']!r}")
+    return {**meta, **out}
+
+
+def _lora_config():
+    from peft import LoraConfig
+
+    return LoraConfig(target_modules=list(LORA_TARGETS), r=LORA_R, lora_alpha=2 * LORA_R, lora_dropout=0.05)
+
+
+def _save_head(linear, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    save_file({"weight": linear.weight.detach().contiguous(), "bias": linear.bias.detach().contiguous()},
+              str(path))
+
+
+def _load_head(path: Path):
+    import torch
+    from safetensors.torch import load_file
+
+    sd = load_file(str(path))
+    lin = torch.nn.Linear(sd["weight"].shape[1], sd["weight"].shape[0])
+    with torch.no_grad():
+        lin.weight.copy_(sd["weight"])
+        lin.bias.copy_(sd["bias"])
+    return lin
+
+
+def _copy_base(base_dir: Path, out_dir: Path) -> None:
+    """Make ``out_dir`` hold the base (once); refuse to mix two different bases."""
+    from secllm.model.modeling import read_meta
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if base_dir.resolve() == out_dir.resolve():
+        return
+    if (out_dir / "secllm.json").exists():
+        if read_meta(out_dir).get("tokenizer_fingerprint") != read_meta(base_dir).get("tokenizer_fingerprint") or \
+                (out_dir / "model.safetensors").stat().st_size != (base_dir / "model.safetensors").stat().st_size:
+            raise ValueError(f"{out_dir} already holds a different base than {base_dir}")
+        return
+    for name in BASE_FILES:
+        shutil.copy2(base_dir / name, out_dir / name)
+
+
+# --------------------------------------------------------------------------------------------
+# serving: one base, many task adapters
+# --------------------------------------------------------------------------------------------
+
+class MultiTaskModel:
+    """One shared base with switchable task adapters (see the module doc).
+
+    ``use(task)`` returns ``(model, task_meta)``; the returned model object is the same for every
+    task (its head and active LoRA weights change), so hold one task at a time per instance (not
+    thread-safe). ``base_loads`` counts how often base weights were read (always 1).
+    """
+
+    def __init__(self, model_dir: str | Path):
+        import torch
+
+        from secllm.model.modeling import load_classifier, read_meta
+
+        self.model_dir = Path(model_dir)
+        self.base_meta = read_meta(self.model_dir)
+        native = self.base_meta.get("kind") == "classifier"
+        self.model, self.tok, self.mcfg, _ = load_classifier(self.model_dir, from_base=not native)
+        self.model.float().eval()
+        self.base_loads = 1
+        self.heads: dict[str, torch.nn.Linear] = {}
+        self.metas: dict[str, dict[str, Any]] = {}
+        self.peft = None          # the PeftModel wrapping model.bert, once a LoRA task is loaded
+        self.active: str | None = None
+        if native and self.base_meta.get("task"):
+            t = self.base_meta["task"]
+            self.heads[t] = self.model.classifier
+            self.metas[t] = _check_task_meta({**self.base_meta, "kind": "native"})
+
+    def available(self) -> list[str]:
+        d = self.model_dir / ADAPTERS
+        found = sorted(p.name for p in d.iterdir() if (p / "task.json").exists()) if d.is_dir() else []
+        return sorted(set(found) | set(self.metas))
+
+    def _load(self, task: str) -> None:
+        d = self.model_dir / ADAPTERS / task
+        if not (d / "task.json").exists():
+            raise KeyError(f"{self.model_dir} has no adapter for task {task!r}; available: {self.available()}")
+        meta = _check_task_meta(json.loads((d / "task.json").read_text()))
+        fp = meta.get("tokenizer_fingerprint")
+        if fp and fp != self.tok.fingerprint():
+            raise ValueError(f"adapter {task!r} was trained with another tokenizer than the base in {self.model_dir}")
+        if meta["kind"] == "lora":
+            self._load_lora(task, d)
+        self.heads[task] = _load_head(d / "head.safetensors").eval()
+        self.metas[task] = meta
+
+    def _load_lora(self, task: str, d: Path) -> None:
+        from peft import PeftModel
+
+        if self.peft is None:
+            self.peft = PeftModel.from_pretrained(self.model.bert, str(d), adapter_name=task, is_trainable=False)
+            self.model.bert = self.peft
+        else:
+            self.peft.load_adapter(str(d), adapter_name=task, is_trainable=False)
+        self.peft.eval()
+
+    def use(self, task: str):
+        """Activate ``task``: returns ``(model, task_meta)``; no base weights are read."""
+        if task not in self.metas:
+            self._load(task)
+        meta = self.metas[task]
+        if self.peft is not None:
+            if meta["kind"] == "lora":
+                self.peft.base_model.enable_adapter_layers()
+                self.peft.set_adapter(task)
+            else:
+                self.peft.base_model.disable_adapter_layers()
+        self.model.classifier = self.heads[task]
+        self.model.config.num_labels = len(meta["labels"])
+        self.active = task
+        return self.model, meta
+
+
+# --------------------------------------------------------------------------------------------
+# training an adapter (LoRA + head, or head only) on a shared base
+# --------------------------------------------------------------------------------------------
+
+def _train_loop(model, tok, train: Examples, val: Examples, labels: list[str], params, cfg: FinetuneConfig,
+                max_len: int, progress: bool = False) -> tuple[dict[str, Any], np.ndarray, list[int]]:
+    """The finetune recipe's loop (length buckets, 1/sqrt class weights, best val macro-F1)."""
+    import torch
+
+    from secllm.tasks.finetune import _batches, _collate, encode_examples, macro_f1, predict_proba_ids
+
+    lab2id = {l: i for i, l in enumerate(labels)}
+    tr_ids = encode_examples(tok, train, max_len)
+    va_ids = encode_examples(tok, val, max_len)
+    y = torch.tensor([lab2id[l] for l in train.labels])
+    counts = Counter(train.labels)
+    w = torch.tensor([1.0 / math.sqrt(max(1, counts.get(l, 0))) for l in labels])
+    w = w / (w * torch.tensor([counts.get(l, 0) for l in labels], dtype=torch.float)).sum() * len(train)
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    rng = random.Random(cfg.seed)
+    lengths = [len(s) for s in tr_ids]
+    n_steps = max(1, cfg.epochs * len(_batches(lengths, cfg.batch_tokens, random.Random(0))))
+    warm = max(1, int(cfg.warmup_frac * n_steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, max(0.0, (n_steps - s) / max(1, n_steps - warm))))
+    va_true = [lab2id[l] for l in val.labels]
+    best: dict[str, Any] = {"val_macro_f1": -1.0}
+    best_state, best_proba, history = None, None, []
+    t0 = time.time()
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    for epoch in range(cfg.epochs):
+        model.train()
+        for b in _batches(lengths, cfg.batch_tokens, rng):
+            ids, att = _collate([tr_ids[i] for i in b], tok.pad_id)
+            loss = torch.nn.functional.cross_entropy(model(input_ids=ids, attention_mask=att).logits, y[b], weight=w)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+        proba = predict_proba_ids(model, va_ids, tok.pad_id)
+        f1 = macro_f1(va_true, proba.argmax(1).tolist(), len(labels))
+        history.append({"epoch": epoch + 1, "val_macro_f1": round(f1, 5), "elapsed_s": round(time.time() - t0, 1)})
+        if f1 > best["val_macro_f1"]:
+            best = {"val_macro_f1": f1, "epoch": epoch + 1}
+            # only the trainable tensors change: keep copies of those
+            best_state = {n: p.detach().clone() for n, p in model.named_parameters() if n in trainable}
+            best_proba = proba
+        if cfg.max_minutes and time.time() - t0 > cfg.max_minutes * 60:
+            break
+    if best_state is not None:
+        import torch
+
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                if n in best_state:
+                    p.copy_(best_state[n])
+    model.eval()
+    info = {"history": history, "best": best, "train_rows": len(train), "val_rows": len(val),
+            "train_label_counts": dict(counts), "elapsed_s": round(time.time() - t0, 1)}
+    return info, (best_proba if best_proba is not None else np.zeros((0, len(labels)))), va_true
+
+
+def train_adapter(base_dir: str | Path, task: str, train: Examples, val: Examples, labels: Sequence[str],
+                  out_dir: str | Path, *, lora: bool = True, benign_label: str | None = None,
+                  cfg: FinetuneConfig | None = None, progress: bool = False) -> Path:
+    """Train a task adapter on a frozen shared base and save it as ``out_dir/adapters/<task>``.
+
+    ``lora=True``: LoRA (r=8, query/value) + a new head; ``lora=False``: the head alone (linear
+    probe). The base weights are never updated; ``out_dir`` gets a copy of the base once.
+    Returns the adapter directory.
+    """
+    import torch
+    from peft import get_peft_model, get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    from secllm.model.modeling import load_classifier, read_meta
+    from secllm.tasks.finetune import best_threshold
+
+    cfg = cfg or FinetuneConfig(epochs=3, lr=2e-3)
+    labels = list(labels)
+    unknown = {l for l in train.labels + val.labels if l not in labels}
+    if unknown:
+        raise ValueError(f"labels {sorted(unknown)} are not in the label set {labels}")
+    torch.manual_seed(cfg.seed)
+    base_dir, out = Path(base_dir), Path(out_dir)
+    base_meta = read_meta(base_dir)
+    model, tok, mcfg, _ = load_classifier(base_dir, from_base=base_meta.get("kind") != "classifier")
+    for p in model.parameters():
+        p.requires_grad = False
+    model.classifier = torch.nn.Linear(model.classifier.in_features, len(labels))
+    torch.nn.init.normal_(model.classifier.weight, std=0.02)
+    torch.nn.init.zeros_(model.classifier.bias)
+    model.config.num_labels = len(labels)
+    peft_model = None
+    if lora:
+        peft_model = get_peft_model(model.bert, _lora_config(), adapter_name=task)
+        model.bert = peft_model
+    params = [p for p in model.parameters() if p.requires_grad]
+    max_len = min(cfg.max_length, mcfg.max_position)
+    info, proba, va_true = _train_loop(model, tok, train, val, labels, params, cfg, max_len, progress)
+    threshold = 0.5
+    if benign_label in labels and len(va_true):
+        bi = labels.index(benign_label)
+        threshold = best_threshold(np.array([t != bi for t in va_true]), 1.0 - proba[:, bi])
+
+    _copy_base(base_dir, out)
+    d = out / ADAPTERS / task
+    d.mkdir(parents=True, exist_ok=True)
+    for stale in ("adapter_config.json", "adapter_model.safetensors"):
+        (d / stale).unlink(missing_ok=True)
+    _save_head(model.classifier, d / "head.safetensors")
+    if peft_model is not None:
+        sd = get_peft_model_state_dict(peft_model, adapter_name=task)
+        save_file({k: v.detach().contiguous() for k, v in sd.items()}, str(d / "adapter_model.safetensors"))
+        peft_model.peft_config[task].save_pretrained(str(d))
+    meta = {"task": task, "labels": labels, "benign_label": benign_label, "threshold": threshold,
+            "max_length": max_len, "kind": "lora" if lora else "head",
+            "tokenizer_fingerprint": tok.fingerprint(), "base": base_meta.get("init") or base_dir.name,
+            "lora": {"r": LORA_R, "target_modules": LORA_TARGETS} if lora else None,
+            "finetune": {"config": dataclasses.asdict(cfg), **info}}
+    (d / "task.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))
+    return d
+
+
+# --------------------------------------------------------------------------------------------
+# adding classes to a trained head
+# --------------------------------------------------------------------------------------------
+
+def head_features(model, tok, ex: Examples, max_length: int, batch_tokens: int = 8192) -> np.ndarray:
+    """The vectors the head reads (pooled mean ⊕ max of the encoder), ``(n, 2 * hidden)``.
+
+    Captured with a forward pre-hook on ``model.classifier``, so this is exactly the head's input
+    for any encoder (plain, LoRA-adapted) without duplicating the pooling code.
+    """
+    import torch
+
+    from secllm.tasks.finetune import _batches, _collate, encode_examples
+
+    seqs = encode_examples(tok, ex, max_length)
+    out = np.zeros((len(seqs), model.classifier.in_features), dtype=np.float32)
+    grabbed: list[torch.Tensor] = []
+    hook = model.classifier.register_forward_pre_hook(lambda _m, args: grabbed.append(args[0].detach()))
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for b in _batches([len(s) for s in seqs], batch_tokens, None):
+                grabbed.clear()
+                ids, att = _collate([seqs[i] for i in b], tok.pad_id)
+                model(input_ids=ids, attention_mask=att)
+                out[b] = grabbed[0].float().numpy()
+    finally:
+        hook.remove()
+    return out
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
+
+
+def _fit_new_rows(feats: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, n_new: int, *,
+                  l2: float = 1e-2, steps: int = 300, lr: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Fit ``n_new`` rows appended to a frozen head by class-balanced softmax cross-entropy.
+
+    Only the new rows get gradients (old rows fixed): an old-class logit never changes. Plain
+    NumPy Adam on the closed-form gradient: the old logits are computed once, so each step is two
+    small matrix products (milliseconds even for thousands of examples).
+    """
+    x = feats.astype(np.float64)
+    n, k_old = len(x), W.shape[0]
+    old_logits = x @ W.T.astype(np.float64) + b.astype(np.float64)
+    scale = float(np.linalg.norm(W, axis=1).mean()) or 1.0
+    mu = np.stack([x[y == k_old + k].mean(0) for k in range(n_new)])
+    w = mu / (np.linalg.norm(mu, axis=1, keepdims=True) + 1e-8) * scale          # imprinting start
+    bn = np.full(n_new, float(b.mean()))
+    counts = np.bincount(y, minlength=k_old + n_new).astype(np.float64)
+    cw = np.where(counts > 0, 1.0 / np.maximum(counts, 1.0), 0.0)
+    cw = cw / cw[counts > 0].mean()
+    sw = cw[y] / cw[y].sum()                       # per-row weight (weighted-mean cross-entropy)
+    onehot = np.zeros((n, n_new))
+    for k in range(n_new):
+        onehot[:, k] = y == k_old + k
+    m_w, v_w, m_b, v_b = np.zeros_like(w), np.zeros_like(w), np.zeros_like(bn), np.zeros_like(bn)
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    for t in range(1, steps + 1):
+        p = _softmax(np.concatenate([old_logits, x @ w.T + bn], 1))[:, k_old:]
+        g = (p - onehot) * sw[:, None]                                    # d loss / d new logits
+        gw = g.T @ x + 2 * l2 * w / scale ** 2
+        gb = g.sum(0)
+        m_w, v_w = b1 * m_w + (1 - b1) * gw, b2 * v_w + (1 - b2) * gw ** 2
+        m_b, v_b = b1 * m_b + (1 - b1) * gb, b2 * v_b + (1 - b2) * gb ** 2
+        w -= lr * (m_w / (1 - b1 ** t)) / (np.sqrt(v_w / (1 - b2 ** t)) + eps)
+        bn -= lr * (m_b / (1 - b1 ** t)) / (np.sqrt(v_b / (1 - b2 ** t)) + eps)
+    return w.astype(np.float32), bn.astype(np.float32)
+
+
+def _prototype_rows(feats: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, n_new: int,
+                    quantile: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """Weight imprinting: row = normalised class mean × mean old-row norm; bias calibrated.
+
+    With old-class rows among the examples the bias maximises F1 of "new vs rest" on them; without,
+    it is set so that 90% of the new examples win against the old classes (``quantile``).
+    """
+    scale = float(np.linalg.norm(W, axis=1).mean()) or 1.0
+    rows, biases = [], []
+    old_logits = feats @ W.T + b
+    for k in range(n_new):
+        mu = feats[y == W.shape[0] + k].mean(0)
+        w = mu / (np.linalg.norm(mu) + 1e-8) * scale
+        margin = old_logits.max(1) - feats @ w          # new wins when bias > margin
+        pos = y == W.shape[0] + k
+        if (~pos).any():
+            cands = np.unique(margin) + 1e-4
+            f1s = [(2 * (pos & (margin < c)).sum()) / max(1, (margin < c).sum() + pos.sum()) for c in cands]
+            bias = float(cands[int(np.argmax(f1s))])
+        else:
+            bias = float(np.quantile(margin[pos], 1 - quantile))
+        rows.append(w)
+        biases.append(bias)
+    return np.stack(rows).astype(np.float32), np.asarray(biases, dtype=np.float32)
+
+
+def add_classes(model, tok, meta: dict[str, Any], examples: Examples, *, method: str = "auto",
+                seed: int = 0) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """Grow ``model``'s head by the classes of ``examples`` not in ``meta["labels"]``.
+
+    ``examples`` holds the new-class rows and, optionally, old-class rows (negatives/replay).
+    ``method``: ``linear``, ``prototype`` or ``auto`` (linear when there are old-class rows).
+    Returns ``(model, new_meta, info)``; the model is changed in place (new head module).
+    """
+    import torch
+
+    labels = list(meta["labels"])
+    new = [l for l in dict.fromkeys(examples.labels) if l not in labels]
+    if not new:
+        raise ValueError(f"no new class in the examples: every label is already one of {labels}")
+    all_labels = labels + new
+    lab2id = {l: i for i, l in enumerate(all_labels)}
+    t0 = time.time()
+    feats = head_features(model, tok, examples, int(meta.get("max_length", 128)))
+    y = np.array([lab2id[l] for l in examples.labels])
+    W = model.classifier.weight.detach().float().numpy().copy()
+    b = model.classifier.bias.detach().float().numpy().copy()
+    has_old = bool((y < len(labels)).any())
+    if method == "auto":
+        method = "linear" if has_old else "prototype"
+    if method == "linear":
+        if not has_old:
+            raise ValueError("method 'linear' needs old-class rows among the examples (negatives)")
+        w_new, b_new = _fit_new_rows(feats, y, W, b, len(new))
+    elif method == "prototype":
+        w_new, b_new = _prototype_rows(feats, y, W, b, len(new))
+    else:
+        raise ValueError(f"unknown method {method!r}: linear, prototype or auto")
+    head = torch.nn.Linear(W.shape[1], len(all_labels))
+    with torch.no_grad():
+        head.weight.copy_(torch.from_numpy(np.concatenate([W, w_new]).astype(np.float32)))
+        head.bias.copy_(torch.from_numpy(np.concatenate([b, b_new]).astype(np.float32)))
+    model.classifier = head.eval()
+    model.config.num_labels = len(all_labels)
+    model.config.id2label = dict(enumerate(all_labels))
+    model.config.label2id = lab2id
+    new_meta = {**meta, "labels": all_labels}
+    info = {"new_classes": new, "method": method, "examples": dict(Counter(examples.labels)),
+            "elapsed_s": round(time.time() - t0, 2)}
+    new_meta.setdefault("adaptations", [])
+    new_meta["adaptations"] = [*new_meta["adaptations"], info]
+    return model, new_meta, info
+
+
+def adapt_model_dir(model_dir: str | Path, task: str, examples: Examples, out_dir: str | Path, *,
+                    method: str = "auto") -> dict[str, Any]:
+    """Add the new classes of ``examples`` to ``task`` in ``model_dir``; write the result to ``out_dir``.
+
+    A classifier directory becomes a classifier directory (same encoder weights, grown head); a
+    multi-task directory gets ``out_dir/adapters/<task>`` (base copied once, LoRA weights kept).
+    """
+    from secllm.model.modeling import read_meta, save_model
+
+    src, out = Path(model_dir), Path(out_dir)
+    meta = read_meta(src)
+    if meta.get("kind") == "classifier" and meta.get("task") == task and not (src / ADAPTERS / task).exists():
+        from secllm.model.modeling import load_classifier
+
+        model, tok, mcfg, meta = load_classifier(src)
+        model.float().eval()
+        model, new_meta, info = add_classes(model, tok, meta, examples, method=method)
+        keep = {k: v for k, v in new_meta.items() if k not in ("format", "version", "kind", "model_config",
+                                                                "tokenizer_fingerprint")}
+        save_model(model, tok, mcfg, out, kind="classifier", **keep)
+        return info
+    mt = MultiTaskModel(src)
+    model, tmeta = mt.use(task)
+    model, new_meta, info = add_classes(model, mt.tok, tmeta, examples, method=method)
+    _copy_base(src, out)
+    d = out / ADAPTERS / task
+    d.mkdir(parents=True, exist_ok=True)
+    srcd = src / ADAPTERS / task
+    if tmeta["kind"] == "lora" and srcd.resolve() != d.resolve():
+        for name in ("adapter_config.json", "adapter_model.safetensors"):
+            shutil.copy2(srcd / name, d / name)
+    if tmeta["kind"] == "native":
+        # the base's own head cannot grow in place: the grown head becomes a head-only adapter
+        new_meta = {**new_meta, "kind": "head", "tokenizer_fingerprint": mt.tok.fingerprint()}
+    _save_head(model.classifier, d / "head.safetensors")
+    keep = {k: v for k, v in new_meta.items() if k not in ("format", "version", "model_config")}
+    (d / "task.json").write_text(json.dumps(keep, indent=2, ensure_ascii=False))
+    return info
+
+
+def read_examples_jsonl(path: str | Path, modality: str, prep=None) -> tuple[Examples, int]:
+    """``{"text": ..., "label": ...}`` lines → prepared Examples; returns (examples, skipped rows)."""
+    from secllm.data.readers import read_jsonl
+
+    texts, labels, skipped = [], [], 0
+    for r in read_jsonl(path, modality=modality):
+        if r.error or not r.label or not isinstance(r.text, str) or not r.text.strip():
+            skipped += 1
+            continue
+        try:
+            t = prep(r.text) if prep else r.text
+        except ValueError:
+            skipped += 1
+            continue
+        if not t.strip():
+            skipped += 1
+            continue
+        texts.append(t)
+        labels.append(str(r.label))
+    return Examples(texts, [modality] * len(texts), labels, ["user"] * len(texts)), skipped
+
+
+# --------------------------------------------------------------------------------------------
+# the few-shot experiment
+# --------------------------------------------------------------------------------------------
+
+def _per_class_f1(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> dict[str, float]:
+    out = {}
+    for c in labels:
+        tp = sum(1 for t, p in zip(y_true, y_pred) if t == c and p == c)
+        fp = sum(1 for t, p in zip(y_true, y_pred) if t != c and p == c)
+        fn = sum(1 for t, p in zip(y_true, y_pred) if t == c and p != c)
+        out[c] = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
+    return out
+
+
+def _mean(xs) -> float:
+    xs = [x for x in xs if not math.isnan(x)]
+    return float(np.mean(xs)) if xs else float("nan")
+
+
+def _predict_labels(model, tok, ex: Examples, labels: Sequence[str], max_length: int) -> list[str]:
+    from secllm.tasks.finetune import encode_examples, predict_proba_ids
+
+    if not len(ex):
+        return []
+    proba = predict_proba_ids(model, encode_examples(tok, ex, max_length), tok.pad_id)
+    return [labels[i] for i in proba.argmax(1)]
+
+
+def fewshot_experiment(data: dict[str, Examples], new_class: str, *, base_dir: str | Path | None,
+                       labels: Sequence[str], shots: Sequence[int] = (4, 16, 64), replay_per_class: int = 16,
+                       random_init: bool = True, model_cfg=None, tokenizer=None,
+                       cfg: FinetuneConfig | None = None, method: str = "auto", seed: int = 0,
+                       work_dir: str | Path | None = None, test_key: str = "test",
+                       baseline: bool = True, benign_label: str | None = None) -> dict[str, Any]:
+    """F1 on a held-out class learnt from few examples, from the pretrained base vs a random base
+    vs TF-IDF + LR, and the old classes' F1 before and after adding it.
+
+    Protocol: ``new_class`` is removed from train/val; a classifier for the old classes is
+    fine-tuned (per init: ``pretrained`` from ``base_dir``, ``random`` from ``model_cfg`` +
+    ``tokenizer``, or the base's tokenizer and config); then for each ``k`` in ``shots``, ``k``
+    seeded examples of the new class (from train) plus ``replay_per_class`` old-class rows per
+    class are added with :func:`add_classes` (encoder and old head rows frozen). TF-IDF + LR is
+    refitted on old train + the same ``k`` rows. Scores on ``data[test_key]``: the new class's F1
+    (all test rows), the old classes' macro-F1 on the old-class test rows before/after, and the
+    share of old-class test predictions that changed.
+    """
+    import tempfile
+
+    from secllm.model.config import ModelConfig
+    from secllm.tasks.finetune import finetune
+
+    cfg = cfg or FinetuneConfig(epochs=3)
+    labels = list(labels)
+    if new_class not in labels:
+        raise ValueError(f"{new_class!r} is not a label of the task ({labels})")
+    old_labels = [l for l in labels if l != new_class]
+    train, val, test = data["train"], data["val"], data[test_key]
+    keep = lambda ex: ex.subset(i for i, l in enumerate(ex.labels) if l != new_class)  # noqa: E731
+    old_train, old_val = keep(train), keep(val)
+    pool = [i for i, l in enumerate(train.labels) if l == new_class]
+    if not pool:
+        raise ValueError(f"no training rows of {new_class!r}")
+    rng = random.Random(seed)
+    rng.shuffle(pool)
+    old_test_idx = [i for i, l in enumerate(test.labels) if l != new_class]
+    old_test = test.subset(old_test_idx)
+    by_old: dict[str, list[int]] = {}
+    for i, l in enumerate(old_train.labels):
+        by_old.setdefault(l, []).append(i)
+    replay_idx = sorted(i for idx in by_old.values() for i in random.Random(seed).sample(idx, min(len(idx), replay_per_class)))
+    replay = old_train.subset(replay_idx)
+
+    work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="secllm-fewshot-"))
+    inits: dict[str, dict[str, Any]] = {}
+    if base_dir is not None:
+        inits["pretrained"] = {"base_dir": base_dir}
+    if random_init:
+        if tokenizer is None or model_cfg is None:
+            if base_dir is None:
+                raise ValueError("random_init needs model_cfg= and tokenizer= (or base_dir to borrow them)")
+            from secllm.model.modeling import read_meta
+            from secllm.tokenizer import SecTokenizer
+
+            tokenizer = tokenizer or SecTokenizer.load(base_dir)
+            model_cfg = model_cfg or ModelConfig.from_json(read_meta(base_dir)["model_config"])
+        inits["random"] = {"tokenizer": tokenizer, "model_cfg": model_cfg}
+    shots = [k for k in shots if k <= len(pool)] or [len(pool)]
+    result: dict[str, Any] = {"new_class": new_class, "old_labels": old_labels, "shots": list(shots),
+                              "replay_per_class": replay_per_class, "method": method, "test_key": test_key,
+                              "test_rows": len(test), "test_new_rows": len(test) - len(old_test),
+                              "systems": {}}
+    for name, kw in inits.items():
+        from secllm.model.modeling import load_classifier
+
+        t0 = time.time()
+        d = finetune(old_train, old_val, old_labels, work / f"old-{name}", cfg=cfg, progress=False,
+                     task="fewshot", benign_label=benign_label, **kw)
+        ft_s = time.time() - t0
+        model, tok, _, meta = load_classifier(d)
+        model.float().eval()
+        ml = int(meta.get("max_length", 128))
+        before = _predict_labels(model, tok, old_test, old_labels, ml)
+        f1_before = _per_class_f1(old_test.labels, before, old_labels)
+        W0, b0 = model.classifier.weight.detach().clone(), model.classifier.bias.detach().clone()
+        rows = []
+        for k in shots:
+            import torch
+
+            with torch.no_grad():        # back to the old head for every k
+                head = torch.nn.Linear(W0.shape[1], W0.shape[0])
+                head.weight.copy_(W0)
+                head.bias.copy_(b0)
+            model.classifier = head.eval()
+            model.config.num_labels = len(old_labels)
+            new_ex = train.subset(pool[:k])
+            ex = Examples(replay.texts + new_ex.texts, replay.modalities + new_ex.modalities,
+                          replay.labels + new_ex.labels)
+            _, new_meta, info = add_classes(model, tok, {**meta, "labels": old_labels}, ex, method=method, seed=seed)
+            all_labels = new_meta["labels"]
+            pred = _predict_labels(model, tok, test, all_labels, ml)
+            f1 = _per_class_f1(test.labels, pred, all_labels)
+            after_old = [pred[i] for i in old_test_idx]
+            f1_after = _per_class_f1(old_test.labels, after_old, all_labels)
+            rows.append({"shots": k, "new_f1": f1[new_class], "method": info["method"],
+                         "old_macro_f1_before": _mean(f1_before[c] for c in old_labels),
+                         "old_macro_f1_after": _mean(f1_after[c] for c in old_labels),
+                         "old_changed": float(np.mean([a != b for a, b in zip(before, after_old)])) if before else 0.0,
+                         "adapt_s": info["elapsed_s"]})
+        result["systems"][name] = {"finetune_old_s": round(ft_s, 1), "rows": rows,
+                                   "old_per_class_f1_before": f1_before}
+    if baseline:
+        from secllm.eval.baselines import TfidfLogReg
+
+        rows = []
+        base_old = TfidfLogReg().fit(old_train.texts, old_train.labels)
+        before = list(base_old.predict(old_test.texts)) if len(old_test) else []
+        f1_before = _per_class_f1(old_test.labels, before, old_labels)
+        for k in shots:
+            new_ex = train.subset(pool[:k])
+            m = TfidfLogReg().fit(old_train.texts + new_ex.texts, old_train.labels + new_ex.labels)
+            pred = list(m.predict(test.texts))
+            f1 = _per_class_f1(test.labels, pred, labels)
+            after_old = [pred[i] for i in old_test_idx]
+            f1_after = _per_class_f1(old_test.labels, after_old, labels)
+            rows.append({"shots": k, "new_f1": f1[new_class],
+                         "old_macro_f1_before": _mean(f1_before[c] for c in old_labels),
+                         "old_macro_f1_after": _mean(f1_after[c] for c in old_labels),
+                         "old_changed": float(np.mean([a != b for a, b in zip(before, after_old)])) if before else 0.0})
+        result["systems"]["tfidf-lr"] = {"rows": rows, "note": "refitted on old train + k new rows"}
+    return result

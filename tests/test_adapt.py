@@ -1,0 +1,193 @@
+"""Task adapters on one shared base (LoRA / head), adding classes from few examples, `secllm adapt`."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import toy_examples
+from secllm.tasks.finetune import Examples, FinetuneConfig
+
+NEW = ["{{7*7}}", "{{config.items()}}", "${7*7}", "{{''.__class__.__mro__}}", "#{7*7}", "{{request.application}}",
+       "<%= 7*7 %>", "{{self._TemplateReference__context}}"]
+
+
+def _hdfs(n: int, seed: int) -> Examples:
+    rng = random.Random(seed)
+    norm = [" ".join(f"e{rng.choice([5, 22, 11, 9])}" for _ in range(rng.randint(3, 8))) for _ in range(n)]
+    anom = [" ".join(f"e{rng.choice([5, 7, 13, 28])}" for _ in range(rng.randint(3, 8))) for _ in range(n)]
+    return Examples(norm + anom, ["log"] * (2 * n), ["normal"] * n + ["anomaly"] * n)
+
+
+@pytest.fixture(scope="module")
+def multitask_dir(tmp_path_factory, tiny_base):
+    """One base, two task adapters: log-hdfs as LoRA, url as a head only."""
+    from secllm.tasks.adapt import train_adapter
+
+    out = tmp_path_factory.mktemp("mt")
+    cfg = FinetuneConfig(epochs=1, lr=5e-3, batch_tokens=1024)
+    train_adapter(tiny_base, "log-hdfs", _hdfs(20, 0), _hdfs(5, 1), ["normal", "anomaly"], out, lora=True,
+                  benign_label="normal", cfg=cfg)
+    urls = Examples(["http://a.com/x", "http://shop.example/cart", "http://paypa1.ru/login", "http://x.tk/verify"] * 5,
+                    ["url"] * 20, ["benign", "benign", "phishing", "phishing"] * 5)
+    train_adapter(tiny_base, "url", urls, urls, ["benign", "phishing", "malware", "spam"], out, lora=False,
+                  benign_label="benign", cfg=cfg)
+    return out
+
+
+def test_adapter_files_are_safetensors_and_json(multitask_dir):
+    lora = multitask_dir / "adapters" / "log-hdfs"
+    head = multitask_dir / "adapters" / "url"
+    assert {p.name for p in lora.iterdir()} == {"task.json", "head.safetensors", "adapter_config.json",
+                                                "adapter_model.safetensors"}
+    assert {p.name for p in head.iterdir()} == {"task.json", "head.safetensors"}
+    cfg = json.loads((lora / "adapter_config.json").read_text())
+    assert cfg["r"] == 8 and set(cfg["target_modules"]) == {"query", "value"}
+    assert not list(multitask_dir.rglob("*.bin")) and not list(multitask_dir.rglob("*.pkl"))
+    assert json.loads((lora / "task.json").read_text())["kind"] == "lora"
+
+
+def test_switching_tasks_does_not_reload_the_base(multitask_dir, monkeypatch):
+    import secllm.model.modeling as modeling
+    from secllm.detect.generic import TaskDetector
+    from secllm.tasks.adapt import MultiTaskModel
+
+    mt = MultiTaskModel(multitask_dir)
+    calls = []
+    real = modeling.load_classifier
+    monkeypatch.setattr(modeling, "load_classifier", lambda *a, **k: calls.append(a) or real(*a, **k))
+    hdfs = TaskDetector.load(multitask_dir, task="log-hdfs", shared=mt)
+    url = TaskDetector.load(multitask_dir, task="url", shared=mt)
+    a1 = hdfs.detect(["5 22 11 9"], evidence=False)[0].class_scores
+    u1 = url.detect(["http://paypa1.ru/login"], evidence=False)[0].class_scores
+    a2 = hdfs.detect(["5 22 11 9"], evidence=False)[0].class_scores        # switched back
+    u2 = url.detect(["http://paypa1.ru/login"], evidence=False)[0].class_scores
+    assert calls == [] and mt.base_loads == 1
+    assert hdfs.backend.model is url.backend.model                          # one model object
+    assert a1 == pytest.approx(a2, abs=1e-6) and u1 == pytest.approx(u2, abs=1e-6)
+    assert set(u1) == {"benign", "phishing", "malware", "spam"} and set(a1) == {"normal", "anomaly"}
+    # the LoRA weights matter: the same input without them scores differently
+    mt.use("log-hdfs")
+    with mt.peft.disable_adapter():
+        bare = mt.model(input_ids=__import__("torch").tensor([[mt.tok.cls_id, 5, 6, 7, mt.tok.sep_id]])).logits
+    lora = mt.model(input_ids=__import__("torch").tensor([[mt.tok.cls_id, 5, 6, 7, mt.tok.sep_id]])).logits
+    assert not np.allclose(bare.detach().numpy(), lora.detach().numpy())
+    assert mt.available() == ["log-hdfs", "url"]
+    with pytest.raises(KeyError):
+        mt.use("traffic")
+
+
+def test_adapter_reloads_identically(multitask_dir):
+    from secllm.detect.generic import TaskDetector
+
+    a = TaskDetector.load(multitask_dir, task="log-hdfs").detect(["5 7 13"], evidence=False)[0]
+    b = TaskDetector.load(multitask_dir, task="log-hdfs").detect(["5 7 13"], evidence=False)[0]
+    assert a.class_scores == pytest.approx(b.class_scores, abs=1e-6)
+
+
+@pytest.mark.parametrize("method", ["linear", "prototype"])
+def test_add_class_keeps_old_classes(tiny_web_model, method):
+    from secllm.model.modeling import load_classifier
+    from secllm.tasks.adapt import add_classes
+    from secllm.tasks.finetune import encode_examples, predict_proba_ids
+
+    model, tok, _, meta = load_classifier(tiny_web_model)
+    model.float().eval()
+    old = toy_examples(10, 5)
+    ids = encode_examples(tok, old, 64)
+    before = predict_proba_ids(model, ids, tok.pad_id)
+    replay = toy_examples(4, 7)
+    ex = Examples(replay.texts + NEW, replay.modalities + ["payload"] * len(NEW),
+                  replay.labels + ["ssti"] * len(NEW))
+    if method == "prototype":
+        ex = Examples(NEW, ["payload"] * len(NEW), ["ssti"] * len(NEW))
+    model, new_meta, info = add_classes(model, tok, meta, ex, method=method)
+    assert new_meta["labels"] == meta["labels"] + ["ssti"] and info["method"] == method
+    after = predict_proba_ids(model, ids, tok.pad_id)
+    old_pred_before = before.argmax(1)
+    old_pred_after = after.argmax(1)
+    changed = float(np.mean(old_pred_before != old_pred_after))
+    assert changed <= 0.15, changed
+    # the old logits are untouched: old-class probability ratios are the same
+    k = before.shape[1]
+    assert np.allclose(after[:, :k] / after[:, :k].sum(1, keepdims=True), before, atol=1e-4)
+    new_pred = predict_proba_ids(model, encode_examples(tok, Examples(NEW, ["payload"] * 8, ["ssti"] * 8), 64),
+                                 tok.pad_id).argmax(1)
+    assert np.mean(new_pred == k) >= 0.5
+
+
+def test_adapt_model_dir_writes_loadable_classifier(tiny_web_model, tmp_path):
+    from secllm.detect.detector import WebAttackDetector
+    from secllm.tasks.adapt import adapt_model_dir
+
+    ex = Examples(NEW + toy_examples(2, 3).texts, ["payload"] * (8 + 10), ["ssti"] * 8 + toy_examples(2, 3).labels)
+    info = adapt_model_dir(tiny_web_model, "web-attack", ex, tmp_path / "web-ssti")
+    assert info["new_classes"] == ["ssti"]
+    det = WebAttackDetector.load(tmp_path / "web-ssti")
+    assert det.labels[-1] == "ssti"
+    assert det.detect(["{{7*7}}"])[0].status == "ok"
+
+
+def test_adapt_adapter_in_multitask_dir(multitask_dir, tmp_path):
+    from secllm.detect.generic import TaskDetector
+    from secllm.tasks.adapt import adapt_model_dir
+
+    rng = random.Random(3)
+    drift = [" ".join(f"e{rng.choice([30, 31, 32])}" for _ in range(5)) for _ in range(6)]
+    ex = Examples(drift + _hdfs(4, 9).texts, ["log"] * 14, ["novel-anomaly"] * 6 + _hdfs(4, 9).labels)
+    adapt_model_dir(multitask_dir, "log-hdfs", ex, tmp_path / "mt2")
+    det = TaskDetector.load(tmp_path / "mt2", task="log-hdfs")
+    assert det.labels == ["normal", "anomaly", "novel-anomaly"]
+    assert (tmp_path / "mt2" / "adapters" / "log-hdfs" / "adapter_model.safetensors").exists()
+
+
+def test_fewshot_experiment_on_fixtures(tiny_base, tmp_path):
+    from secllm.tasks.adapt import fewshot_experiment
+
+    data = {"train": toy_examples(12, 0), "val": toy_examples(2, 1), "test": toy_examples(4, 2)}
+    res = fewshot_experiment(data, "cmdi", base_dir=tiny_base,
+                             labels=["benign", "sqli", "xss", "cmdi", "path-traversal"], shots=(4, 8),
+                             replay_per_class=4, cfg=FinetuneConfig(epochs=2, lr=3e-3, batch_tokens=1024),
+                             work_dir=tmp_path, benign_label="benign")
+    assert set(res["systems"]) == {"pretrained", "random", "tfidf-lr"}
+    for name, sysres in res["systems"].items():
+        assert [r["shots"] for r in sysres["rows"]] == [4, 8]
+        for r in sysres["rows"]:
+            assert 0.0 <= r["new_f1"] <= 1.0
+            assert 0.0 <= r["old_changed"] <= 1.0
+            if name != "tfidf-lr":
+                # frozen old rows: an old prediction can only move to the new class
+                assert r["old_macro_f1_after"] >= r["old_macro_f1_before"] - 0.15
+    json.dumps(res)
+
+
+def test_cli_adapt(tiny_web_model, tiny_base, tmp_path):
+    from click.testing import CliRunner
+
+    from secllm.cli import main
+
+    f = tmp_path / "ex.jsonl"
+    rows = [{"text": t, "label": "ssti"} for t in NEW] + [{"text": t, "label": l} for t, l in
+                                                          zip(toy_examples(2, 4).texts, toy_examples(2, 4).labels)]
+    f.write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n")
+    r = CliRunner().invoke(main, ["adapt", "--task", "web-attack", "--examples", str(f), "--out",
+                                  str(tmp_path / "out"), "--model", str(tiny_web_model)])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout.strip().splitlines()[-1])["new_classes"] == ["ssti"]
+    assert "1 example rows skipped" in r.stderr
+    g = tmp_path / "hdfs.jsonl"
+    ex = _hdfs(6, 2)
+    g.write_text("\n".join(json.dumps({"text": t.replace("e", ""), "label": l}) for t, l in zip(ex.texts, ex.labels)))
+    r = CliRunner().invoke(main, ["adapt", "--task", "log-hdfs", "--examples", str(g), "--out",
+                                  str(tmp_path / "mt"), "--base", str(tiny_base), "--lora", "--epochs", "1"])
+    assert r.exit_code == 0, r.output
+    assert (Path(tmp_path / "mt" / "adapters" / "log-hdfs" / "adapter_model.safetensors")).exists()
+    old_only = tmp_path / "old.jsonl"
+    old_only.write_text(json.dumps({"text": "' or 1=1--", "label": "sqli"}) + "\n")
+    r = CliRunner().invoke(main, ["adapt", "--task", "web-attack", "--examples", str(old_only), "--out",
+                                  str(tmp_path / "x"), "--model", str(tiny_web_model)])
+    assert r.exit_code != 0 and "no new class" in r.output
