@@ -37,11 +37,12 @@ def det(tiny_web_model):
 
 @pytest.fixture
 def everything_malicious(det):
-    """Threshold 0: every judged item is a finding, so counts are exact whatever the tiny model thinks."""
-    old = det.threshold
-    det.threshold = 0.0
+    """Threshold 0 and no first stage: every judged item is a finding, so counts are exact whatever
+    the tiny model thinks (the first stage would call a bare token like ``john`` benign unseen)."""
+    old = det.threshold, det.prefilter
+    det.threshold, det.prefilter = 0.0, False
     yield det
-    det.threshold = old
+    det.threshold, det.prefilter = old
 
 
 def _access_log(tmp_path: Path, lines=LOG_LINES) -> Path:
