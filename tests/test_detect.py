@@ -1,4 +1,5 @@
 import json
+import numpy as np
 
 from secllm.detect.detector import MAX_ITEM_CHARS, Status, WebAttackDetector
 from secllm.detect.io import iter_items
@@ -60,3 +61,25 @@ def test_iter_items_jsonl_and_invalid_utf8():
     assert items[3].invalid_utf8 and items[3].text == "\xff\xfe"
     t = list(iter_items([b"a\xffb\n"], fmt="text"))
     assert t[0].invalid_utf8 and t[0].text == "a\xffb"
+
+
+def test_score_cache_is_exact_bounded_and_can_be_turned_off(tiny_web_model):
+    det = _det(tiny_web_model)
+    texts = ["' or 1=1--", "<script>alert(1)</script>", "/a/b.php?x=1", "' or 1=1--"]
+    mods = ["payload", "payload", "url", "payload"]
+    det.cache_size = 0
+    ref = det.score_texts(texts, mods)
+    assert det.cache_hits == det.cache_misses == 0 and not det._cache
+    det.cache_size = 2
+    first = det.score_texts(texts, mods)
+    assert det.cache_misses == 3, "a repeat inside one batch costs one model call"
+    assert len(det._cache) == 2, "the cache never grows past cache_size"
+    second = det.score_texts(texts[1:3], mods[1:3])    # the two most recent entries: hits
+    assert det.cache_hits == 2
+    np.testing.assert_allclose(first, ref, atol=1e-6)
+    np.testing.assert_allclose(second, ref[1:3], atol=1e-6)
+    # same text, other modality: a different key, scored by the model
+    det.score_texts(["/a/b.php?x=1"], ["payload"])
+    assert det.cache_misses == 4
+    det.clear_cache()
+    assert not det._cache and det.cache_hits == 0

@@ -19,6 +19,9 @@ code and the rest of the batch goes on.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,6 +109,16 @@ class WebAttackDetector:
         self.max_length: int = int(meta.get("max_length", 128))
         # the cheap first stage (secllm.detect.prefilter); off only for measuring its effect
         self.prefilter: bool = True
+        # Exact score cache: (modality, canonical text) -> class probabilities. The model is a
+        # pure function of its input, so a hit returns what the model would return; real traffic
+        # repeats header values (User-Agent, Accept, Referer), paths and parameter values heavily.
+        # Keys are 16-byte BLAKE2b digests (memory stays bounded whatever the item length).
+        # ``cache_size = 0`` turns it off.
+        self.cache_size: int = 65536
+        self._cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self.cache_hits = 0
+        self.cache_misses = 0
 
     @classmethod
     def load(cls, model_dir: str | Path | None = None, threads: int | None = None,
@@ -148,8 +161,41 @@ class WebAttackDetector:
         """Class probabilities (n, n_labels) for already-canonical texts."""
         if not texts:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
+        if self.cache_size <= 0:
+            return self._model_proba(texts, modalities)
+        keys = [hashlib.blake2b(f"{m}\x00{t}".encode("utf-8", "surrogatepass"), digest_size=16).digest()
+                for t, m in zip(texts, modalities)]
+        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        todo: dict[bytes, list[int]] = {}
+        with self._cache_lock:
+            for i, key in enumerate(keys):
+                row = self._cache.get(key)
+                if row is not None:
+                    self._cache.move_to_end(key)
+                    out[i] = row
+                    self.cache_hits += 1
+                else:
+                    todo.setdefault(key, []).append(i)      # repeats inside the batch: one model call
+        if todo:
+            first = [idx[0] for idx in todo.values()]
+            proba = self._model_proba([texts[i] for i in first], [modalities[i] for i in first])
+            with self._cache_lock:
+                self.cache_misses += len(first)
+                for (key, idx), row in zip(todo.items(), proba):
+                    out[idx] = row
+                    self._cache[key] = row.copy()
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        return out
+
+    def _model_proba(self, texts: list[str], modalities: list[str]) -> np.ndarray:
         enc = self.tok.encode_batch(texts, modalities, max_length=self.max_length, pad=False)
         return self.backend.predict_proba(enc.input_ids)
+
+    def clear_cache(self) -> None:
+        with self._cache_lock:
+            self._cache.clear()
+            self.cache_hits = self.cache_misses = 0
 
     def attribute(self, text: str, modality: str, target: int) -> list[tuple[int, int, float]]:
         """Token attributions of (logit[target] - logit[benign]) as character spans.
