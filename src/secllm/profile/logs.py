@@ -5,7 +5,11 @@ with digits): ``Receiving block blk_-1608 src: /10.250.19.102:54106`` ->
 ``Receiving block <id> src: /<ip>:<num>``. The model keeps each template's frequency and, per
 template and token position, the values seen there (a position that always held ``50010`` or
 ``INFO`` is an enumeration; another value is a deviation). Score = ``-log`` of the template's
-smoothed frequency (an unseen template scores highest) + 1 per deviating position.
+smoothed frequency (an unseen template scores highest) + 1 per deviating position; an unseen
+template also gets up to +3 for the share of its words that no learned template holds (a new
+arrangement of known words is less unusual than a message made of new words). Identifiers that mix
+letters and digits (``R02-M1-N0-C:J12-U11``, ``node-12``) are masked like numbers (Drain's rule
+that a token holding digits is a variable), and date-like tokens are never enumerations.
 
 **Sessions** (HDFS-style: one session = a sequence of events, given as space-separated event keys
 or as a list of lines). The model keeps event frequencies, event-to-event transitions, each
@@ -32,9 +36,15 @@ _MASKS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"), "<id>"),
     (re.compile(r"(?:/[\w.-]+)*/[\w.-]*\d[\w.-]*(?:/[\w.-]+)*"), "<path>"),   # paths holding digits
     (re.compile(r"\b0x[0-9a-fA-F]+\b|\b(?=[0-9a-fA-F]*[a-fA-F])(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}\b"), "<hex>"),
+    # identifiers mixing letters and digits (host/node names, MACs): a run of word characters and
+    # ``. : - $ # @`` holding both, not part of a mask already placed
+    (re.compile(r"(?<![\w.:$#@<>-])(?=[\w.:$#@-]*[A-Za-z])(?=[\w.:$#@-]*\d)[\w.:$#@-]*\w"), "<id>"),
     (re.compile(r"(?<![\w<])[+-]?\d+(?:\.\d+)?(?![\w>])"), "<num>"),
 ]
 _TOKEN = re.compile(r"[^\s:/=,;()\[\]{}\"']+")
+_DATE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{4}")   # never an enumeration
+_WORD = re.compile(r"[A-Za-z][A-Za-z_]+")
+_NOVEL_WORDS = 3.0        # an unseen template of only new words adds this much
 _ENUM_TRACK = 10          # a position with at most this many distinct values is an enumeration
 _MIN_TEMPLATE = 20        # ... judged only once the template has this many lines
 
@@ -49,6 +59,11 @@ def log_template(line: str) -> str:
     for rx, mask in _MASKS:
         t = rx.sub(mask, t)
     return " ".join(t.split())
+
+
+def _template_words(template: str) -> list[str]:
+    """Alphabetic words of a template, masks excluded (lower-cased)."""
+    return [w.lower() for w in _WORD.findall(re.sub(r"<\w+>", " ", template))]
 
 
 def _tokens(line: str) -> list[str]:
@@ -96,7 +111,9 @@ class LogModel:
                 slot = pos[i]
                 if slot is None:
                     continue
-                if tok not in slot and len(slot) >= _ENUM_TRACK:
+                if _DATE.search(tok):
+                    pos[i] = None
+                elif tok not in slot and len(slot) >= _ENUM_TRACK:
                     pos[i] = None
                 else:
                     slot[tok] = slot.get(tok, 0) + 1
@@ -110,6 +127,12 @@ class LogModel:
         ev: list[str] = []
         if cnt == 0:
             ev.append(f"log template `{_short(t)}` never seen")
+            words = _template_words(t)
+            new = [w for w in dict.fromkeys(words) if w not in self._words()]
+            if words and new:
+                score += _NOVEL_WORDS * sum(w in new for w in words) / len(words)
+                ev.append(f"{len(new)} word(s) no learned line holds: " + ", ".join(f"`{_short(w, 30)}`"
+                                                                                   for w in new[:5]))
         else:
             if cnt / self.n < 0.001:
                 ev.append(f"log template `{_short(t)}` is rare ({cnt} of {self.n} learned lines)")
@@ -124,6 +147,14 @@ class LogModel:
                         ev.append(f"token {i + 1} of template `{_short(t, 50)}` is one of ({known}) in "
                                   f"learned lines; here `{_short(tok, 30)}`")
         return score, ev
+
+    def _words(self) -> set[str]:
+        """Words of the learned templates (derived from ``templates``, so nothing new is stored)."""
+        cache = self.__dict__.get("_word_cache")
+        if cache is None or cache[0] != len(self.templates):
+            cache = (len(self.templates), {w for t in self.templates for w in _template_words(t)})
+            self.__dict__["_word_cache"] = cache
+        return cache[1]
 
     # -- sessions -------------------------------------------------------------------------------
     @classmethod
