@@ -90,12 +90,12 @@ def raw_requests(items: list[str]) -> list[str]:
     return out
 
 
-def crs_throughput(items: list[str], workers: int, client_threads: int) -> dict:
+def crs_throughput(items: list[str], workers: int, client_threads: int, kind: str = "auto") -> dict:
     """OWASP CRS PL1 in ModSecurity/nginx on the same inputs: best of sequential and threaded client."""
     from secllm.eval.rules import ModSecurityCRS
 
     with ModSecurityCRS(paranoia_level=1, nginx_workers=workers) as waf:
-        t = waf.benchmark(items, threads=client_threads)
+        t = waf.benchmark(items, threads=client_threads, kinds=[kind] * len(items))
     best = max(t["sequential_requests_per_s"], t["threaded_requests_per_s"])
     return {"nginx_workers": workers, "client_threads": client_threads,
             "sequential_requests_per_s": round(t["sequential_requests_per_s"], 1),
@@ -112,15 +112,16 @@ def ensure_onnx(model_dir: Path, tmp: Path) -> Path:
     return out
 
 
-def throughput(det: WebAttackDetector, items: list[str], batch: int, repeats: int, evidence: bool) -> float:
+def throughput(det: WebAttackDetector, items: list[str], batch: int, repeats: int, evidence: bool,
+               kind: str = "auto") -> float:
     """Median items/s of the detect path over ``repeats`` passes (one warm-up call first)."""
-    det.detect(items[:batch], evidence=evidence)
+    det.detect(items[:batch], evidence=evidence, kind=kind)
     rates = []
     for _ in range(repeats):
         det.clear_cache()              # each pass starts cold: only repeats within the stream hit
         t0 = time.perf_counter()
         for i in range(0, len(items), batch):
-            det.detect(items[i:i + batch], evidence=evidence)
+            det.detect(items[i:i + batch], evidence=evidence, kind=kind)
         rates.append(len(items) / (time.perf_counter() - t0))
     return statistics.median(rates)
 
@@ -202,12 +203,16 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--api-backend", default="onnx")
     ap.add_argument("--no-api", action="store_true")
     ap.add_argument("--no-crs", action="store_true", help="skip the ModSecurity CRS baseline")
+    ap.add_argument("--kind", choices=["auto", "payload", "url", "query", "http"], default=None,
+                    help="what the inputs are (default: payload for the HttpParams rows, auto for --inputs)")
     ap.add_argument("--crs-client-threads", type=int, default=8)
     ap.add_argument("--crs-limit", type=int, default=5000, help="inputs sent to CRS (and judged raw), first N")
     ap.add_argument("--json", dest="json_out", help="also write the results here")
     args = ap.parse_args(argv)
 
     items, name = load_inputs(args.inputs, args.limit)
+    # the HttpParams rows are parameter values; a user's file is whatever it holds
+    kind = args.kind or ("auto" if args.inputs else "payload")
     backends = args.backends.split(",")
     batches = [int(b) for b in args.batch_sizes.split(",")]
     threads = [int(t) for t in args.threads.split(",")]
@@ -222,7 +227,7 @@ def main(argv: list[str] | None = None) -> dict:
             for th in threads:
                 det = WebAttackDetector.load(onnx_dir if be.startswith("onnx") else args.model, threads=th, backend=be)
                 for b in batches:
-                    rate = throughput(det, items, b, args.repeats, args.evidence)
+                    rate = throughput(det, items, b, args.repeats, args.evidence, kind)
                     rows.append({"backend": be, "threads": th, "batch": b, "items_per_s": round(rate, 1)})
                     print(f"{be:<10} {th:>7} {b:>6} {rate:>10.1f}", flush=True)
         # whole raw requests: the best SecLLM configuration of the table above against CRS
@@ -233,9 +238,9 @@ def main(argv: list[str] | None = None) -> dict:
         raw_rate = throughput(det, raw, best["batch"], args.repeats, args.evidence)
         det.cache_size = 0
         raw_nocache = throughput(det, raw, best["batch"], args.repeats, args.evidence)
-        pay_nocache = throughput(det, items[:args.crs_limit], best["batch"], args.repeats, args.evidence)
+        pay_nocache = throughput(det, items[:args.crs_limit], best["batch"], args.repeats, args.evidence, kind)
         det.cache_size = 65536
-        payload_rate = throughput(det, items[:args.crs_limit], best["batch"], args.repeats, args.evidence)
+        payload_rate = throughput(det, items[:args.crs_limit], best["batch"], args.repeats, args.evidence, kind)
         print(f"best SecLLM configuration ({best['backend']}, {best['threads']} threads, batch {best['batch']}) "
               f"on the first {len(raw)} inputs: payloads {payload_rate:.1f}/s, whole raw requests {raw_rate:.1f}/s "
               f"(score cache off: payloads {pay_nocache:.1f}/s, raw requests {raw_nocache:.1f}/s)", flush=True)
@@ -245,7 +250,7 @@ def main(argv: list[str] | None = None) -> dict:
                                  "raw_requests_per_s_no_cache": round(raw_nocache, 1)}}
         if not args.no_crs:
             workers = os.cpu_count() or 1
-            cp = crs_throughput(items[:args.crs_limit], workers, args.crs_client_threads)
+            cp = crs_throughput(items[:args.crs_limit], workers, args.crs_client_threads, kind)
             cr = crs_throughput(raw, workers, args.crs_client_threads)
             comparison["crs_pl1"] = {"payloads": cp, "raw_requests": cr}
             comparison["ratio_payloads"] = round(payload_rate / cp["requests_per_s"], 2)

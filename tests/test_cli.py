@@ -64,3 +64,18 @@ def test_detect_raw_requests_file(tmp_path, tiny_web_model):
     out = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
     assert len(out) == 3 and all(o["kind"] == "http" and o["status"] == "ok" for o in out)
     assert out[1]["id"].startswith("req2@")
+
+
+def test_detect_kind_states_what_the_items_are(tiny_web_model):
+    """'/etc/passwd' is a URL when guessed, a parameter value when the caller says so."""
+    import json as _json
+
+    def kinds(*extra):
+        r = CliRunner().invoke(main, ["detect", "--model", str(tiny_web_model), "--json", *extra, "/etc/passwd"])
+        assert r.exit_code == 0, r.output
+        return [_json.loads(x)["kind"] for x in r.stdout.splitlines() if x.startswith("{")]
+
+    assert kinds() == ["url"]
+    assert kinds("--kind", "payload") == ["payload"]
+    r = CliRunner().invoke(main, ["detect", "--model", str(tiny_web_model), "--kind", "bogus", "x"])
+    assert r.exit_code != 0

@@ -229,3 +229,19 @@ def test_iter_raw_requests_pipelined_without_blank_separator() -> None:
     text = "GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n"
     targets = [parse_http_request(raw).target for _, _, raw in iter_raw_requests(text)]
     assert targets == ["/1", "/2"]
+
+
+def test_split_web_input_kind_hint():
+    import pytest
+
+    from secllm.data.http import split_web_input
+
+    kind, parts = split_web_input("/etc/passwd", "payload")
+    assert kind == "payload" and [(p.name, p.text) for p in parts] == [("value", "/etc/passwd")]
+    kind, parts = split_web_input("a=1&b=/x", "query")
+    assert kind == "query" and [p.name for p in parts] == ["query:a", "query:b"]
+    # the caller's word is taken: a stated URL is split as one
+    kind, parts = split_web_input("/a/b?x=' or 1=1--", "url")
+    assert kind == "url" and ("query:x", "' or 1=1--") in [(p.name, p.text) for p in parts]
+    with pytest.raises(ValueError):
+        split_web_input("x", "nonsense")

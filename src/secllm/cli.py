@@ -43,7 +43,8 @@ def main() -> None:
 # detect
 # ----------------------------------------------------------------------------------------------
 
-def _detect_stream(det, items, out_json: bool, batch: int, progress: bool, evidence: bool, profile_scorer=None):
+def _detect_stream(det, items, out_json: bool, batch: int, progress: bool, evidence: bool, profile_scorer=None,
+                   kind: str = "auto"):
     from tqdm.auto import tqdm
 
     from secllm.detect.detector import Detection, Status
@@ -54,7 +55,8 @@ def _detect_stream(det, items, out_json: bool, batch: int, progress: bool, evide
 
     def flush(buf):
         todo = [(k, it) for k, it in enumerate(buf) if it.error is None]
-        dets = det.detect([it.text for _, it in todo], ids=[it.id for _, it in todo], evidence=evidence) if todo else []
+        dets = det.detect([it.text for _, it in todo], ids=[it.id for _, it in todo], evidence=evidence,
+                          kind=kind) if todo else []
         res: list[Detection] = [None] * len(buf)  # type: ignore[list-item]
         for (k, it), d in zip(todo, dets):
             if it.invalid_utf8:
@@ -206,10 +208,15 @@ def _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evide
 @click.option("--batch", default=256, show_default=True, help="Items judged per model batch.")
 @click.option("--no-evidence", is_flag=True, help="Skip evidence spans (faster).")
 @click.option("--threads", type=int, default=None, help="CPU threads for the model.")
+@click.option("--kind", type=click.Choice(["auto", "payload", "url", "query", "http"]), default="auto",
+              show_default=True,
+              help="What the items are: guessed from each item (auto), or stated: parameter values "
+                   "(payload: '/etc/passwd' is then a value, not a URL), URLs, query strings, raw requests.")
 @click.option("--profile", "profile_name", default=None,
               help="Also compare each item with this site profile (`secllm learn`): adds a `profile` field "
                    "(deviation, combined score and verdict, evidence).")
-def detect(texts, file_, jsonl, raw_requests, out_json, task, model_dir, batch, no_evidence, threads, profile_name):
+def detect(texts, file_, jsonl, raw_requests, out_json, task, model_dir, batch, no_evidence, threads, kind,
+           profile_name):
     """Judge web input: payloads, URLs or raw HTTP requests.
 
     Items come from TEXTS, --file, or stdin (when no TEXTS and stdin is not a terminal): one item
@@ -266,7 +273,8 @@ def detect(texts, file_, jsonl, raw_requests, out_json, task, model_dir, batch, 
         else:
             items = iter_items(fh, fmt=fmt)
         progress = True
-    counts = _detect_stream(det, items, out_json, batch, progress, evidence=not no_evidence, profile_scorer=scorer)
+    counts = _detect_stream(det, items, out_json, batch, progress, evidence=not no_evidence, profile_scorer=scorer,
+                            kind="http" if raw_requests else kind)
     click.echo("summary: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())), err=True)
 
 

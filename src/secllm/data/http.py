@@ -652,9 +652,21 @@ def _looks_like_query(text: str) -> bool:
     return True
 
 
-def split_web_input(text: str) -> tuple[str, list[Part]]:
+WEB_KINDS = ("auto", "payload", "url", "query", "http")
+
+
+def split_web_input(text: str, kind: str = "auto") -> tuple[str, list[Part]]:
     """Classify ``text`` as ``"http"``, ``"url"``, ``"query"`` (bare ``k=v&k=v``) or ``"payload"``
     and split it into parts to score.
+
+    ``kind`` other than ``"auto"`` is the caller's statement of what the input is (a WAF knows
+    whether it holds a parameter value or a request line): ``"payload"`` keeps the whole input as
+    one value even when it starts with ``/`` (``/etc/passwd`` is a path-traversal *value*);
+    ``"url"``/``"query"`` skip the guessing; input that does not parse as the stated kind (and
+    ``"http"``, which is recognised by its request line anyway) is judged as ``auto`` would.
+
+        >>> split_web_input("/etc/passwd")[0], split_web_input("/etc/passwd", "payload")[0]
+        ('url', 'payload')
 
     Never raises: a malformed request, or anything that is not a URL, is a ``payload`` with one
     ``value`` part covering the whole input.
@@ -665,9 +677,21 @@ def split_web_input(text: str) -> tuple[str, list[Part]]:
         >>> kind, [(p.name, p.text) for p in parts]
         ('http', [('path', '/p'), ('query:id', '1'), ('header:user-agent', 'x')])
     """
+    if kind not in WEB_KINDS:
+        raise ValueError(f"kind must be one of {WEB_KINDS}, not {kind!r}")
+    if kind == "payload":
+        return "payload", [Part("value", text, 0, len(text))]
     try:
         lead = len(text) - len(text.lstrip())
         body = text.strip()
+        if kind == "url" and body:
+            parts = _url_parts(text, lead, lead + len(body))
+            if parts:
+                return "url", parts
+        elif kind == "query" and body:
+            parts = _pairs(body, lead, "query")
+            if parts:
+                return "query", parts
         if _REQUEST_LINE.match(text, _skip_blank_lines(text, 0)):
             try:
                 req = parse_http_request(text)

@@ -211,9 +211,17 @@ class WebAttackDetector:
 
     # -------------------------------------------------------------------------------------
     def detect(self, items: list[str], ids: list[str] | None = None, evidence: bool = True,
-               max_evidence: int = 5) -> list[Detection]:
-        """Judge a batch of raw inputs (payloads, URLs or raw HTTP requests)."""
+               max_evidence: int = 5, kind: str | list[str] = "auto") -> list[Detection]:
+        """Judge a batch of raw inputs (payloads, URLs or raw HTTP requests).
+
+        ``kind`` says what the inputs are (one for all, or one per item): ``auto`` guesses from
+        the text; ``payload``, ``url``, ``query``, ``http`` state it (see
+        :func:`secllm.data.http.split_web_input`).
+        """
         ids = ids or [str(i) for i in range(len(items))]
+        kinds = [kind] * len(items) if isinstance(kind, str) else list(kind)
+        if len(kinds) != len(items):
+            raise ValueError(f"{len(kinds)} kinds for {len(items)} items")
         results = [Detection(id=i) for i in ids]
         # (item index, part, canonical, model modality)
         jobs: list[tuple[int, Any, Any, str]] = []
@@ -229,9 +237,9 @@ class WebAttackDetector:
                 if not item.strip():
                     res.status, res.error = Status.EMPTY, "empty input"
                     continue
-                kind, parts = split_web_input(item)
-                res.kind = kind
-                parts = _whole_url_parts(item, kind) + parts
+                kind_k, parts = split_web_input(item, kinds[k])
+                res.kind = kind_k
+                parts = _whole_url_parts(item, kind_k) + parts
                 if len(parts) > MAX_PARTS:
                     res.warnings.append(f"{len(parts) - MAX_PARTS} parts beyond {MAX_PARTS} not scored")
                     parts = parts[:MAX_PARTS]

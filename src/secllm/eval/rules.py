@@ -123,12 +123,15 @@ class Libinjection:
                 hits.append((name, label, value))
         return hits
 
-    def predict(self, texts: Iterable[str]) -> np.ndarray:
-        """``"sqli"`` / ``"xss"`` / ``"benign"`` per item."""
+    def predict(self, texts: Iterable[str], kinds: Sequence[str] | None = None) -> np.ndarray:
+        """``"sqli"`` / ``"xss"`` / ``"benign"`` per item (``kinds``: what each item is, see
+        :func:`secllm.data.http.split_web_input`)."""
+        items = _as_texts(texts)
+        kind_list = list(kinds) if kinds is not None else ["auto"] * len(items)
         out = []
-        for text in _as_texts(texts):
+        for text, kind in zip(items, kind_list):
             label = "benign"
-            for _, value in self._decoded_parts(text):
+            for _, value in self._decoded_parts(text, kind):
                 hit = self._check(value)
                 if hit is not None:
                     label = hit
@@ -142,8 +145,8 @@ class Libinjection:
 
     # -- internals ------------------------------------------------------------------------------
     @staticmethod
-    def _decoded_parts(text: str) -> list[tuple[str, str]]:
-        _, parts = split_web_input(text)
+    def _decoded_parts(text: str, kind: str = "auto") -> list[tuple[str, str]]:
+        _, parts = split_web_input(text, kind)
         decoded = []
         for part in parts:
             # "+" means a space only in form-encoded query strings and bodies; in a bare SQL payload
@@ -425,17 +428,26 @@ class ModSecurityCRS:
         self._log_offset = 0
 
     # -- public API -------------------------------------------------------------------------------
-    def send(self, texts: Iterable[str], *, threads: int | None = None) -> list[CRSResult]:
-        """Send every item as an HTTP request and return one :class:`CRSResult` per item."""
+    def send(self, texts: Iterable[str], *, threads: int | None = None,
+             kinds: Sequence[str] | None = None) -> list[CRSResult]:
+        """Send every item as an HTTP request and return one :class:`CRSResult` per item.
+
+        ``kinds`` (one per item, see :func:`secllm.data.http.split_web_input`): ``payload`` sends
+        the item as a query parameter value even when it looks like a URL path.
+        """
         if not self.running:
             raise RuntimeError("the WAF is not running: use `with ModSecurityCRS(...) as waf:` or call start()")
         items = _as_texts(texts)
+        kind_list = list(kinds) if kinds is not None else ["auto"] * len(items)
+        if len(kind_list) != len(items):
+            raise ValueError(f"{len(kind_list)} kinds for {len(items)} items")
         n_threads = self.threads if threads is None else max(1, int(threads))
         results: list[CRSResult] = []
         t0 = time.perf_counter()
         with self._lock, ThreadPoolExecutor(max_workers=n_threads) if n_threads > 1 else _NoPool() as pool:
             for start in range(0, len(items), self.batch_size):
-                results.extend(self._send_batch(items[start : start + self.batch_size], pool))
+                results.extend(self._send_batch(items[start : start + self.batch_size], pool,
+                                                kind_list[start : start + self.batch_size]))
         seconds = time.perf_counter() - t0
         self.last_timing = {
             "items": len(items),
@@ -456,11 +468,11 @@ class ModSecurityCRS:
         scores = self.score(texts, threads=threads)
         return np.where(scores >= thr, "malicious", "benign").astype(object)
 
-    def benchmark(self, texts: Sequence[str], *, threads: int = 4) -> dict[str, Any]:
+    def benchmark(self, texts: Sequence[str], *, threads: int = 4, kinds: Sequence[str] | None = None) -> dict[str, Any]:
         """Requests/s sequentially and with a ``threads``-thread client pool; also stored in ``last_timing``."""
-        self.send(texts, threads=1)
+        self.send(texts, threads=1, kinds=kinds)
         seq = self.last_timing
-        self.send(texts, threads=threads)
+        self.send(texts, threads=threads, kinds=kinds)
         par = self.last_timing
         self.last_timing = {
             "items": len(texts),
@@ -643,8 +655,8 @@ http {{
             raise RuntimeError(f"ModSecurity self-check failed (status {status}, {err or 'no score line'}):\n{log}")
 
     # -- sending ------------------------------------------------------------------------------------
-    def _request_bytes(self, text: str, rid: str) -> tuple[str, bytes]:
-        kind, _ = split_web_input(text)
+    def _request_bytes(self, text: str, rid: str, kind: str = "auto") -> tuple[str, bytes]:
+        kind, _ = split_web_input(text, kind)
         tag = f"X-Secllm-Id: {rid}\r\n"
         if kind == "http":
             # Replay as-is; the id header goes right after the request line, with its line ending.
@@ -689,9 +701,10 @@ http {{
             return None, "no HTTP response (connection closed)" if not data else "unparseable response"
         return int(m.group(1)), None
 
-    def _send_batch(self, items: list[str], pool: Any) -> list[CRSResult]:
+    def _send_batch(self, items: list[str], pool: Any, kinds: list[str] | None = None) -> list[CRSResult]:
         ids = [secrets.token_hex(8) for _ in items]
-        prepared = [self._request_bytes(t, rid) for t, rid in zip(items, ids)]
+        kinds = kinds or ["auto"] * len(items)
+        prepared = [self._request_bytes(t, rid, k) for t, rid, k in zip(items, ids, kinds)]
         replies = list(pool.map(self._exchange, [p for _, p in prepared]))
         # A 200 went through all of phase 2, so its score line must be there; a refused request
         # (nginx's 400, a phase-1 deny) may have none.

@@ -252,6 +252,10 @@ class _System:
     """
 
     kind = "system"
+    #: What each text is (``payload``/``url``/...; default ``auto``), for the systems that parse
+    #: their input (detector, libinjection, CRS): a test row from a payload list is a parameter
+    #: value even when it starts with ``/``. Set by :func:`run_web_eval` for its sets.
+    kinds: dict[str, str] = {}
 
     def __init__(self, name: str, threshold: float) -> None:
         self.name = name
@@ -300,7 +304,8 @@ class _DetectorSystem(_System):
         out: list[tuple[float, str | None]] = []
         benign = self.det.labels[self.det.benign_idx]
         for i in range(0, len(texts), 256):
-            for r in self.det.detect(texts[i:i + 256], evidence=False):
+            chunk = texts[i:i + 256]
+            for r in self.det.detect(chunk, evidence=False, kind=[self.kinds.get(t, "auto") for t in chunk]):
                 # An item the detector cannot judge (empty, too large) is not detected.
                 attacks = {k: v for k, v in r.class_scores.items() if k != benign}
                 top = max(attacks, key=lambda k: attacks[k]) if attacks else None
@@ -338,7 +343,8 @@ class _LibinjectionSystem(_System):
         self.li = Libinjection()
 
     def _judge(self, texts: list[str]) -> list[tuple[float, str | None]]:
-        return [(0.0, None) if p == "benign" else (1.0, str(p)) for p in self.li.predict(texts)]
+        preds = self.li.predict(texts, kinds=[self.kinds.get(t, "auto") for t in texts])
+        return [(0.0, None) if p == "benign" else (1.0, str(p)) for p in preds]
 
 
 class _CRSLevelSystem(_System):
@@ -393,7 +399,7 @@ def _run_crs(texts: Sequence[str], cfg: WebEvalConfig) -> tuple[dict[str, Any], 
     # records the per-level counters, so every level's score comes from this one run.
     with ModSecurityCRS(paranoia_level=1, executing_paranoia_level=max(cfg.paranoia),
                         threads=cfg.crs_threads) as waf:
-        results = waf.send(uniq)
+        results = waf.send(uniq, kinds=[_System.kinds.get(t, "auto") for t in uniq])
         timing = dict(waf.last_timing)
         threshold = waf.anomaly_threshold
     timing = {"requests_per_s": round(float(timing.get("requests_per_s", float("nan"))), 1),
@@ -738,6 +744,19 @@ def run_web_eval(cfg: WebEvalConfig) -> dict[str, Any]:
         ev, pairs, ops, _ = _evasion_set(tests, cfg, train_keys)
         if ev is not None:
             tests.append(ev)
+    # Payload-list rows are parameter values: every system that parses input is told so (a bare
+    # "/etc/passwd" is a value, not a URL); a mutated item is what its original was.
+    kinds: dict[str, str] = {}
+    if data is not None:
+        for key, ex in data.items():
+            if key.startswith("test:"):
+                for t, m in zip(ex.texts, ex.modalities):
+                    if m == "payload":
+                        kinds[t] = "payload"
+    for _, orig, mut in pairs:
+        if kinds.get(orig) == "payload":
+            kinds[mut] = "payload"
+    _System.kinds = kinds
 
     # Systems --------------------------------------------------------------------------------
     secllm: list[_System] = [_DetectorSystem(name, d, cfg.threads) for name, d in cfg.models.items()]
