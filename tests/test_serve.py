@@ -107,6 +107,14 @@ def test_detect_ok_same_fields_as_cli(server):
     assert res[2]["kind"] == "http" and res[3]["status"] == "empty"
 
 
+def test_detect_item_kind(server):
+    items = [{"text": "/etc/passwd"}, {"text": "/etc/passwd", "kind": "payload"}]
+    r = _post(server, json.dumps({"task": "web-attack", "items": items}))
+    assert r.status_code == 200, r.text
+    assert [x["kind"] for x in r.json()["results"]] == ["url", "payload"]
+    _error(_post(server, json.dumps({"items": [{"text": "x", "kind": "shellcode"}]})), 422, "invalid_request")
+
+
 def test_api_key_required_on_every_route_but_health(server):
     for path in ("/v1/tasks", "/v1/models", "/metrics", "/docs", "/openapi.json", "/nope"):
         r = _get(server, path, key=None)

@@ -36,7 +36,7 @@ import traceback
 import uuid
 from collections import Counter
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
@@ -66,6 +66,8 @@ class DetectItem(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     id: str | int | None = Field(None, description="Your id for the item (default: its index in items)")
     text: str = Field(description="A payload, a URL, or a whole raw HTTP request")
+    kind: Literal["auto", "payload", "url", "query", "http"] = Field(
+        "auto", description="web-attack only: what the text is (auto = guessed; payload = a parameter value)")
 
 
 class DetectRequest(BaseModel):
@@ -362,8 +364,14 @@ def create_app(model_dir: str | Path | None = None, backend: str = "auto", api_k
             raise ApiError(422, "unknown_task", f"unknown task {req.task!r}; available: {sorted(detectors)}")
         texts = [it.text for it in req.items]
         ids = [str(it.id) if it.id is not None else str(k) for k, it in enumerate(req.items)]
+        kinds = [it.kind for it in req.items]
+        kw = {}
+        if any(k != "auto" for k in kinds):
+            if req.task != "web-attack":
+                raise ApiError(422, "invalid_request", "'kind' applies to the web-attack task only")
+            kw["kind"] = kinds
         async with gate:
-            results = await run_in_threadpool(det.detect, texts, ids, req.evidence)
+            results = await run_in_threadpool(lambda: det.detect(texts, ids, req.evidence, **kw))
         verdicts = Counter(r.label if r.status == "ok" else r.status for r in results)
         metrics.items.labels(req.task).inc(len(results))
         for v, n in verdicts.items():
