@@ -42,8 +42,9 @@ from secllm.detect.detector import WebAttackDetector
 from secllm.paths import DEFAULT_MODEL_DIR
 
 
-def load_inputs(path: str | None, limit: int | None) -> tuple[list[str], str]:
-    """One item per line of ``path``; default: the HttpParams author test split (payloads)."""
+def load_inputs(path: str | None, limit: int | None) -> tuple[list[str], str, list[str] | None]:
+    """One item per line of ``path``; default: the HttpParams author test split (payloads, with labels)."""
+    labels = None
     if path:
         items = [ln.rstrip("\r\n") for ln in open(path, encoding="utf-8", errors="surrogateescape") if ln.strip()]
         name = Path(path).name
@@ -52,9 +53,24 @@ def load_inputs(path: str | None, limit: int | None) -> tuple[list[str], str]:
         from secllm.paths import datasets_dir
 
         # the same rows as load_web_attack(...)["test:http_params"], without building every split
-        items = [r.text for r in http_params(datasets_dir()) if r.meta["split"] == "test"]
+        rows = [r for r in http_params(datasets_dir()) if r.meta["split"] == "test"]
+        items, labels = [r.text for r in rows], [r.label for r in rows]
         name = "http_params test"
-    return items[:limit] if limit else items, name
+    if limit:
+        items, labels = items[:limit], (labels[:limit] if labels else None)
+    return items, name, labels
+
+
+def accuracy(det: WebAttackDetector, items: list[str], labels: list[str], kind: str) -> dict:
+    """Macro-F1 (attack type) and binary F1 of one backend on labeled inputs; predictions kept for agreement."""
+    from sklearn.metrics import f1_score
+
+    det.clear_cache()
+    res = det.detect(items, evidence=False, kind=kind)
+    pred = [r.attack_type if r.label == "malicious" else "benign" for r in res]
+    return {"macro_f1": round(float(f1_score(labels, pred, average="macro", labels=sorted(set(labels)))), 4),
+            "binary_f1": round(float(f1_score([l != "benign" for l in labels], [p != "benign" for p in pred])), 4),
+            "scores": [r.score or 0.0 for r in res], "pred": pred}
 
 
 _UAS = ["Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
@@ -210,7 +226,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--json", dest="json_out", help="also write the results here")
     args = ap.parse_args(argv)
 
-    items, name = load_inputs(args.inputs, args.limit)
+    items, name, labels = load_inputs(args.inputs, args.limit)
     # the HttpParams rows are parameter values; a user's file is whatever it holds
     kind = args.kind or ("auto" if args.inputs else "payload")
     backends = args.backends.split(",")
@@ -227,9 +243,26 @@ def main(argv: list[str] | None = None) -> dict:
             for th in threads:
                 det = WebAttackDetector.load(onnx_dir if be.startswith("onnx") else args.model, threads=th, backend=be)
                 for b in batches:
-                    rate = throughput(det, items, b, args.repeats, args.evidence, kind)
+                    # batch 1 runs one model call per item: the first 1,000 items are enough
+                    rate = throughput(det, items[:1000] if b == 1 else items, b, args.repeats, args.evidence, kind)
                     rows.append({"backend": be, "threads": th, "batch": b, "items_per_s": round(rate, 1)})
                     print(f"{be:<10} {th:>7} {b:>6} {rate:>10.1f}", flush=True)
+        # accuracy per backend on the same (labeled) inputs: what int8 quantisation costs
+        acc = {}
+        if labels:
+            for be in backends:
+                det = WebAttackDetector.load(onnx_dir if be.startswith("onnx") else args.model, threads=max(threads),
+                                             backend=be)
+                acc[be] = accuracy(det, items, labels, kind)
+            ref = acc[backends[0]]
+            for be, a in acc.items():
+                a["label_agreement_vs_" + backends[0]] = round(sum(p == q for p, q in zip(a["pred"], ref["pred"]))
+                                                              / len(items), 5)
+                a["max_abs_score_diff_vs_" + backends[0]] = round(max(abs(x - y) for x, y in zip(a["scores"],
+                                                                                                  ref["scores"])), 5)
+            for be, a in acc.items():
+                del a["scores"], a["pred"]
+                print(f"accuracy {be:<10} " + ", ".join(f"{k} {v}" for k, v in a.items()), flush=True)
         # whole raw requests: the best SecLLM configuration of the table above against CRS
         best = max(rows, key=lambda r: r["items_per_s"])
         raw = raw_requests(items[:args.crs_limit])
@@ -268,7 +301,7 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"API single-item latency ({api['backend']}, {api['requests']} requests): p50 {api['p50_ms']} ms, "
                   f"p99 {api['p99_ms']} ms; server peak RSS {api['peak_rss_mb']} MB", flush=True)
     result = {"inputs": name, "n": len(items), "model": str(args.model), "cpus": os.cpu_count(),
-              "throughput": rows, "vs_crs": comparison, "api": api}
+              "throughput": rows, "accuracy": acc, "vs_crs": comparison, "api": api}
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=2))
     return result
