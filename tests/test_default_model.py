@@ -53,3 +53,18 @@ def test_demo_command_runs():
     r = CliRunner().invoke(main, ["demo", "--json"])
     assert r.exit_code == 0, r.output
     assert r.stdout.count('"status": "ok"') == 6
+
+
+def test_shipped_int8_graph_agrees_with_the_weights(det):
+    """The shipped int8 ONNX graph (what a torch-free server runs) gives the same verdicts."""
+    from secllm.runtime import resolve_backend
+
+    assert resolve_backend(DEFAULT_MODEL_DIR, "auto") == "onnx-int8"
+    onnx = WebAttackDetector.load(backend="onnx-int8")
+    items = ["1' UNION SELECT username, password FROM users--", "<script>alert(document.cookie)</script>",
+             "/download.php?file=..%2F..%2F..%2Fetc%2Fpasswd", "q=wireless+headphones&page=2", "john.smith",
+             "GET /a?id=1%20or%201=1 HTTP/1.1\r\nHost: h\r\n\r\n"]
+    a, b = det.detect(items, evidence=False), onnx.detect(items, evidence=False)
+    assert [r.label for r in a] == [r.label for r in b]
+    assert [r.attack_type for r in a] == [r.attack_type for r in b]
+    assert max(abs(x.score - y.score) for x, y in zip(a, b)) < 0.05

@@ -138,3 +138,16 @@ def test_stale_or_missing_export_is_refused(exported, tmp_path):
         WebAttackDetector.load(d, backend="onnx-int8")
     with pytest.raises(ValueError, match="unknown backend"):
         WebAttackDetector.load(d, backend="tensorrt")
+
+
+def test_resolve_backend_prefers_fp32_then_int8(tmp_path):
+    from secllm.runtime import resolve_backend
+
+    assert resolve_backend(tmp_path) == "torch"
+    (tmp_path / "onnx.json").write_text("{}")
+    (tmp_path / "model.int8.onnx").write_bytes(b"")
+    assert resolve_backend(tmp_path) == "onnx-int8"
+    (tmp_path / "model.onnx").write_bytes(b"")
+    assert resolve_backend(tmp_path) == "onnx"
+    assert resolve_backend(tmp_path, "torch") == "torch"
+    assert resolve_backend(tmp_path, prefer_torch=True) == "torch"     # torch is installed here

@@ -208,6 +208,9 @@ def _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evide
 @click.option("--batch", default=256, show_default=True, help="Items judged per model batch.")
 @click.option("--no-evidence", is_flag=True, help="Skip evidence spans (faster).")
 @click.option("--threads", type=int, default=None, help="CPU threads for the model.")
+@click.option("--backend", type=click.Choice(["auto", "torch", "onnx", "onnx-int8"]), default="auto",
+              show_default=True,
+              help="auto: PyTorch when installed (gradient evidence), else the model's ONNX graph.")
 @click.option("--kind", type=click.Choice(["auto", "payload", "url", "query", "http"]), default="auto",
               show_default=True,
               help="What the items are: guessed from each item (auto), or stated: parameter values "
@@ -215,7 +218,7 @@ def _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evide
 @click.option("--profile", "profile_name", default=None,
               help="Also compare each item with this site profile (`secllm learn`): adds a `profile` field "
                    "(deviation, combined score and verdict, evidence).")
-def detect(texts, file_, jsonl, raw_requests, out_json, task, model_dir, batch, no_evidence, threads, kind,
+def detect(texts, file_, jsonl, raw_requests, out_json, task, model_dir, batch, no_evidence, threads, backend, kind,
            profile_name):
     """Judge web input: payloads, URLs or raw HTTP requests.
 
@@ -243,9 +246,13 @@ def detect(texts, file_, jsonl, raw_requests, out_json, task, model_dir, batch, 
                                        f"`secllm profiles score {profile_name} FILE`")
         if not model_dir and prof.model:
             model_dir = prof.model["dir"]          # the detector the profile was calibrated with
+    from secllm.paths import DEFAULT_MODEL_DIR
+    from secllm.runtime import resolve_backend
+
     try:
-        det = WebAttackDetector.load(model_dir, threads=threads)
-    except (FileNotFoundError, ValueError) as exc:
+        det = WebAttackDetector.load(model_dir, threads=threads,
+                                     backend=resolve_backend(model_dir or DEFAULT_MODEL_DIR, backend, prefer_torch=True))
+    except (FileNotFoundError, ValueError, ImportError) as exc:
         raise click.ClickException(str(exc)) from exc
     scorer = None
     if prof is not None:

@@ -1,4 +1,6 @@
-"""Copy a fine-tuned model directory into the package as the shipped default (fp16 weights).
+"""Copy a fine-tuned model directory into the package as the shipped default: fp16 weights plus
+the int8 ONNX graph exported from them (so a server installed without torch runs it; the fp32
+graph is left out to keep the wheel small — ``secllm models export`` makes it where wanted).
 
     python -m secllm.model.ship runs/web-pretrained src/secllm/assets/default
 """
@@ -31,6 +33,16 @@ def ship(src: str | Path, dst: str | Path) -> Path:
     meta["shipped_from"] = str(src)
     meta["weights_dtype"] = "float16"
     (dst / "secllm.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))
+    from secllm.runtime.onnx import INT8_FILE, MANIFEST_FILE, ONNX_FILE, export_onnx
+
+    export_onnx(dst, dst)
+    (dst / ONNX_FILE).unlink()
+    manifest = json.loads((dst / MANIFEST_FILE).read_text())
+    manifest["files"].pop(ONNX_FILE, None)
+    manifest["shipped"] = "int8 graph only (the fp32 graph is not shipped)"
+    (dst / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
+    if INT8_FILE not in manifest["files"]:
+        raise RuntimeError("int8 export failed: nothing to ship for torch-free serving")
     return dst
 
 

@@ -10,13 +10,28 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def resolve_backend(model_dir: str | Path, backend: str = "auto") -> str:
-    """``auto``: the ONNX graph when the directory has an export (no torch needed), else PyTorch.
+def resolve_backend(model_dir: str | Path, backend: str = "auto", prefer_torch: bool = False) -> str:
+    """``auto``: the ONNX graph when the directory has an export (no torch needed): fp32, else int8
+    (the shipped model carries only the int8 graph); else PyTorch. With ``prefer_torch`` (``secllm
+    detect``: gradient evidence), PyTorch when it is installed, ONNX only without it.
 
         >>> resolve_backend("/nonexistent", "auto"), resolve_backend("/nonexistent", "onnx-int8")
         ('torch', 'onnx-int8')
     """
     if backend != "auto":
         return backend
+    if prefer_torch and _has_torch():
+        return "torch"
     d = Path(model_dir)
-    return "onnx" if (d / "model.onnx").exists() and (d / "onnx.json").exists() else "torch"
+    if (d / "onnx.json").exists():
+        if (d / "model.onnx").exists():
+            return "onnx"
+        if (d / "model.int8.onnx").exists():
+            return "onnx-int8"
+    return "torch"
+
+
+def _has_torch() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
