@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fewshot", metavar="CLASS", default=None,
                     help="instead: the few-shot new-class experiment with CLASS held out")
     ap.add_argument("--shots", default="4,16,64")
+    ap.add_argument("--test-key", default=None, help="few-shot: which test split (default: test, else the first test:*)")
     args = ap.parse_args(argv)
     if not args.base and not args.model:
         ap.error("give --base and/or --model")
@@ -74,9 +75,12 @@ def _fewshot(args, ft: FinetuneConfig) -> int:
     data = spec.load(datasets_dir(args.datasets)).splits
     if args.limit:
         data = {k: sample_examples(v, args.limit) for k, v in data.items()}
+    # the task's main test split: "test", else its first named one (web-attack: test:http_params)
+    test_key = args.test_key or ("test" if "test" in data else sorted(k for k in data if k.startswith("test:"))[0])
     res = fewshot_experiment(data, args.fewshot, base_dir=args.base, labels=spec.label_set(data),
                              shots=tuple(int(x) for x in args.shots.split(",")), cfg=ft,
-                             work_dir=args.out / "models", benign_label=spec.benign_label)
+                             work_dir=args.out / "models", benign_label=spec.benign_label, test_key=test_key)
+    res["test_key"] = test_key
     res["task"], res["limit"] = spec.name, args.limit
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "fewshot.json").write_text(json.dumps(res, indent=2, default=lambda x: None))
