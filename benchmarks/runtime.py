@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import socket
 import statistics
 import subprocess
@@ -54,6 +55,9 @@ def load_inputs(path: str | None, limit: int | None) -> tuple[list[str], str, li
 
         # the same rows as load_web_attack(...)["test:http_params"], without building every split
         rows = [r for r in http_params(datasets_dir()) if r.meta["split"] == "test"]
+        # the file is grouped by label (benign first): a seeded shuffle makes every prefix used below
+        # (batch 1 on 1,000 items, CRS on --crs-limit) a representative sample of the whole set
+        random.Random(0).shuffle(rows)
         items, labels = [r.text for r in rows], [r.label for r in rows]
         name = "http_params test"
     if limit:
