@@ -55,8 +55,9 @@ def _detect_stream(det, items, out_json: bool, batch: int, progress: bool, evide
 
     def flush(buf):
         todo = [(k, it) for k, it in enumerate(buf) if it.error is None]
+        kw = {"kind": kind} if kind != "auto" else {}          # web-attack only: other tasks have no kinds
         dets = det.detect([it.text for _, it in todo], ids=[it.id for _, it in todo], evidence=evidence,
-                          kind=kind) if todo else []
+                          **kw) if todo else []
         res: list[Detection] = [None] * len(buf)  # type: ignore[list-item]
         for (k, it), d in zip(todo, dets):
             if it.invalid_utf8:
