@@ -126,6 +126,23 @@ def _format_profile_table(profs) -> str:
     return "\n".join(lines)
 
 
+def _input_items(texts, file_, jsonl: bool, raw_requests: bool = False):
+    """(items, progress): TEXTS as items, else --file / stdin read as lines, JSONL or raw requests."""
+    from secllm.detect.io import Item, iter_items
+
+    if texts:
+        return [Item(str(i + 1), t, None, False) for i, t in enumerate(texts)], False
+    if file_ and file_ != "-":
+        fh = open(file_, "rb")
+    elif not sys.stdin.isatty() or file_ == "-":
+        fh = sys.stdin.buffer
+    else:
+        raise click.UsageError("give TEXTS, --file PATH, or pipe items on stdin")
+    if raw_requests:
+        return _iter_request_items(fh.read()), True
+    return iter_items(fh, fmt="jsonl" if jsonl else "text"), True
+
+
 def _iter_request_items(raw: bytes):
     """Raw HTTP requests of one file as detect items (bytes kept via latin-1 when not UTF-8)."""
     from secllm.data.http import iter_raw_requests
@@ -155,7 +172,7 @@ def _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evide
     """``secllm detect --task NAME`` for the registered tasks other than web-attack."""
     from secllm.detect.detector import Status
     from secllm.detect.generic import TaskDetector
-    from secllm.detect.io import Item, format_table, iter_items, write_json
+    from secllm.detect.io import format_table, write_json
     from secllm.paths import DEFAULT_MODEL_DIR
     from secllm.tasks.registry import get_task, list_tasks
 
@@ -179,18 +196,7 @@ def _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evide
             key = r.label if r.status == Status.OK else r.status
             counts[key] = counts.get(key, 0) + 1
     else:
-        if texts:
-            items = [Item(str(i + 1), t, None, False) for i, t in enumerate(texts)]
-            progress = False
-        else:
-            if file_ and file_ != "-":
-                fh = open(file_, "rb")
-            elif not sys.stdin.isatty() or file_ == "-":
-                fh = sys.stdin.buffer
-            else:
-                raise click.UsageError("give TEXTS, --file PATH, or pipe items on stdin")
-            items = iter_items(fh, fmt="jsonl" if jsonl else "text")
-            progress = True
+        items, progress = _input_items(texts, file_, jsonl)
         counts = _detect_stream(det, items, out_json, batch, progress, evidence=not no_evidence)
     click.echo("summary: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())), err=True)
 
@@ -227,7 +233,6 @@ def detect(texts, file_, jsonl, raw_requests, out_json, task, model_dir, batch, 
     per line, or JSONL with --jsonl, or whole raw HTTP requests with --requests (ids are
     ``req<N>@<offset>``). A raw request given as an argument is one item.
     """
-    from secllm.detect.io import Item, iter_items
 
     if task != "web-attack":
         _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evidence, threads)
@@ -265,22 +270,7 @@ def detect(texts, file_, jsonl, raw_requests, out_json, task, model_dir, batch, 
         except ProfileError as exc:
             raise click.ClickException(str(exc)) from exc
         scorer = ProfileScorer(prof, detector=det)
-    fmt = "jsonl" if jsonl else "text"
-    if texts:
-        items = [Item(str(i + 1), t, None, False) for i, t in enumerate(texts)]
-        progress = False
-    else:
-        if file_ and file_ != "-":
-            fh = open(file_, "rb")
-        elif not sys.stdin.isatty() or file_ == "-":
-            fh = sys.stdin.buffer
-        else:
-            raise click.UsageError("give TEXTS, --file PATH, or pipe items on stdin")
-        if raw_requests:
-            items = _iter_request_items(fh.read())
-        else:
-            items = iter_items(fh, fmt=fmt)
-        progress = True
+    items, progress = _input_items(texts, file_, jsonl, raw_requests)
     counts = _detect_stream(det, items, out_json, batch, progress, evidence=not no_evidence, profile_scorer=scorer,
                             kind="http" if raw_requests else kind)
     click.echo("summary: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())), err=True)

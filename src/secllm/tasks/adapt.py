@@ -195,15 +195,14 @@ def _train_loop(model, tok, train: Examples, val: Examples, labels: list[str], p
     """The finetune recipe's loop (length buckets, 1/sqrt class weights, best val macro-F1)."""
     import torch
 
-    from secllm.tasks.finetune import _batches, _collate, encode_examples, macro_f1, predict_proba_ids
+    from secllm.tasks.finetune import _batches, _collate, class_weights, encode_examples, macro_f1, predict_proba_ids
 
     lab2id = {l: i for i, l in enumerate(labels)}
     tr_ids = encode_examples(tok, train, max_len)
     va_ids = encode_examples(tok, val, max_len)
     y = torch.tensor([lab2id[l] for l in train.labels])
     counts = Counter(train.labels)
-    w = torch.tensor([1.0 / math.sqrt(max(1, counts.get(l, 0))) for l in labels])
-    w = w / (w * torch.tensor([counts.get(l, 0) for l in labels], dtype=torch.float)).sum() * len(train)
+    w = class_weights(train.labels, labels)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = random.Random(cfg.seed)
     lengths = [len(s) for s in tr_ids]

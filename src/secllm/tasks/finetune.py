@@ -121,6 +121,13 @@ def predict_proba_ids(model, seqs: list[list[int]], pad_id: int, batch_tokens: i
     return out
 
 
+def class_weights(train_labels: list[str], labels: list[str]) -> torch.Tensor:
+    """Loss weights ∝ 1/√(class frequency), scaled so the mean weight per training row is 1."""
+    counts = Counter(train_labels)
+    w = torch.tensor([1.0 / math.sqrt(max(1, counts.get(l, 0))) for l in labels])
+    return w / (w * torch.tensor([counts.get(l, 0) for l in labels], dtype=torch.float)).sum() * len(train_labels)
+
+
 def macro_f1(y_true: list[int], y_pred: list[int], n: int) -> float:
     f1s = []
     for c in range(n):
@@ -172,8 +179,7 @@ def finetune(train: Examples, val: Examples, labels: list[str], out_dir: str | P
     va_ids = encode_examples(tok, val, max_len)
     y = torch.tensor([lab2id[l] for l in train.labels])
     counts = Counter(train.labels)
-    w = torch.tensor([1.0 / math.sqrt(max(1, counts.get(l, 0))) for l in labels])
-    w = w / (w * torch.tensor([counts.get(l, 0) for l in labels], dtype=torch.float)).sum() * len(train)
+    w = class_weights(train.labels, labels)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr if not cfg.freeze_base else cfg.lr * 10, weight_decay=cfg.weight_decay)
     lengths = [len(s) for s in tr_ids]
