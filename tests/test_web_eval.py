@@ -196,12 +196,18 @@ def test_eval_refuses_a_test_row_seen_in_training(patched, monkeypatch) -> None:
     assert not (patched / "rep" / "report.json").exists()
 
 
-def test_eval_ablations_on_a_tiny_base(patched, tiny_base) -> None:
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_eval_ablations_on_a_tiny_base(patched, tiny_base, jobs) -> None:
+    """In this process (jobs=1) and in spawned worker processes (jobs=2): the same systems."""
     out = patched / "rep"
     cfg = WebEvalConfig(out=out, datasets=patched / "datasets", crs=False, evasion=False, bootstrap=0,
                         ablations=True, base=Path(tiny_base), families=("xss",), fractions=(0.5,),
-                        ablation_cfg=FinetuneConfig(epochs=1, batch_tokens=256), progress=False)
+                        ablation_cfg=FinetuneConfig(epochs=1, batch_tokens=256), progress=False, jobs=jobs)
     index = run_web_eval(cfg)
+    fits = index["timings"]["fits_s"]
+    assert {"lofo:xss", "low:pretrained@50%", "low:random@50%", "probe", "low:tfidf@50%", "baselines:main",
+            "baselines:lofo_xss"} <= set(fits)
+    assert all(v >= 0 for v in fits.values()) and index["timings"]["jobs"] == jobs
     lofo = _rows(index, "lofo_xss")
     assert {"secllm-lofo-xss", "tfidf-char-lr (lofo xss)", "libinjection"} <= set(lofo)
     assert "xss" not in read_meta(out / "ablations" / "models" / "lofo-xss")["labels"]

@@ -547,9 +547,11 @@ def _csv_list(text: str, cast=str) -> tuple:
 @click.option("--fractions", default="0.01,0.1", show_default=True, help="Low-label fractions.")
 @click.option("--ablation-epochs", default=3, show_default=True)
 @click.option("--ablation-max-minutes", type=float, default=None, help="Time cap per ablation fine-tune.")
+@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes for the fits (ablation fine-tunes, TF-IDF baselines), one CPU thread each.")
 def eval_web_attack(model_dir, random_dir, probe_dir, model_no1book, out, data_file, crs, paranoia, sample, datasets,
                     seed, threads, bootstrap, evasion, evasion_items, tampers, ablations, base_dir, families,
-                    fractions, ablation_epochs, ablation_max_minutes):
+                    fractions, ablation_epochs, ablation_max_minutes, jobs):
     """Evaluate the web-attack detector on the test splits and write a report directory.
 
     Systems: SecLLM models, OWASP CRS at each paranoia level, libinjection, TF-IDF + LR and a
@@ -590,7 +592,7 @@ def eval_web_attack(model_dir, random_dir, probe_dir, model_no1book, out, data_f
         ablations=ablations,
         base=Path(base_dir) if base_dir else None, families=_csv_list(families),
         fractions=_csv_list(fractions, float),
-        ablation_cfg=FinetuneConfig(epochs=ablation_epochs, max_minutes=ablation_max_minutes),
+        ablation_cfg=FinetuneConfig(epochs=ablation_epochs, max_minutes=ablation_max_minutes), jobs=jobs,
         progress=True,  # a run takes minutes: say what it is doing (stderr)
     )
     try:

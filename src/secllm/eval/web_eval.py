@@ -107,6 +107,9 @@ class WebEvalConfig:
     fractions: tuple[float, ...] = (0.01, 0.1)
     ablation_cfg: FinetuneConfig = field(default_factory=FinetuneConfig)
     progress: bool = True
+    # Worker processes for the fits (ablation fine-tunes, TF-IDF baselines), each one CPU thread;
+    # 1 = fit everything in this process, one after another.
+    jobs: int = 1
 
 
 @dataclass
@@ -126,9 +129,12 @@ class EvalSet:
         return len(self.texts)
 
 
+_T0 = time.perf_counter()
+
+
 def _log(cfg: WebEvalConfig, msg: str) -> None:
     if cfg.progress:
-        print(f"[eval] {msg}", file=sys.stderr, flush=True)
+        print(f"[eval {time.perf_counter() - _T0:7.0f}s] {msg}", file=sys.stderr, flush=True)
 
 
 def _key(text: str) -> str:
@@ -705,7 +711,6 @@ def _lofo_set(family: str, tests: Sequence[EvalSet]) -> EvalSet | None:
 
 def run_web_eval(cfg: WebEvalConfig) -> dict[str, Any]:
     """Run the whole evaluation and write the report directories under ``cfg.out``; returns the index."""
-    from secllm.eval.baselines import LengthOnly, TfidfLogReg
     from secllm.paths import datasets_dir
 
     t_start = time.perf_counter()
@@ -760,45 +765,57 @@ def run_web_eval(cfg: WebEvalConfig) -> dict[str, Any]:
 
     # Systems --------------------------------------------------------------------------------
     secllm: list[_System] = [_DetectorSystem(name, d, cfg.threads) for name, d in cfg.models.items()]
-    ablation_info: dict[str, Any] = {}
-    lofo_systems: dict[str, _System] = {}
-    low_systems: list[_System] = []
-    if cfg.ablations:
-        if cfg.base is None or data is None:
-            raise ValueError("ablations need --base DIR (a pretrained base) and the datasets")
-        ablation_info, lofo_systems, low_systems, probe = _run_ablations(cfg, data, out / "ablations" / "models")
-        if probe is not None and not any(s.name == "secllm-linear-probe" for s in secllm):
-            secllm.append(probe)
-        for fam in lofo_systems:
-            lt = _lofo_set(fam, tests)
-            if lt is not None:
-                tests.append(lt)
-    no1 = _DetectorSystem("secllm (no 1book)", cfg.model_no1book, cfg.threads) if cfg.model_no1book else None
-
-    rules: list[_System] = [_LibinjectionSystem()]
-    crs_timing: dict[str, Any] = {}
-    if cfg.crs:
-        texts = [x for t in tests for x in t.texts] + [p[1] for p in pairs]
-        _log(cfg, f"OWASP CRS: sending {len(set(texts))} distinct requests through nginx + ModSecurity")
-        results, crs_timing = _run_crs(texts, cfg)
-        rules += [_CRSLevelSystem(lvl, results, crs_timing["anomaly_threshold"], crs_timing) for lvl in cfg.paranoia]
-
-    baselines: dict[str, list[_System]] = {}
-    for fam in lofo_systems:
+    if cfg.ablations and (cfg.base is None or data is None):
+        raise ValueError("ablations need --base DIR (a pretrained base) and the datasets")
+    lofo_fams = [fam for fam in cfg.families if data is not None and fam in data["train"].labels] \
+        if cfg.ablations else []
+    for fam in lofo_fams:
         # The novel-family question for the shallow baseline too: TF-IDF fitted without the family.
         tr, va = trainsets["main"]
         trainsets[f"lofo_{fam}"] = (tr.subset([i for i, lab in enumerate(tr.labels) if lab != fam]),
                                     va.subset([i for i, lab in enumerate(va.labels) if lab != fam]))
-    needed = {t.baseline_train for t in tests} | {f"lofo_{fam}" for fam in lofo_systems}
-    for key in sorted(needed):
-        if key not in trainsets or not _usable(trainsets[key]):
-            continue
-        tr, va = trainsets[key]
-        suffix = "" if key == "main" else f" ({key.replace('_', ' ')})"
-        _log(cfg, f"fitting TF-IDF + LR and length-only on {len(tr)} rows ({key})")
-        baselines[key] = [_fit_baseline(TfidfLogReg, f"tfidf-char-lr{suffix}", tr, va)]
-        if not key.startswith("lofo_"):
-            baselines[key].append(_fit_baseline(LengthOnly, f"length-only{suffix}", tr, va))
+        lt = _lofo_set(fam, tests)
+        if lt is not None:
+            tests.append(lt)
+    needed = {t.baseline_train for t in tests} | {f"lofo_{fam}" for fam in lofo_fams}
+    baseline_keys = [k for k in sorted(needed) if k in trainsets and _usable(trainsets[k])]
+
+    # Every fit is submitted first (the longest, the fine-tunes, at the head of the queue); with
+    # jobs > 1 they run in worker processes while this process drives nginx + CRS.
+    fits = _Fits(cfg)
+    timings: dict[str, Any] = {"jobs": cfg.jobs}
+    try:
+        if cfg.ablations:
+            assert data is not None
+            _submit_ablations(cfg, data, out / "ablations" / "models", fits)
+        for key in baseline_keys:
+            tr, va = trainsets[key]
+            fits.submit(f"baselines:{key}", _fit_baselines, key, tr, va)
+
+        rules: list[_System] = [_LibinjectionSystem()]
+        crs_timing: dict[str, Any] = {}
+        if cfg.crs:
+            texts = [x for t in tests for x in t.texts] + [p[1] for p in pairs]
+            _log(cfg, f"OWASP CRS: sending {len(set(texts))} distinct requests through nginx + ModSecurity")
+            t0 = time.perf_counter()
+            results, crs_timing = _run_crs(texts, cfg)
+            timings["crs_s"] = round(time.perf_counter() - t0, 1)
+            rules += [_CRSLevelSystem(lvl, results, crs_timing["anomaly_threshold"], crs_timing)
+                      for lvl in cfg.paranoia]
+
+        ablation_info: dict[str, Any] = {}
+        lofo_systems: dict[str, _System] = {}
+        low_systems: list[_System] = []
+        if cfg.ablations:
+            ablation_info, lofo_systems, low_systems, probe = _collect_ablations(cfg, data, fits)
+            if probe is not None and not any(s.name == "secllm-linear-probe" for s in secllm):
+                secllm.append(probe)
+        baselines: dict[str, list[_System]] = {key: fits.result(f"baselines:{key}") for key in baseline_keys}
+    finally:
+        fits.close()
+    timings["fits_s"] = {k: round(v, 1) for k, v in fits.seconds.items()}
+    timings["fits_wall_s"] = round(fits.wall_s, 1)
+    no1 = _DetectorSystem("secllm (no 1book)", cfg.model_no1book, cfg.threads) if cfg.model_no1book else None
 
     # Reports --------------------------------------------------------------------------------
     headline: list[dict[str, Any]] = []
@@ -821,6 +838,7 @@ def run_web_eval(cfg: WebEvalConfig) -> dict[str, Any]:
         if not systems:
             continue
         _log(cfg, f"evaluating {len(systems)} systems on {ts.name} ({len(ts)} items)")
+        t0 = time.perf_counter()
         entries = {s.name: _entry(s, ts) for s in systems}
         notes = list(ts.notes)
         crs = [s for s in systems if isinstance(s, _CRSLevelSystem)]
@@ -847,6 +865,7 @@ def run_web_eval(cfg: WebEvalConfig) -> dict[str, Any]:
             _append_evasion(out / ts.name, evasion_table, ops, rej)
         reports[ts.name] = f"{ts.name}/report.md"
         manifests[ts.name] = manifest["test"]
+        timings.setdefault("report_s", {})[ts.name] = round(time.perf_counter() - t0, 1)
         headline += [_headline_row(ts.name, n, r) for n, r in rep["systems"].items()]
 
     if low_systems and data is not None:
@@ -864,17 +883,124 @@ def run_web_eval(cfg: WebEvalConfig) -> dict[str, Any]:
             headline += [_headline_row("low_label", n, r) for n, r in rep["systems"].items()]
 
     index = _write_index(out, cfg, data, trainsets, dropped, tests, headline, reports, manifests, evasion_table,
-                         crs_rejected, ablation_info, machine, time.perf_counter() - t_start, crs_timing)
+                         crs_rejected, ablation_info, machine, time.perf_counter() - t_start, crs_timing,
+                         timings)
+    _log(cfg, f"done in {time.perf_counter() - t_start:.0f} s")
     return index
 
 
-def _run_ablations(cfg: WebEvalConfig, data: dict[str, Examples], models_dir: Path) -> tuple[
-        dict[str, Any], dict[str, _System], list[_System], _System | None]:
-    """Fine-tune the ablation models from ``cfg.base`` and wrap them as systems."""
+def _worker_init() -> None:
+    """A fit worker: one CPU thread (the workers share the machine's cores)."""
+    import os
+
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = "1"
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # the TF-IDF fits need no torch
+        pass
+
+
+def _timed(fn: Callable[..., Any], *args: Any, **kw: Any) -> tuple[Any, float]:
+    t0 = time.perf_counter()
+    return fn(*args, **kw), time.perf_counter() - t0
+
+
+class _Fits:
+    """The evaluation's fits by name: in ``cfg.jobs`` worker processes (spawned, one thread each),
+    or one after another in this process when ``jobs <= 1``."""
+
+    def __init__(self, cfg: WebEvalConfig) -> None:
+        self.cfg = cfg
+        self.pool = None
+        self.pending: dict[str, Any] = {}
+        self.results: dict[str, Any] = {}
+        self.seconds: dict[str, float] = {}
+        self._t0 = time.perf_counter()
+        self.wall_s = 0.0
+        if cfg.jobs > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(cfg.jobs, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_worker_init)
+
+    @property
+    def progress(self) -> bool:
+        """Progress bars only when fitting here (workers' bars would interleave)."""
+        return self.cfg.progress and self.pool is None
+
+    def submit(self, name: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> None:
+        if self.pool is None:
+            _log(self.cfg, f"fitting {name}")
+            self.results[name], self.seconds[name] = _timed(fn, *args, **kw)
+        else:
+            self.pending[name] = self.pool.submit(_timed, fn, *args, **kw)
+
+    def result(self, name: str) -> Any:
+        fut = self.pending.pop(name, None)
+        if fut is not None:
+            self.results[name], self.seconds[name] = fut.result()
+            _log(self.cfg, f"fitted {name} ({self.seconds[name]:.0f} s)")
+        self.wall_s = time.perf_counter() - self._t0
+        return self.results[name]
+
+    def close(self) -> None:
+        if self.pool is not None:
+            for fut in self.pending.values():
+                fut.cancel()
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+
+def _fit_baselines(key: str, train: Examples, val: Examples) -> list[_System]:
+    """TF-IDF + LR (and, except for the leave-one-family-out sets, the length-only shortcut)."""
+    from secllm.eval.baselines import LengthOnly, TfidfLogReg
+
+    suffix = "" if key == "main" else f" ({key.replace('_', ' ')})"
+    out: list[_System] = [_fit_baseline(TfidfLogReg, f"tfidf-char-lr{suffix}", train, val)]
+    if not key.startswith("lofo_"):
+        out.append(_fit_baseline(LengthOnly, f"length-only{suffix}", train, val))
+    return out
+
+
+def _low_label_sets(cfg: WebEvalConfig, data: dict[str, Examples], frac: float) -> tuple[Examples, Examples]:
+    train, val = data["train"], data["val"]
+    tr = train.subset(stratified_fraction(train.labels, frac, cfg.seed))
+    va = val.subset(stratified_fraction(val.labels, frac, cfg.seed)) if len(val) else val
+    return tr, va
+
+
+def _submit_ablations(cfg: WebEvalConfig, data: dict[str, Examples], models_dir: Path, fits: _Fits) -> None:
+    """Submit the ablation fine-tunes from ``cfg.base`` (and the low-label TF-IDF fits)."""
     from secllm.eval.baselines import TfidfLogReg
 
     assert cfg.base is not None
     train, val = data["train"], data["val"]
+    common = {"base_dir": cfg.base, "cfg": cfg.ablation_cfg, "progress": fits.progress}
+    for fam in cfg.families:
+        if fam in train.labels:
+            fits.submit(f"lofo:{fam}", leave_one_family_out, fam, train, val, models_dir / f"lofo-{fam}", **common)
+    for frac in cfg.fractions:
+        pct = f"{frac * 100:g}%"
+        for init in ("pretrained", "random"):
+            fits.submit(f"low:{init}@{pct}", low_label, frac, train, val,
+                        models_dir / f"low-{pct.rstrip('%')}pct-{init}", seed=cfg.seed, init=init, **common)
+    if "secllm-linear-probe" not in cfg.models:
+        fits.submit("probe", linear_probe, train, val, models_dir / "linear-probe", **common)
+    for frac in cfg.fractions:
+        tr, va = _low_label_sets(cfg, data, frac)
+        if _usable((tr, va)):
+            fits.submit(f"low:tfidf@{frac * 100:g}%", _fit_baseline, TfidfLogReg, f"tfidf-char-lr@{frac * 100:g}%",
+                        tr, va)
+
+
+def _collect_ablations(cfg: WebEvalConfig, data: dict[str, Examples], fits: _Fits) -> tuple[
+        dict[str, Any], dict[str, _System], list[_System], _System | None]:
+    """Wait for the ablation fits of :func:`_submit_ablations` and wrap them as systems."""
+    train = data["train"]
     info: dict[str, Any] = {"base": str(cfg.base), "finetune_config": dataclasses.asdict(cfg.ablation_cfg),
                             "lofo": {}, "low_label": {}}
     lofo: dict[str, _System] = {}
@@ -882,30 +1008,22 @@ def _run_ablations(cfg: WebEvalConfig, data: dict[str, Examples], models_dir: Pa
         if fam not in train.labels:
             info["lofo"][fam] = "skipped: no training rows"
             continue
-        _log(cfg, f"ablation: fine-tuning without {fam}")
-        d = leave_one_family_out(fam, train, val, models_dir / f"lofo-{fam}", base_dir=cfg.base,
-                                 cfg=cfg.ablation_cfg, progress=cfg.progress)
+        d = fits.result(f"lofo:{fam}")
         lofo[fam] = _DetectorSystem(f"secllm-lofo-{fam}", d, cfg.threads)
         info["lofo"][fam] = str(d)
     low: list[_System] = []
     for frac in cfg.fractions:
         pct = f"{frac * 100:g}%"
         for init in ("pretrained", "random"):
-            _log(cfg, f"ablation: low-label {pct} ({init})")
-            d = low_label(frac, train, val, models_dir / f"low-{pct.rstrip('%')}pct-{init}", base_dir=cfg.base,
-                          cfg=cfg.ablation_cfg, seed=cfg.seed, init=init, progress=cfg.progress)
+            d = fits.result(f"low:{init}@{pct}")
             low.append(_DetectorSystem(f"secllm-{'pretrained' if init == 'pretrained' else 'random-init'}@{pct}",
                                        d, cfg.threads))
             info["low_label"][f"{init}@{pct}"] = str(d)
-        tr = train.subset(stratified_fraction(train.labels, frac, cfg.seed))
-        va = val.subset(stratified_fraction(val.labels, frac, cfg.seed)) if len(val) else val
-        if _usable((tr, va)):
-            low.append(_fit_baseline(TfidfLogReg, f"tfidf-char-lr@{pct}", tr, va))
+        if f"low:tfidf@{pct}" in fits.pending or f"low:tfidf@{pct}" in fits.results:
+            low.append(fits.result(f"low:tfidf@{pct}"))
     probe = None
     if "secllm-linear-probe" not in cfg.models:
-        _log(cfg, "ablation: linear probe (frozen base)")
-        d = linear_probe(train, val, models_dir / "linear-probe", base_dir=cfg.base, cfg=cfg.ablation_cfg,
-                         progress=cfg.progress)
+        d = fits.result("probe")
         probe = _DetectorSystem("secllm-linear-probe", d, cfg.threads)
         info["linear_probe"] = str(d)
     return info, lofo, low, probe
@@ -921,7 +1039,8 @@ def _write_index(out: Path, cfg: WebEvalConfig, data: dict[str, Examples] | None
                  trainsets: dict[str, tuple[Examples, Examples]], dropped: Any, tests: Sequence[EvalSet],
                  headline: list[dict[str, Any]], reports: dict[str, str], manifests: dict[str, Any],
                  evasion_table: dict[str, Any], crs_rejected: dict[str, int], ablations: dict[str, Any],
-                 machine: dict[str, Any], elapsed: float, crs_timing: dict[str, Any]) -> dict[str, Any]:
+                 machine: dict[str, Any], elapsed: float, crs_timing: dict[str, Any],
+                 timings: dict[str, Any] | None = None) -> dict[str, Any]:
     manifest: dict[str, Any] = {"task": "web-attack", "test_sets": manifests}
     if data is not None:
         tr, va = data["train"], data["val"]
@@ -955,7 +1074,7 @@ def _write_index(out: Path, cfg: WebEvalConfig, data: dict[str, Examples] | None
         "reports": reports,
         "manifest": manifest,
         "machine": machine,
-        "timings": {"total_s": round(elapsed, 1), "crs": crs_timing or None},
+        "timings": {"total_s": round(elapsed, 1), "crs": crs_timing or None, **(timings or {})},
     }
     index = _jsonable(index)
     (out / "report.json").write_text(json.dumps(index, indent=2, ensure_ascii=False, allow_nan=False), encoding="utf-8")
