@@ -204,3 +204,42 @@ def test_server_imports_no_torch(tiny_web_model):
             "bad = [m for m in ('torch', 'transformers') if m in sys.modules]; assert not bad, bad")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_every_task_on_one_shared_base(tiny_web_model, tmp_path):
+    """A web-attack model with a task adapter beside it: one server judges both tasks."""
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from secllm.serve.app import adapter_tasks, create_app
+    from secllm.tasks.adapt import train_adapter
+    from secllm.tasks.finetune import FinetuneConfig
+    from tests.test_adapt import _hdfs
+
+    d = tmp_path / "mt"
+    shutil.copytree(tiny_web_model, d)
+    train_adapter(d, "log-hdfs", _hdfs(20, 0), _hdfs(5, 1), ["normal", "anomaly"], d, lora=True,
+                  benign_label="normal", cfg=FinetuneConfig(epochs=1, lr=5e-3, batch_tokens=1024))
+    assert adapter_tasks(d) == ["log-hdfs"]
+    app = create_app(d, backend="torch", log_stream=None)
+    assert set(app.state.detectors) == {"web-attack", "log-hdfs"}
+    with TestClient(app) as c:
+        tasks = {t["name"]: t for t in c.get("/v1/tasks").json()["tasks"]}
+        assert tasks["log-hdfs"]["labels"] == ["normal", "anomaly"] and tasks["log-hdfs"]["description"]
+        # alternate tasks: each answer comes from its own head (the shared model switches back and forth)
+        for _ in range(2):
+            r = c.post("/v1/detect", json={"task": "log-hdfs", "items": [{"id": "s1", "text": "5 22 11 9"},
+                                                                         {"id": "bad", "text": "not event keys"}]})
+            res = r.json()["results"]
+            assert r.status_code == 200 and res[0]["status"] == "ok" and res[0]["label"] in ("benign", "malicious")
+            assert set(res[0]["class_scores"]) == {"normal", "anomaly"}
+            assert res[1]["status"] == "bad_input"
+            w = c.post("/v1/detect", json={"items": [{"text": "1' or '1'='1"}]}).json()["results"][0]
+            assert set(w["class_scores"]) == {"benign", "sqli", "xss", "cmdi", "path-traversal"}
+        r = c.post("/v1/detect", json={"task": "log-hdfs", "items": [{"text": "5 22", "kind": "url"}]})
+        _error(r, 422, "invalid_request")
+    only = create_app(d, backend="torch", log_stream=None, tasks=["web-attack"])
+    assert set(only.state.detectors) == {"web-attack"}
+    with pytest.raises(ValueError, match="no model for task"):
+        create_app(d, backend="torch", log_stream=None, tasks=["traffic"])

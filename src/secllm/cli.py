@@ -839,7 +839,9 @@ def scan(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend
 @click.option("--max-body-bytes", default=1_000_000, show_default=True)
 @click.option("--max-batch", default=1000, show_default=True, help="Most items per request.")
 @click.option("--threads", type=int, default=None, help="CPU threads for the model.")
-def serve(host, port, model_dir, backend, api_keys, max_body_bytes, max_batch, threads):
+@click.option("--tasks", "tasks_", default="all", show_default=True,
+              help="Tasks to serve, comma-separated; 'all' = web-attack and every task adapter of the model.")
+def serve(host, port, model_dir, backend, api_keys, max_body_bytes, max_batch, threads, tasks_):
     """Start the REST API (FastAPI/uvicorn): /v1/detect, /v1/tasks, /v1/models, /health, /metrics, /docs."""
     from secllm.serve.app import check_bind, create_app, keys_from_env
 
@@ -847,13 +849,15 @@ def serve(host, port, model_dir, backend, api_keys, max_body_bytes, max_batch, t
     try:
         check_bind(host, keys)
         app = create_app(model_dir, backend=backend, api_keys=keys, max_body_bytes=max_body_bytes,
-                         max_batch=max_batch, threads=threads)
+                         max_batch=max_batch, threads=threads,
+                         tasks=None if tasks_ == "all" else list(_csv_list(tasks_)))
     except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     import uvicorn
 
-    det = app.state.detectors["web-attack"]
-    click.echo(f"serving http://{host}:{port} (model {det.model_dir.name}, backend {det.backend.name}, "
+    dets = app.state.detectors
+    served = ", ".join(f"{t} ({det.backend.name})" for t, det in dets.items())
+    click.echo(f"serving http://{host}:{port} (model {next(iter(dets.values())).model_dir.name}; tasks: {served}; "
                f"API keys: {'on' if keys else 'off'}; docs at /docs)", err=True)
     # uvicorn's own access log is off: the app writes a desensitised JSON one
     uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning", server_header=False)

@@ -23,6 +23,7 @@ Evidence spans index the original input when preparation kept the text as it was
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,8 @@ class TaskDetector:
         self.meta = meta
         self.model_dir = model_dir
         self.shared = shared                          # the MultiTaskModel, when adapters are used
+        # detectors of one shared base switch its active task: one model call at a time across them
+        self._lock = shared.lock if shared is not None else threading.RLock()
         self.labels: list[str] = list(meta["labels"])
         benign = meta.get("benign_label", spec.benign_label)
         self.benign_idx: int | None = self.labels.index(benign) if benign in self.labels else None
@@ -146,9 +149,15 @@ class TaskDetector:
                 where.append(k)
         if not texts:
             return results
-        self._activate()
-        enc = self.tok.encode_batch(texts, [self.spec.modality] * len(texts), max_length=self.max_length, pad=False)
-        proba = self.backend.predict_proba(enc.input_ids)
+        with self._lock:
+            self._activate()
+            enc = self.tok.encode_batch(texts, [self.spec.modality] * len(texts), max_length=self.max_length,
+                                        pad=False)
+            proba = self.backend.predict_proba(enc.input_ids)
+            self._judge(items, results, texts, where, enc, proba, evidence, max_evidence)
+        return results
+
+    def _judge(self, items, results, texts, where, enc, proba, evidence: bool, max_evidence: int) -> None:
         for n, k in enumerate(where):
             res, p = results[k], proba[n]
             res.class_scores = {lab: float(p[i]) for i, lab in enumerate(self.labels)}
@@ -172,7 +181,6 @@ class TaskDetector:
                                                   target, ref, max_evidence)
                 except Exception as exc:  # noqa: BLE001
                     res.warnings.append(f"evidence failed: {type(exc).__name__}")
-        return results
 
     def detect_pcap(self, path: str | Path, evidence: bool = True) -> list[Detection]:
         """One result per bidirectional flow of a capture (L7 payload, as USTC-TFC's SessionL7).

@@ -267,22 +267,75 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def adapter_tasks(model_dir: Path) -> list[str]:
+    """The task adapters a model directory holds (``adapters/<task>/task.json``)."""
+    d = Path(model_dir) / "adapters"
+    return sorted(p.name for p in d.iterdir() if (p / "task.json").is_file()) if d.is_dir() else []
+
+
+def _task_detectors(model_dir: Path, tasks: list[str], threads: int | None,
+                    log_stream: IO[str] | None) -> dict[str, Any]:
+    """Detectors for the adapter tasks, all on one shared base (one base load for every task).
+
+    The adapters run on PyTorch (+ peft): without them (a ``[serve]``-only install) the server
+    says so and serves the web-attack task alone.
+    """
+    if not tasks:
+        return {}
+    try:
+        import peft  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError:
+        if log_stream is not None:
+            log_stream.write(f"secllm serve: tasks {', '.join(tasks)} need PyTorch and peft "
+                             "(pip install 'secllm[torch]'); serving web-attack only\n")
+        return {}
+    from secllm.detect.generic import TaskDetector
+    from secllm.tasks.adapt import MultiTaskModel
+    from secllm.tasks.registry import get_task, list_tasks
+
+    unknown = [t for t in tasks if t not in list_tasks()]
+    if unknown and log_stream is not None:     # e.g. an ad-hoc task of `secllm adapt --base`: detect only
+        log_stream.write(f"secllm serve: not a registered task, not served: {', '.join(unknown)}\n")
+    tasks = [t for t in tasks if t not in unknown]
+    if not tasks:
+        return {}
+    shared = MultiTaskModel(model_dir)
+    out = {}
+    for t in tasks:
+        out[t] = TaskDetector.load(model_dir, task=t, threads=threads, shared=shared)
+        TASKS.setdefault(t, get_task(t).description)
+    return out
+
+
 def create_app(model_dir: str | Path | None = None, backend: str = "auto", api_keys: list[str] | None = None,
                max_body_bytes: int = 1_000_000, max_batch: int = 1000, threads: int | None = None,
-               log_stream: IO[str] | None = sys.stderr, concurrency: int = 1) -> FastAPI:
-    """Build the API over the detector in ``model_dir`` (default: the shipped model).
+               log_stream: IO[str] | None = sys.stderr, concurrency: int = 1,
+               tasks: list[str] | None = None) -> FastAPI:
+    """Build the API over the detectors in ``model_dir`` (default: the shipped model).
 
     ``backend``: ``onnx``, ``onnx-int8`` (no torch imported), ``torch``, or ``auto`` (ONNX when the
-    directory has an export). ``concurrency`` bounds model calls run at once: each call already
-    uses every core given by ``threads``, so more would only contend.
+    directory has an export) -- for the web-attack task. ``tasks``: which tasks to serve (default:
+    web-attack and every task adapter in the directory, which run on PyTorch on one shared base).
+    ``concurrency`` bounds model calls run at once: each call already uses every core given by
+    ``threads``, so more would only contend.
     """
     from secllm.detect.detector import WebAttackDetector
     from secllm.paths import DEFAULT_MODEL_DIR
 
     d = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
+    have = ["web-attack", *[t for t in adapter_tasks(d) if t != "web-attack"]]
+    wanted = have if tasks is None else list(dict.fromkeys(tasks))
+    missing = [t for t in wanted if t not in have]
+    if missing:
+        raise ValueError(f"{d.name} has no model for task(s) {', '.join(missing)}; it has: {', '.join(have)}")
     backend = resolve_backend(d, backend)
-    detector = WebAttackDetector.load(d, threads=threads, backend=backend)
-    detectors = {"web-attack": detector}
+    detectors: dict[str, Any] = {}
+    if "web-attack" in wanted:
+        detectors["web-attack"] = WebAttackDetector.load(d, threads=threads, backend=backend)
+    detectors.update(_task_detectors(d, [t for t in wanted if t != "web-attack"], threads, log_stream))
+    if not detectors:
+        raise ValueError("no task left to serve")
     metrics = _Metrics()
     for task, det in detectors.items():
         metrics.model.labels(task, det.backend.name, det.model_dir.name).set(1)

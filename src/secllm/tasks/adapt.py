@@ -40,6 +40,7 @@ import json
 import math
 import random
 import shutil
+import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -135,6 +136,8 @@ class MultiTaskModel:
         self.heads: dict[str, torch.nn.Linear] = {}
         self.metas: dict[str, dict[str, Any]] = {}
         self.peft = None          # the PeftModel wrapping model.bert, once a LoRA task is loaded
+        # held by each TaskDetector over "activate my task + run the model": tasks share one module
+        self.lock = threading.RLock()
         self.active: str | None = None
         if native and self.base_meta.get("task"):
             t = self.base_meta["task"]
