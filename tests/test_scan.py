@@ -233,3 +233,15 @@ def test_cli_scan(tmp_path, tiny_web_model):
     r = CliRunner().invoke(main, ["scan", str(log), str(log), "--follow", "--model", str(tiny_web_model)])
     assert r.exit_code != 0 and "exactly one" in r.output
 
+
+
+def test_source_counts_stay_bounded(monkeypatch):
+    from secllm import scan as scan_mod
+
+    monkeypatch.setattr(scan_mod, "MAX_SOURCES", 50)
+    s = scan_mod.ScanSummary()
+    for _ in range(30):
+        s.add_source("scanner")
+    for k in range(1000):
+        s.add_source(f"ip-{k}")
+    assert len(s.sources) <= 50 and s.sources.most_common(1)[0] == ("scanner", 30)

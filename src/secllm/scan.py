@@ -43,6 +43,7 @@ OUT_FORMATS = ("jsonl", "csv")
 MAX_LINE_BYTES = 1 << 20          # a longer "line" is reported as corrupt, never held whole in memory
 MAX_TEXT_OUT = 2000               # characters of the judged text written into a finding
 MAX_ERRORS_SHOWN = 5
+MAX_SOURCES = 100_000             # distinct sources counted for "top sources" (then the rarest are dropped)
 _PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d",
                 b"\x0a\x0d\x0d\x0a")
 _METHODS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"TRACE ", b"CONNECT ")
@@ -376,6 +377,13 @@ class ScanSummary:
     files: int = 0
     seconds: float = 0.0
 
+    def add_source(self, source: str) -> None:
+        """Count a malicious finding's source; memory stays bounded however many sources a log has
+        (past ``MAX_SOURCES`` the rarest are dropped: "top sources" is about the frequent ones)."""
+        self.sources[source] += 1
+        if len(self.sources) > MAX_SOURCES:
+            self.sources = Counter(dict(self.sources.most_common(MAX_SOURCES // 10)))
+
     def add_error(self, where: str, message: str) -> None:
         self.verdicts["corrupt"] += 1
         if len(self.errors) < MAX_ERRORS_SHOWN:
@@ -450,7 +458,7 @@ def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str =
             if r.label == "malicious":
                 summary.attack_types[r.attack_type or "unknown"] += 1
                 if it.source:
-                    summary.sources[it.source] += 1
+                    summary.add_source(it.source)
             if all_items or r.label == "malicious":
                 writer.write(_finding(it, r))
         writer.flush()

@@ -26,6 +26,7 @@ on decoded text if addresses inside payloads matter.
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import hashlib
 import io
@@ -263,11 +264,17 @@ def parse_access_log_line(line: str) -> dict[str, Any] | None:
         d["method"], d["target"], d["protocol"] = None, d["request"], None
     d["status"] = int(d["status"]) if d["status"].isdigit() else None
     d["size"] = int(d["size"]) if d["size"].isdigit() else None
-    try:
-        d["epoch"] = datetime.strptime(d["time"], "%d/%b/%Y:%H:%M:%S %z").timestamp()
-    except ValueError:
-        d["epoch"] = None
+    d["epoch"] = _access_log_epoch(d["time"])
     return d
+
+
+@functools.lru_cache(maxsize=4096)
+def _access_log_epoch(stamp: str) -> float | None:
+    """Epoch of an access-log time stamp (cached: consecutive lines share their second)."""
+    try:
+        return datetime.strptime(stamp, "%d/%b/%Y:%H:%M:%S %z").timestamp()
+    except ValueError:
+        return None
 
 
 def read_line_log(
