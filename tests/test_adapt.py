@@ -191,3 +191,35 @@ def test_cli_adapt(tiny_web_model, tiny_base, tmp_path):
     r = CliRunner().invoke(main, ["adapt", "--task", "web-attack", "--examples", str(old_only), "--out",
                                   str(tmp_path / "x"), "--model", str(tiny_web_model)])
     assert r.exit_code != 0 and "no new class" in r.output
+
+
+def test_ship_tasks_keeps_every_adapter_and_its_verdicts(multitask_dir, tmp_path):
+    """The shipped form (fp16 base + adapters) judges like the directory it came from."""
+    from click.testing import CliRunner
+    from safetensors import safe_open
+
+    from secllm.cli import main
+    from secllm.detect.generic import TaskDetector
+    from secllm.model.ship import ship_tasks
+    from secllm.paths import DEFAULT_MODEL_DIR, DEFAULT_TASKS_DIR, default_model_dir
+
+    assert default_model_dir("web-attack") == DEFAULT_MODEL_DIR and default_model_dir("url") == DEFAULT_TASKS_DIR
+    dst = ship_tasks(multitask_dir, tmp_path / "tasks")
+    assert sorted(p.name for p in (dst / "adapters").iterdir()) == ["log-hdfs", "url"]
+    with safe_open(str(dst / "model.safetensors"), "pt") as f:
+        assert all(str(f.get_tensor(k).dtype) == "torch.float16" for k in list(f.keys())[:5])
+    items = [" ".join(str(e) for e in ev) for ev in ([5, 22, 11], [5, 7, 13, 28], [9, 9, 22, 5, 11])]
+    for task, texts in (("log-hdfs", items), ("url", ["http://paypa1.ru/login", "http://shop.example/cart"])):
+        a = TaskDetector.load(multitask_dir, task=task).detect(texts, evidence=False)
+        b = TaskDetector.load(dst, task=task).detect(texts, evidence=False)
+        assert [r.label for r in a] == [r.label for r in b]
+        assert max(abs(x.score - y.score) for x, y in zip(a, b)) < 0.02
+    res = CliRunner().invoke(main, ["detect", "--task", "log-hdfs", "--model", str(dst), "--json", "5 22 11"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout.splitlines()[0])["status"] == "ok"
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("secllm.json", "config.json", "model.safetensors", "tokenizer.json"):
+        (bare / name).write_bytes((dst / name).read_bytes())
+    with pytest.raises(ValueError, match="no task adapters"):
+        ship_tasks(bare, tmp_path / "x")

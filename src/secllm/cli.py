@@ -173,14 +173,14 @@ def _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evide
     from secllm.detect.detector import Status
     from secllm.detect.generic import TaskDetector
     from secllm.detect.io import format_table, write_json
-    from secllm.paths import DEFAULT_MODEL_DIR
+    from secllm.paths import default_model_dir
     from secllm.tasks.registry import get_task, list_tasks
 
     try:
         spec = get_task(task)
     except KeyError:
         raise click.UsageError(f"unknown task {task!r}; available: {', '.join(list_tasks())}") from None
-    d = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
+    d = Path(model_dir) if model_dir else default_model_dir(task)
     try:
         det = TaskDetector.load(d, task=task, threads=threads)
     except (FileNotFoundError, ValueError, KeyError) as exc:
@@ -610,7 +610,9 @@ def models():
 @models.command("info")
 @click.argument("model_dir", required=False, type=click.Path(file_okay=False))
 def models_info(model_dir):
-    """Show a model directory's description (default: the shipped model)."""
+    """Show a model directory's description (default: the shipped web-attack model).
+
+    The shipped base of the other tasks is ``secllm models info`` of ``secllm/assets/tasks``."""
     from secllm.model.modeling import read_meta
     from secllm.paths import DEFAULT_MODEL_DIR
 
@@ -840,8 +842,11 @@ def scan(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend
 @click.option("--max-batch", default=1000, show_default=True, help="Most items per request.")
 @click.option("--threads", type=int, default=None, help="CPU threads for the model.")
 @click.option("--tasks", "tasks_", default="all", show_default=True,
-              help="Tasks to serve, comma-separated; 'all' = web-attack and every task adapter of the model.")
-def serve(host, port, model_dir, backend, api_keys, max_body_bytes, max_batch, threads, tasks_):
+              help="Tasks to serve, comma-separated; 'all' = web-attack and every task adapter found.")
+@click.option("--tasks-model", "tasks_dir", type=click.Path(file_okay=False), default=None,
+              help="Multi-task directory (shared base + adapters) for the other tasks "
+                   "(default: the shipped one, or --model's own adapters).")
+def serve(host, port, model_dir, backend, api_keys, max_body_bytes, max_batch, threads, tasks_, tasks_dir):
     """Start the REST API (FastAPI/uvicorn): /v1/detect, /v1/tasks, /v1/models, /health, /metrics, /docs."""
     from secllm.serve.app import check_bind, create_app, keys_from_env
 
@@ -850,7 +855,7 @@ def serve(host, port, model_dir, backend, api_keys, max_body_bytes, max_batch, t
         check_bind(host, keys)
         app = create_app(model_dir, backend=backend, api_keys=keys, max_body_bytes=max_body_bytes,
                          max_batch=max_batch, threads=threads,
-                         tasks=None if tasks_ == "all" else list(_csv_list(tasks_)))
+                         tasks=None if tasks_ == "all" else list(_csv_list(tasks_)), tasks_dir=tasks_dir)
     except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     import uvicorn
@@ -889,7 +894,7 @@ def adapt(task, examples_file, out, model_dir, base_dir, method, lora, epochs):
     task, trained as a head (or --lora adapter) on the frozen shared base.
     """
     from secllm.data.records import MODALITIES
-    from secllm.paths import DEFAULT_MODEL_DIR
+    from secllm.paths import default_model_dir
     from secllm.tasks.adapt import adapt_model_dir, read_examples_jsonl, train_adapter
     from secllm.tasks.finetune import FinetuneConfig
     from secllm.tasks.registry import get_task
@@ -916,7 +921,7 @@ def adapt(task, examples_file, out, model_dir, base_dir, method, lora, epochs):
             click.echo(json.dumps({"adapter": str(d), "labels": labels, "examples": len(ex),
                                    "note": "validation = the examples themselves (too few to hold out)"}))
             return
-        info = adapt_model_dir(model_dir or DEFAULT_MODEL_DIR, task, ex, out, method=method)
+        info = adapt_model_dir(model_dir or default_model_dir(task), task, ex, out, method=method)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps({"out": out, **info}))

@@ -10,6 +10,13 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEFAULT_MODEL_DIR = PACKAGE_DIR / "assets" / "default"
+# The shared pretrained base with one adapter per task other than web-attack (``adapters/<task>``).
+DEFAULT_TASKS_DIR = PACKAGE_DIR / "assets" / "tasks"
+
+
+def default_model_dir(task: str = "web-attack") -> Path:
+    """The shipped model that serves ``task``: the web-attack detector, or the tasks' shared base."""
+    return DEFAULT_MODEL_DIR if task == "web-attack" else DEFAULT_TASKS_DIR
 
 
 def home() -> Path:

@@ -2,6 +2,11 @@
 the int8 ONNX graph exported from them (so a server installed without torch runs it; the fp32
 graph is left out to keep the wheel small — ``secllm models export`` makes it where wanted).
 
+``--tasks`` ships a multi-task directory instead (the shared pretrained base, fp16, with its
+``adapters/<task>`` LoRA adapters and heads): ``secllm detect --task NAME`` reads it offline.
+
+    python -m secllm.model.ship --tasks runs/tasks-mt src/secllm/assets/tasks
+
     python -m secllm.model.ship runs/web-pretrained src/secllm/assets/default
 """
 
@@ -13,9 +18,42 @@ import sys
 from pathlib import Path
 
 
-def ship(src: str | Path, dst: str | Path) -> Path:
+def _fp16_weights(src: Path, dst: Path) -> None:
     from safetensors.torch import load_file, save_file
 
+    # fp16 halves the wheel; the loader casts back to fp32 for CPU inference.
+    sd = {k: v.half().contiguous() if v.is_floating_point() else v for k, v in load_file(str(src)).items()}
+    save_file(sd, str(dst), metadata={"format": "pt"})
+
+
+def ship_tasks(src: str | Path, dst: str | Path) -> Path:
+    """Ship a multi-task directory: the base (fp16) and every ``adapters/<task>`` (files as they are)."""
+    from secllm.model.modeling import read_meta
+    from secllm.tasks.adapt import ADAPTERS, BASE_FILES
+
+    src, dst = Path(src), Path(dst)
+    meta = read_meta(src)
+    tasks = sorted(p.name for p in (src / ADAPTERS).iterdir() if (p / "task.json").is_file()) \
+        if (src / ADAPTERS).is_dir() else []
+    if not tasks:
+        raise ValueError(f"{src} holds no task adapters (adapters/<task>/task.json)")
+    if dst.exists():
+        shutil.rmtree(dst)
+    dst.mkdir(parents=True)
+    for name in BASE_FILES:
+        if name != "model.safetensors":
+            shutil.copy2(src / name, dst / name)
+    _fp16_weights(src / "model.safetensors", dst / "model.safetensors")
+    meta["shipped_from"] = str(src)
+    meta["weights_dtype"] = "float16"
+    meta["tasks"] = tasks
+    (dst / "secllm.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))
+    for t in tasks:
+        shutil.copytree(src / ADAPTERS / t, dst / ADAPTERS / t)
+    return dst
+
+
+def ship(src: str | Path, dst: str | Path) -> Path:
     from secllm.model.modeling import read_meta
 
     src, dst = Path(src), Path(dst)
@@ -27,9 +65,7 @@ def ship(src: str | Path, dst: str | Path) -> Path:
     dst.mkdir(parents=True)
     for name in ("config.json", "tokenizer.json", "secllm.json"):
         shutil.copy2(src / name, dst / name)
-    # fp16 halves the wheel; the loader casts back to fp32 for CPU inference.
-    sd = {k: v.half().contiguous() if v.is_floating_point() else v for k, v in load_file(str(src / "model.safetensors")).items()}
-    save_file(sd, str(dst / "model.safetensors"), metadata={"format": "pt"})
+    _fp16_weights(src / "model.safetensors", dst / "model.safetensors")
     meta["shipped_from"] = str(src)
     meta["weights_dtype"] = "float16"
     (dst / "secllm.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))
@@ -47,7 +83,10 @@ def ship(src: str | Path, dst: str | Path) -> Path:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
+    args = sys.argv[1:]
+    tasks = args[:1] == ["--tasks"]
+    args = args[1:] if tasks else args
+    if len(args) != 2:
         print(__doc__)
         raise SystemExit(2)
-    print(ship(sys.argv[1], sys.argv[2]))
+    print(ship_tasks(*args) if tasks else ship(*args))

@@ -311,20 +311,26 @@ def _task_detectors(model_dir: Path, tasks: list[str], threads: int | None,
 def create_app(model_dir: str | Path | None = None, backend: str = "auto", api_keys: list[str] | None = None,
                max_body_bytes: int = 1_000_000, max_batch: int = 1000, threads: int | None = None,
                log_stream: IO[str] | None = sys.stderr, concurrency: int = 1,
-               tasks: list[str] | None = None) -> FastAPI:
+               tasks: list[str] | None = None, tasks_dir: str | Path | None = None) -> FastAPI:
     """Build the API over the detectors in ``model_dir`` (default: the shipped model).
 
     ``backend``: ``onnx``, ``onnx-int8`` (no torch imported), ``torch``, or ``auto`` (ONNX when the
     directory has an export) -- for the web-attack task. ``tasks``: which tasks to serve (default:
-    web-attack and every task adapter in the directory, which run on PyTorch on one shared base).
+    web-attack and every task adapter found; adapters run on PyTorch, all on one shared base).
+    ``tasks_dir``: the multi-task directory holding the adapters (default: ``model_dir`` when it
+    has adapters itself, else, with no ``model_dir``, the shipped tasks directory).
     ``concurrency`` bounds model calls run at once: each call already uses every core given by
     ``threads``, so more would only contend.
     """
     from secllm.detect.detector import WebAttackDetector
-    from secllm.paths import DEFAULT_MODEL_DIR
+    from secllm.paths import DEFAULT_MODEL_DIR, DEFAULT_TASKS_DIR
 
     d = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
-    have = ["web-attack", *[t for t in adapter_tasks(d) if t != "web-attack"]]
+    if tasks_dir is not None:
+        td = Path(tasks_dir)
+    else:
+        td = d if adapter_tasks(d) or model_dir else DEFAULT_TASKS_DIR
+    have = ["web-attack", *[t for t in adapter_tasks(td) if t != "web-attack"]]
     wanted = have if tasks is None else list(dict.fromkeys(tasks))
     missing = [t for t in wanted if t not in have]
     if missing:
@@ -333,7 +339,7 @@ def create_app(model_dir: str | Path | None = None, backend: str = "auto", api_k
     detectors: dict[str, Any] = {}
     if "web-attack" in wanted:
         detectors["web-attack"] = WebAttackDetector.load(d, threads=threads, backend=backend)
-    detectors.update(_task_detectors(d, [t for t in wanted if t != "web-attack"], threads, log_stream))
+    detectors.update(_task_detectors(td, [t for t in wanted if t != "web-attack"], threads, log_stream))
     if not detectors:
         raise ValueError("no task left to serve")
     metrics = _Metrics()
