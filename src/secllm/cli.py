@@ -225,8 +225,10 @@ def _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evide
 @click.option("--profile", "profile_name", default=None,
               help="Also compare each item with this site profile (`secllm learn`): adds a `profile` field "
                    "(deviation, combined score and verdict, evidence).")
+@click.option("--no-cascade", is_flag=True,
+              help="Judge every part with the full model (off: the model's small fast model decides the clear parts).")
 def detect(texts, file_, jsonl, raw_requests, out_json, task, model_dir, batch, no_evidence, threads, backend, kind,
-           profile_name):
+           profile_name, no_cascade):
     """Judge web input: payloads, URLs or raw HTTP requests.
 
     Items come from TEXTS, --file, or stdin (when no TEXTS and stdin is not a terminal): one item
@@ -260,6 +262,7 @@ def detect(texts, file_, jsonl, raw_requests, out_json, task, model_dir, batch, 
                                      backend=resolve_backend(model_dir or DEFAULT_MODEL_DIR, backend, prefer_torch=True))
     except (FileNotFoundError, ValueError, ImportError) as exc:
         raise click.ClickException(str(exc)) from exc
+    det.cascade = not no_cascade
     scorer = None
     if prof is not None:
         from secllm.profile import ProfileError, ProfileScorer
@@ -791,8 +794,9 @@ def profiles_score(name, files, fmt, model_dir, all_items):
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
 @click.option("--poll", type=float, default=0.5, hidden=True)
 @click.option("--max-seconds", type=float, default=None, hidden=True)
+@click.option("--no-cascade", is_flag=True, help="Judge every part with the full model (no fast first model).")
 def scan(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend, text_field, batch, threads,
-         no_evidence, raw_ips, ip_key, no_progress, poll, max_seconds):
+         no_evidence, raw_ips, ip_key, no_progress, poll, max_seconds, no_cascade):
     """Scan access logs, raw HTTP requests, pcaps, line logs, JSONL or CSV for web attacks.
 
     Streams in constant memory; corrupt lines/records/packets are counted and skipped; a summary
@@ -814,6 +818,7 @@ def scan(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend
         det = WebAttackDetector.load(d, threads=threads, backend=resolve_backend(d, backend))
     except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
+    det.cascade = not no_cascade
     out = open(out_file, "w", encoding="utf-8", newline="") if out_file else sys.stdout
     try:
         summary = run_scan(paths, det, out, fmt=fmt, out_format=out_format, all_items=all_items, batch=batch,
@@ -846,7 +851,8 @@ def scan(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend
 @click.option("--tasks-model", "tasks_dir", type=click.Path(file_okay=False), default=None,
               help="Multi-task directory (shared base + adapters) for the other tasks "
                    "(default: the shipped one, or --model's own adapters).")
-def serve(host, port, model_dir, backend, api_keys, max_body_bytes, max_batch, threads, tasks_, tasks_dir):
+@click.option("--no-cascade", is_flag=True, help="Web attacks: every part through the full model.")
+def serve(host, port, model_dir, backend, api_keys, max_body_bytes, max_batch, threads, tasks_, tasks_dir, no_cascade):
     """Start the REST API (FastAPI/uvicorn): /v1/detect, /v1/tasks, /v1/models, /health, /metrics, /docs."""
     from secllm.serve.app import check_bind, create_app, keys_from_env
 
@@ -856,6 +862,8 @@ def serve(host, port, model_dir, backend, api_keys, max_body_bytes, max_batch, t
         app = create_app(model_dir, backend=backend, api_keys=keys, max_body_bytes=max_body_bytes,
                          max_batch=max_batch, threads=threads,
                          tasks=None if tasks_ == "all" else list(_csv_list(tasks_)), tasks_dir=tasks_dir)
+        if "web-attack" in app.state.detectors:
+            app.state.detectors["web-attack"].cascade = not no_cascade
     except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     import uvicorn

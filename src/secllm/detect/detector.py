@@ -69,6 +69,7 @@ class Detection:
     class_scores: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    stage: str | None = None             # what decided: "full" model, "fast" model (cascade), "prefilter"
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -119,6 +120,10 @@ class WebAttackDetector:
         self._cache_lock = threading.Lock()
         self.cache_hits = 0
         self.cache_misses = 0
+        # The cascade (secllm.detect.cascade): a small model in model_dir/fast decides the clear parts.
+        self.fast: WebAttackDetector | None = None
+        self.bands: dict[str, Any] | None = None
+        self.cascade: bool = True
 
     @classmethod
     def load(cls, model_dir: str | Path | None = None, threads: int | None = None,
@@ -154,7 +159,25 @@ class WebAttackDetector:
                 raise ValueError(f"unknown backend {backend!r}")
             tok = load_tokenizer_checked(d, meta)
             be = factory(d, tok, threads=threads)
-        return cls(be, tok, meta, d)
+        det = cls(be, tok, meta, d)
+        det._load_fast(threads, backend)
+        return det
+
+    def _load_fast(self, threads: int | None, backend: str) -> None:
+        from secllm.detect.cascade import FAST_DIR
+        from secllm.model.modeling import read_meta
+        from secllm.runtime import resolve_backend
+
+        fd = self.model_dir / FAST_DIR
+        if not (fd / "secllm.json").is_file():
+            return
+        bands = read_meta(fd).get("cascade")
+        fb = backend if backend == "torch" else resolve_backend(fd, "auto")
+        if not bands or (backend != "torch" and fb == "torch"):   # never pull torch into an ONNX server
+            return
+        fast = WebAttackDetector.load(fd, threads=threads, backend=fb)
+        if fast.labels == self.labels:
+            self.fast, self.bands = fast, bands
 
     # -------------------------------------------------------------------------------------
     def score_texts(self, texts: list[str], modalities: list[str]) -> np.ndarray:
@@ -188,6 +211,22 @@ class WebAttackDetector:
                     self._cache.popitem(last=False)
         return out
 
+    def cascade_scores(self, texts: list[str], modalities: list[str],
+                       cascade: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Class probabilities and, per text, whether the fast model decided it (see the cascade)."""
+        by_fast = np.zeros(len(texts), dtype=bool)
+        use = self.cascade if cascade is None else cascade
+        if not texts or not use or self.fast is None or self.bands is None:
+            return self.score_texts(texts, modalities), by_fast
+        pf = self.fast.score_texts(texts, modalities)
+        mal = 1.0 - pf[:, self.benign_idx]
+        by_fast = (mal < float(self.bands["benign_below"])) | (mal > float(self.bands["malicious_above"]))
+        out = pf.copy()
+        rest = np.flatnonzero(~by_fast)
+        if len(rest):
+            out[rest] = self.score_texts([texts[i] for i in rest], [modalities[i] for i in rest])
+        return out, by_fast
+
     def _model_proba(self, texts: list[str], modalities: list[str]) -> np.ndarray:
         enc = self.tok.encode_batch(texts, modalities, max_length=self.max_length, pad=False)
         return self.backend.predict_proba(enc.input_ids)
@@ -211,12 +250,14 @@ class WebAttackDetector:
 
     # -------------------------------------------------------------------------------------
     def detect(self, items: list[str], ids: list[str] | None = None, evidence: bool = True,
-               max_evidence: int = 5, kind: str | list[str] = "auto") -> list[Detection]:
+               max_evidence: int = 5, kind: str | list[str] = "auto",
+               cascade: bool | None = None) -> list[Detection]:
         """Judge a batch of raw inputs (payloads, URLs or raw HTTP requests).
 
         ``kind`` says what the inputs are (one for all, or one per item): ``auto`` guesses from
         the text; ``payload``, ``url``, ``query``, ``http`` state it (see
-        :func:`secllm.data.http.split_web_input`).
+        :func:`secllm.data.http.split_web_input`). ``cascade``: let the fast model decide the
+        clear parts (default: ``self.cascade``; only when the model directory has one).
         """
         ids = ids or [str(i) for i in range(len(items))]
         kinds = [kind] * len(items) if isinstance(kind, str) else list(kind)
@@ -258,7 +299,7 @@ class WebAttackDetector:
                     jobs.append((k, p, canon, mod))
             except Exception as exc:  # noqa: BLE001 — one bad item must not kill the batch
                 res.status, res.error = Status.INTERNAL, f"{type(exc).__name__}: {exc}"
-        proba = self.score_texts([j[2].text for j in jobs], [j[3] for j in jobs])
+        proba, by_fast = self.cascade_scores([j[2].text for j in jobs], [j[3] for j in jobs], cascade)
         best: dict[int, tuple[float, int]] = {}
         for n, (k, _, _, _) in enumerate(jobs):
             mal = 1.0 - float(proba[n, self.benign_idx])
@@ -271,6 +312,7 @@ class WebAttackDetector:
                 # every part was a bare token (first stage) or empty: benign by construction
                 res.label, res.score, res.attack_type = "benign", 0.0, None
                 res.part = "prefilter" if k in prefiltered else None
+                res.stage = "prefilter" if k in prefiltered else None
                 if k not in prefiltered:
                     res.warnings.append("no scorable content")
                 continue
@@ -285,9 +327,11 @@ class WebAttackDetector:
             res.attack_type = self.labels[top] if res.label == "malicious" else None
             _, part, canon, mod = jobs[n]
             res.part = part.name
+            res.stage = "fast" if by_fast[n] else "full"
             if evidence and res.label == "malicious":
                 try:
-                    spans = self.attribute(canon.text, mod, top)
+                    explainer = self.fast if by_fast[n] and self.fast is not None else self
+                    spans = explainer.attribute(canon.text, mod, top)
                     res.evidence = self._evidence(items[k], part, canon, spans, max_evidence)
                 except Exception as exc:  # noqa: BLE001
                     res.warnings.append(f"evidence failed: {type(exc).__name__}")

@@ -385,7 +385,9 @@ def create_app(model_dir: str | Path | None = None, backend: str = "auto", api_k
                         "labels": det.labels, "threshold": det.threshold, "max_length": det.max_length,
                         "model_config": det.meta.get("model_config"),
                         "tokenizer_fingerprint": det.meta.get("tokenizer_fingerprint"),
-                        "onnx_parity": onnx_parity})
+                        "onnx_parity": onnx_parity,
+                        "cascade": ({"fast_backend": det.fast.backend.name, **det.bands}
+                                    if getattr(det, "fast", None) is not None and det.cascade else None)})
         return {"models": out}
 
     request_schema = DetectRequest.model_json_schema(ref_template="#/components/schemas/{model}")

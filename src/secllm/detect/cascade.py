@@ -1,0 +1,158 @@
+"""A two-model cascade: a small fast model decides the clear parts, the full model the rest.
+
+A web-attack model directory may hold a second, much smaller classifier in ``fast/`` (same
+tokenizer, same labels, trained by the same recipe; e.g. the ``cpu-fast`` preset, ~16x fewer
+operations per token). Its ``secllm.json`` carries the cascade's two bands, chosen on the
+validation split against the full model's own verdicts (:func:`calibrate`)::
+
+    "cascade": {"benign_below": 0.004, "malicious_above": 0.97, ...}
+
+A part whose fast malicious score is below ``benign_below`` is benign, above ``malicious_above``
+malicious with the fast model's attack type; anything in between goes to the full model. The
+bands are the widest for which the cascade's verdict (label and attack type) differs from the full
+model's on at most ``max_disagreement`` of the validation parts; that rate, the share of parts
+the fast model decided and both models' validation macro-F1 are written next to the bands, and
+the benchmarks report the test-split accuracy with the cascade on and off. ``detect(...,
+cascade=False)`` / ``secllm detect --no-cascade`` / ``secllm serve --no-cascade`` turn it off.
+
+    python -m secllm.detect.cascade runs/web-pretrained runs/web-fast      # calibrate, attach as fast/
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FAST_DIR = "fast"
+MAX_DISAGREEMENT = 0.002
+
+
+def _verdicts(proba: np.ndarray, benign_idx: int, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """(malicious score, verdict code): -1 benign, else the attack class index."""
+    mal = 1.0 - proba[:, benign_idx]
+    attack = proba.copy()
+    attack[:, benign_idx] = -1.0
+    code = np.where(mal >= threshold, attack.argmax(1), -1)
+    return mal, code
+
+
+def choose_bands(fast_proba: np.ndarray, full_proba: np.ndarray, benign_idx: int, threshold: float,
+                 max_disagreement: float = MAX_DISAGREEMENT) -> dict[str, Any]:
+    """The widest bands with at most ``max_disagreement`` of the parts judged otherwise than by
+    the full model alone (half of that budget for each band).
+
+        >>> full = np.array([[.9, .1], [.9, .1], [.1, .9], [.2, .8]])      # benign, benign, mal, mal
+        >>> fast = np.array([[.99, .01], [.6, .4], [.05, .95], [.7, .3]])   # fast scores .01 .4 .95 .3
+        >>> b = choose_bands(fast, full, 0, 0.5, max_disagreement=0.0)
+        >>> round(b["benign_below"], 3), round(b["malicious_above"], 3), b["val_fast_share"]
+        (0.155, 0.5, 0.5)
+    """
+    n = len(full_proba)
+    if n == 0:
+        raise ValueError("no validation parts to calibrate on")
+    fmal, fcode = _verdicts(fast_proba, benign_idx, threshold)
+    _, gcode = _verdicts(full_proba, benign_idx, threshold)
+    budget = max_disagreement * n / 2
+    # benign band: ascending fast score; a disagreement is a part the full model calls malicious
+    order = np.argsort(fmal, kind="stable")
+    bad = np.cumsum(gcode[order] != -1)
+    ok = np.flatnonzero(bad <= budget)
+    lo = 0.0
+    if len(ok):
+        k = ok[-1]                              # parts order[:k+1] may be decided benign
+        nxt = fmal[order[k + 1]] if k + 1 < n else 1.0
+        lo = float(min((fmal[order[k]] + nxt) / 2, threshold))     # ties with the next part stay out
+    # malicious band: descending fast score; a disagreement is a different verdict (label or type)
+    order = np.argsort(-fmal, kind="stable")
+    bad = np.cumsum(fcode[order] != gcode[order])
+    ok = np.flatnonzero(bad <= budget)
+    hi = 1.0
+    if len(ok):
+        k = ok[-1]
+        nxt = fmal[order[k + 1]] if k + 1 < n else 0.0
+        hi = float(max((fmal[order[k]] + nxt) / 2, threshold))
+    if hi <= lo:
+        hi = lo
+    fast_benign = fmal < lo
+    fast_mal = fmal > hi
+    decided = fast_benign | fast_mal
+    cascade_code = np.where(fast_benign, -1, np.where(fast_mal, fcode, gcode))
+    return {"benign_below": lo, "malicious_above": hi, "max_disagreement": max_disagreement,
+            "val_parts": int(n), "val_fast_share": round(float(decided.mean()), 4),
+            "val_disagreement": round(float((cascade_code != gcode).mean()), 5)}
+
+
+def calibrate(full_dir: str | Path, fast_dir: str | Path, texts: list[str], modalities: list[str],
+              labels: list[str] | None = None, *, max_disagreement: float = MAX_DISAGREEMENT) -> dict[str, Any]:
+    """Choose the bands on validation parts (``texts`` as the model reads them); with ``labels``
+    also the validation macro-F1 of the full model, the fast model and the cascade."""
+    from secllm.detect.detector import WebAttackDetector
+
+    full = WebAttackDetector.load(full_dir)
+    fast = WebAttackDetector.load(fast_dir)
+    if fast.labels != full.labels:
+        raise ValueError(f"the fast model's labels {fast.labels} differ from the full model's {full.labels}")
+    full.cache_size = fast.cache_size = 0
+    pf = fast.score_texts(texts, modalities)
+    pg = full.score_texts(texts, modalities)
+    bands = choose_bands(pf, pg, full.benign_idx, full.threshold, max_disagreement)
+    if labels is not None:
+        from secllm.eval.metrics import multiclass_metrics
+
+        def names(p: np.ndarray) -> list[str]:
+            _, code = _verdicts(p, full.benign_idx, full.threshold)
+            return [full.labels[c] if c >= 0 else full.labels[full.benign_idx] for c in code]
+
+        fmal = 1.0 - pf[:, full.benign_idx]
+        casc = pg.copy()
+        sure = (fmal < bands["benign_below"]) | (fmal > bands["malicious_above"])
+        casc[sure] = pf[sure]
+        bands["val_macro_f1"] = {name: round(float(multiclass_metrics(labels, names(p), full.labels)["macro_f1"]), 4)
+                                 for name, p in (("full", pg), ("fast", pf), ("cascade", casc))}
+    return bands
+
+
+def attach(full_dir: str | Path, fast_dir: str | Path, bands: dict[str, Any]) -> Path:
+    """Copy the fast model into ``full_dir/fast`` with its bands in ``secllm.json``."""
+    full_dir, fast_dir = Path(full_dir), Path(fast_dir)
+    dst = full_dir / FAST_DIR
+    if dst.resolve() != fast_dir.resolve():
+        if dst.exists():
+            shutil.rmtree(dst)
+        shutil.copytree(fast_dir, dst)
+    meta = json.loads((dst / "secllm.json").read_text())
+    meta["cascade"] = bands
+    (dst / "secllm.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))
+    return dst
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Calibrate a fast model against a full web-attack model on the "
+                                             "validation split and attach it as FULL/fast.")
+    ap.add_argument("full", type=Path)
+    ap.add_argument("fast", type=Path)
+    ap.add_argument("--datasets", type=Path, default=None)
+    ap.add_argument("--max-disagreement", type=float, default=MAX_DISAGREEMENT)
+    args = ap.parse_args(argv)
+    from secllm.data.corpus import model_text
+    from secllm.paths import datasets_dir
+    from secllm.tasks.web_attack import load_web_attack
+
+    val = load_web_attack(datasets_dir(args.datasets))["val"]
+    texts = [model_text(t, m) for t, m in zip(val.texts, val.modalities)]
+    bands = calibrate(args.full, args.fast, texts, list(val.modalities), list(val.labels),
+                      max_disagreement=args.max_disagreement)
+    print(json.dumps(bands, indent=1))
+    print(attach(args.full, args.fast, bands))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
