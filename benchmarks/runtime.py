@@ -123,12 +123,17 @@ def crs_throughput(items: list[str], workers: int, client_threads: int, kind: st
 
 
 def ensure_onnx(model_dir: Path, tmp: Path) -> Path:
-    if (model_dir / "model.onnx").exists() and (model_dir / "model.int8.onnx").exists():
+    """A directory with both graphs of the model (and of its cascade's fast model, if it has one)."""
+    fast = model_dir / "fast"
+    has = lambda d: (d / "model.onnx").exists() and (d / "model.int8.onnx").exists()  # noqa: E731
+    if has(model_dir) and (not fast.exists() or has(fast)):
         return model_dir
     from secllm.runtime.onnx import export_onnx
 
     out = tmp / "onnx"
     export_onnx(model_dir, out)
+    if fast.exists():
+        export_onnx(fast, out / "fast")
     return out
 
 
@@ -162,13 +167,19 @@ def _peak_rss_mb(pid: int) -> float | None:
     return None                                   # not Linux
 
 
-def api_latency(model_dir: Path, backend: str, items: list[str], n: int, threads: int | None) -> dict:
-    """Start the real server, send ``n`` single-item requests one at a time, stop it."""
+def api_latency(model_dir: Path, backend: str, items: list[str], n: int, threads: int | None,
+                tasks_dir: Path | None = None) -> dict:
+    """Start the real server, send ``n`` single-item requests one at a time, stop it.
+
+    With ``tasks_dir`` the server also loads every task adapter of that directory (PyTorch, one
+    shared base): the peak RSS is then that of a server with every task loaded."""
     import httpx
 
     port = _free_port()
     cmd = [sys.executable, "-m", "secllm.cli", "serve", "--port", str(port), "--model", str(model_dir),
            "--backend", backend]
+    if tasks_dir is not None:
+        cmd += ["--tasks-model", str(tasks_dir)]
     if threads:
         cmd += ["--threads", str(threads)]
     env = {k: v for k, v in os.environ.items() if k != "SECLLM_API_KEYS"}
@@ -198,7 +209,8 @@ def api_latency(model_dir: Path, backend: str, items: list[str], n: int, threads
                 if k >= 5:                                        # 5 warm-up requests
                     lat.append(dt * 1000)
         lat.sort()
-        return {"backend": backend, "requests": len(lat), "p50_ms": round(lat[len(lat) // 2], 2),
+        tasks = httpx.get(base + "/v1/tasks", timeout=10).json()["tasks"]
+        return {"backend": backend, "tasks": [t["name"] for t in tasks], "requests": len(lat), "p50_ms": round(lat[len(lat) // 2], 2),
                 "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 2),
                 "peak_rss_mb": _peak_rss_mb(proc.pid)}
     finally:
@@ -227,6 +239,8 @@ def main(argv: list[str] | None = None) -> dict:
                     help="what the inputs are (default: payload for the HttpParams rows, auto for --inputs)")
     ap.add_argument("--crs-client-threads", type=int, default=8)
     ap.add_argument("--crs-limit", type=int, default=5000, help="inputs sent to CRS (and judged raw), first N")
+    ap.add_argument("--tasks-model", type=Path, default=None,
+                    help="also measure a server with every task adapter of this directory loaded (peak RSS)")
     ap.add_argument("--json", dest="json_out", help="also write the results here")
     args = ap.parse_args(argv)
 
@@ -242,22 +256,30 @@ def main(argv: list[str] | None = None) -> dict:
         onnx_dir = ensure_onnx(args.model, Path(tmp)) if need_onnx else args.model
         print(f"{len(items)} inputs ({name}); model {args.model}; {os.cpu_count()} CPUs; "
               f"{platform.processor() or platform.machine()}", flush=True)
-        print(f"{'backend':<10} {'threads':>7} {'batch':>6} {'items/s':>10}", flush=True)
+        print(f"{'backend':<10} {'threads':>7} {'batch':>6} {'cascade':>8} {'items/s':>10}", flush=True)
         for be in backends:
             for th in threads:
                 det = WebAttackDetector.load(onnx_dir if be.startswith("onnx") else args.model, threads=th, backend=be)
                 for b in batches:
-                    # batch 1 runs one model call per item: the first 1,000 items are enough
-                    rate = throughput(det, items[:1000] if b == 1 else items, b, args.repeats, args.evidence, kind)
-                    rows.append({"backend": be, "threads": th, "batch": b, "items_per_s": round(rate, 1)})
-                    print(f"{be:<10} {th:>7} {b:>6} {rate:>10.1f}", flush=True)
+                    for casc in ([True, False] if det.fast is not None else [False]):
+                        det.cascade = casc
+                        # batch 1 runs one model call per item: the first 1,000 items are enough
+                        rate = throughput(det, items[:1000] if b == 1 else items, b, args.repeats, args.evidence, kind)
+                        rows.append({"backend": be, "threads": th, "batch": b, "cascade": casc,
+                                     "items_per_s": round(rate, 1)})
+                        print(f"{be:<10} {th:>7} {b:>6} {'on' if casc else 'off':>8} {rate:>10.1f}", flush=True)
         # accuracy per backend on the same (labeled) inputs: what int8 quantisation costs
         acc = {}
         if labels:
             for be in backends:
                 det = WebAttackDetector.load(onnx_dir if be.startswith("onnx") else args.model, threads=max(threads),
                                              backend=be)
+                det.cascade = False
                 acc[be] = accuracy(det, items, labels, kind)
+                if det.fast is not None:
+                    det.cascade = True
+                    a = accuracy(det, items, labels, kind)
+                    acc[be + "+cascade"] = a
             ref = acc[backends[0]]
             for be, a in acc.items():
                 a["label_agreement_vs_" + backends[0]] = round(sum(p == q for p, q in zip(a["pred"], ref["pred"]))
@@ -272,19 +294,29 @@ def main(argv: list[str] | None = None) -> dict:
         raw = raw_requests(items[:args.crs_limit])
         det = WebAttackDetector.load(onnx_dir if best["backend"].startswith("onnx") else args.model,
                                      threads=best["threads"], backend=best["backend"])
+        det.cascade = best.get("cascade", False)
         raw_rate = throughput(det, raw, best["batch"], args.repeats, args.evidence)
-        det.cache_size = 0
+        det.set_cache_size(0)
         raw_nocache = throughput(det, raw, best["batch"], args.repeats, args.evidence)
         pay_nocache = throughput(det, items[:args.crs_limit], best["batch"], args.repeats, args.evidence, kind)
-        det.cache_size = 65536
+        det.set_cache_size(65536)
         payload_rate = throughput(det, items[:args.crs_limit], best["batch"], args.repeats, args.evidence, kind)
-        print(f"best SecLLM configuration ({best['backend']}, {best['threads']} threads, batch {best['batch']}) "
-              f"on the first {len(raw)} inputs: payloads {payload_rate:.1f}/s, whole raw requests {raw_rate:.1f}/s "
-              f"(score cache off: payloads {pay_nocache:.1f}/s, raw requests {raw_nocache:.1f}/s)", flush=True)
-        comparison = {"secllm": {**{k: best[k] for k in ("backend", "threads", "batch")}, "n": len(raw),
+        casc_txt = f", cascade {'on' if det.cascade else 'off'}"
+        print(f"best SecLLM configuration ({best['backend']}, {best['threads']} threads, batch {best['batch']}"
+              f"{casc_txt}) on the first {len(raw)} inputs: payloads {payload_rate:.1f}/s, whole raw requests "
+              f"{raw_rate:.1f}/s (score cache off: payloads {pay_nocache:.1f}/s, raw requests {raw_nocache:.1f}/s)",
+              flush=True)
+        comparison = {"secllm": {**{k: best.get(k) for k in ("backend", "threads", "batch", "cascade")},
+                                 "n": len(raw),
                                  "payloads_per_s": round(payload_rate, 1), "raw_requests_per_s": round(raw_rate, 1),
                                  "payloads_per_s_no_cache": round(pay_nocache, 1),
                                  "raw_requests_per_s_no_cache": round(raw_nocache, 1)}}
+        if det.fast is not None and det.cascade:
+            det.cascade = False            # the same comparison without the cascade
+            comparison["secllm_no_cascade"] = {
+                "payloads_per_s": round(throughput(det, items[:args.crs_limit], best["batch"], args.repeats,
+                                                   args.evidence, kind), 1),
+                "raw_requests_per_s": round(throughput(det, raw, best["batch"], args.repeats, args.evidence), 1)}
         if not args.no_crs:
             workers = os.cpu_count() or 1
             cp = crs_throughput(items[:args.crs_limit], workers, args.crs_client_threads, kind)
@@ -294,6 +326,10 @@ def main(argv: list[str] | None = None) -> dict:
             comparison["ratio_raw_requests"] = round(raw_rate / cr["requests_per_s"], 2)
             comparison["ratio_raw_requests_no_cache"] = round(raw_nocache / cr["requests_per_s"], 2)
             comparison["ratio_payloads_no_cache"] = round(pay_nocache / cp["requests_per_s"], 2)
+            if "secllm_no_cascade" in comparison:
+                nc = comparison["secllm_no_cascade"]
+                comparison["ratio_payloads_no_cascade"] = round(nc["payloads_per_s"] / cp["requests_per_s"], 2)
+                comparison["ratio_raw_requests_no_cascade"] = round(nc["raw_requests_per_s"] / cr["requests_per_s"], 2)
             print(f"OWASP CRS PL1 in ModSecurity/nginx ({workers} workers, client threads {args.crs_client_threads}): "
                   f"payloads {cp['requests_per_s']}/s, whole raw requests {cr['requests_per_s']}/s", flush=True)
             print(f"SecLLM / CRS throughput: payloads {comparison['ratio_payloads']}x, "
@@ -304,8 +340,15 @@ def main(argv: list[str] | None = None) -> dict:
                               items, min(args.api_requests, max(len(items), 1) * 10), max(threads))
             print(f"API single-item latency ({api['backend']}, {api['requests']} requests): p50 {api['p50_ms']} ms, "
                   f"p99 {api['p99_ms']} ms; server peak RSS {api['peak_rss_mb']} MB", flush=True)
+        api_all = None
+        if not args.no_api and args.tasks_model:
+            api_all = api_latency(onnx_dir if args.api_backend.startswith("onnx") else args.model, args.api_backend,
+                                  items, min(args.api_requests, max(len(items), 1) * 10), max(threads),
+                                  tasks_dir=args.tasks_model)
+            print(f"API with every task loaded ({', '.join(api_all['tasks'])}): p50 {api_all['p50_ms']} ms, "
+                  f"p99 {api_all['p99_ms']} ms; server peak RSS {api_all['peak_rss_mb']} MB", flush=True)
     result = {"inputs": name, "n": len(items), "model": str(args.model), "cpus": os.cpu_count(),
-              "throughput": rows, "accuracy": acc, "vs_crs": comparison, "api": api}
+              "throughput": rows, "accuracy": acc, "vs_crs": comparison, "api": api, "api_all_tasks": api_all}
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=2))
     return result

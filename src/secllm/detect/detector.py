@@ -235,6 +235,14 @@ class WebAttackDetector:
         with self._cache_lock:
             self._cache.clear()
             self.cache_hits = self.cache_misses = 0
+        if self.fast is not None:
+            self.fast.clear_cache()
+
+    def set_cache_size(self, size: int) -> None:
+        """Entries of the exact score cache (0: off), for this model and its fast model."""
+        self.cache_size = size
+        if self.fast is not None:
+            self.fast.set_cache_size(size)
 
     def attribute(self, text: str, modality: str, target: int) -> list[tuple[int, int, float]]:
         """Token attributions of (logit[target] - logit[benign]) as character spans.
