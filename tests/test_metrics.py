@@ -171,3 +171,20 @@ def test_bootstrap_ci() -> None:
     # metric that fails on one-class resamples: those are dropped, not raised
     tiny = bootstrap_ci(roc_auc_score, [0, 1], [0.2, 0.8], n=30, seed=0)
     assert tiny["estimate"] == 1.0 and 0 < tiny["n_valid"] < 30
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_fast_macro_f1_equals_multiclass_metrics(seed):
+    """The bootstrap's integer-coded macro-F1 is the same number as the reference implementation,
+    absent classes and predictions outside the label set included."""
+    from secllm.eval.metrics import macro_f1_codes, multiclass_metrics
+    from secllm.eval.report import _codes
+
+    rng = np.random.default_rng(seed)
+    labels = ["benign", "sqli", "xss", "cmdi", "rfi"]
+    n = int(rng.integers(1, 60))
+    t = rng.choice(labels[:int(rng.integers(1, 5))], n)
+    p = rng.choice(labels + ["malicious"], n)          # "malicious": a prediction outside the labels
+    ref = multiclass_metrics(t, p, labels)["macro_f1"]
+    fast = macro_f1_codes(*_codes(t, p, labels), len(labels))
+    assert fast == pytest.approx(ref, abs=1e-12) or (np.isnan(fast) and np.isnan(ref))

@@ -263,6 +263,24 @@ def multiclass_metrics(y_true: Sequence[Any], y_pred: Sequence[Any], labels: Seq
     }
 
 
+def macro_f1_codes(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> float:
+    """Macro-F1 of integer-coded labels (``0..k-1``; ``-1`` = outside the label set): the same
+    value as ``multiclass_metrics(...)["macro_f1"]`` at a fraction of the cost (for bootstraps).
+
+    >>> t, p = np.array([0, 0, 1]), np.array([0, 1, 1])
+    >>> round(macro_f1_codes(t, p, 2), 4) == round(multiclass_metrics([0, 0, 1], [0, 1, 1], [0, 1])["macro_f1"], 4)
+    True
+    """
+    t, p = np.asarray(y_true), np.asarray(y_pred)
+    hit = (t == p) & (t >= 0)
+    tp = np.bincount(t[hit], minlength=k)[:k]
+    support = np.bincount(t[t >= 0], minlength=k)[:k]
+    predicted = np.bincount(p[p >= 0], minlength=k)[:k]
+    denom = support + predicted                       # 2TP + FP + FN
+    seen = denom > 0
+    return float(np.mean(2.0 * tp[seen] / denom[seen])) if seen.any() else NAN
+
+
 def bootstrap_ci(
     metric_fn: Callable[[np.ndarray, np.ndarray], float],
     y_true: Any,

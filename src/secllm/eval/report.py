@@ -40,7 +40,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_auc_score, roc_curve
 
-from secllm.eval.metrics import binary_metrics, bootstrap_ci, multiclass_metrics, tpr_at_fpr
+from secllm.eval.metrics import binary_metrics, bootstrap_ci, macro_f1_codes, multiclass_metrics, tpr_at_fpr
 
 __all__ = ["HEADLINE", "machine_info", "write_report"]
 
@@ -284,6 +284,13 @@ def _plot_per_class(path: Path, per_class: dict[str, dict[str, float]], classes:
 # --------------------------------------------------------------------------------------------
 # the report
 # --------------------------------------------------------------------------------------------
+def _codes(y_true: np.ndarray, y_pred: np.ndarray, labels: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Labels as integer codes (index in ``labels``, -1 outside) for the fast bootstrap metric."""
+    index = {str(lab): i for i, lab in enumerate(labels)}
+    return (np.fromiter((index.get(str(x), -1) for x in y_true), dtype=np.int64, count=len(y_true)),
+            np.fromiter((index.get(str(x), -1) for x in y_pred), dtype=np.int64, count=len(y_pred)))
+
+
 def _evaluate_system(name: str, s: Mapping[str, Any], bootstrap: int, seed: int) -> tuple[dict[str, Any], dict[str, Any] | None]:
     labels = list(s["labels"])
     y_true = np.asarray(list(s["y_true"]))
@@ -309,7 +316,8 @@ def _evaluate_system(name: str, s: Mapping[str, Any], bootstrap: int, seed: int)
     if bootstrap > 0:
         out["ci95"] = {
             "macro_f1": bootstrap_ci(
-                lambda a, b: multiclass_metrics(a, b, labels)["macro_f1"], y_true, y_pred, n=bootstrap, seed=seed
+                lambda a, b: macro_f1_codes(a, b, len(labels)), *_codes(y_true, y_pred, labels), n=bootstrap,
+                seed=seed,
             ),
             "roc_auc": bootstrap_ci(
                 lambda a, b: float(roc_auc_score(a, b)) if 0 < a.sum() < a.size else float("nan"),
