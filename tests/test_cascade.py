@@ -99,3 +99,19 @@ def test_labels_must_match_and_onnx_never_loads_a_torch_fast_model(cascade_dir, 
     meta["labels"] = meta["labels"][::-1]
     (o / "fast" / "secllm.json").write_text(json.dumps(meta))
     assert WebAttackDetector.load(o, backend="onnx").fast is None     # other labels: not a cascade
+
+
+def test_ship_carries_the_fast_model_for_a_torch_free_server(cascade_dir, tmp_path):
+    import json
+
+    from secllm.detect.detector import WebAttackDetector
+    from secllm.model.ship import ship
+
+    d, bands = cascade_dir
+    out = ship(d, tmp_path / "shipped")
+    assert (out / "fast" / "model.int8.onnx").is_file() and not (out / "fast" / "model.onnx").exists()
+    assert json.loads((out / "fast" / "secllm.json").read_text())["cascade"] == bands
+    det = WebAttackDetector.load(out, backend="onnx-int8")
+    assert det.fast is not None and det.fast.backend.name == "onnx-int8"
+    res = det.detect(["1' or '1'='1", "john"], evidence=False)
+    assert all(r.status == "ok" for r in res)

@@ -2,6 +2,8 @@
 the int8 ONNX graph exported from them (so a server installed without torch runs it; the fp32
 graph is left out to keep the wheel small — ``secllm models export`` makes it where wanted).
 
+A cascade's fast model (``src/fast``, see ``secllm.detect.cascade``) is shipped with it, the same way.
+
 ``--tasks`` ships a multi-task directory instead (the shared pretrained base, fp16, with its
 ``adapters/<task>`` LoRA adapters and heads): ``secllm detect --task NAME`` reads it offline.
 
@@ -79,6 +81,10 @@ def ship(src: str | Path, dst: str | Path) -> Path:
     (dst / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
     if INT8_FILE not in manifest["files"]:
         raise RuntimeError("int8 export failed: nothing to ship for torch-free serving")
+    from secllm.detect.cascade import FAST_DIR
+
+    if (src / FAST_DIR / "secllm.json").is_file():        # the cascade's fast model, shipped the same way
+        ship(src / FAST_DIR, dst / FAST_DIR)
     return dst
 
 
