@@ -299,10 +299,12 @@ class _DetectorSystem(_System):
 
     kind = "secllm"
 
-    def __init__(self, name: str, model_dir: Path, threads: int | None) -> None:
+    def __init__(self, name: str, model_dir: Path, threads: int | None, cascade: bool = True,
+                 det: Any = None) -> None:
         from secllm.detect.detector import WebAttackDetector
 
-        self.det = WebAttackDetector.load(model_dir, threads=threads)
+        self.det = det if det is not None else WebAttackDetector.load(model_dir, threads=threads)
+        self.cascade = cascade
         super().__init__(name, self.det.threshold)
         self.model_dir = Path(model_dir)
 
@@ -311,7 +313,8 @@ class _DetectorSystem(_System):
         benign = self.det.labels[self.det.benign_idx]
         for i in range(0, len(texts), 256):
             chunk = texts[i:i + 256]
-            for r in self.det.detect(chunk, evidence=False, kind=[self.kinds.get(t, "auto") for t in chunk]):
+            for r in self.det.detect(chunk, evidence=False, kind=[self.kinds.get(t, "auto") for t in chunk],
+                                     cascade=self.cascade):
                 # An item the detector cannot judge (empty, too large) is not detected.
                 attacks = {k: v for k, v in r.class_scores.items() if k != benign}
                 top = max(attacks, key=lambda k: attacks[k]) if attacks else None
@@ -764,7 +767,12 @@ def run_web_eval(cfg: WebEvalConfig) -> dict[str, Any]:
     _System.kinds = kinds
 
     # Systems --------------------------------------------------------------------------------
-    secllm: list[_System] = [_DetectorSystem(name, d, cfg.threads) for name, d in cfg.models.items()]
+    secllm: list[_System] = []
+    for name, d in cfg.models.items():
+        main_sys = _DetectorSystem(name, d, cfg.threads)
+        secllm.append(main_sys)
+        if main_sys.det.fast is not None:   # the cascade's cost: the same model, every part on the full model
+            secllm.append(_DetectorSystem(f"{name} (no cascade)", d, cfg.threads, cascade=False, det=main_sys.det))
     if cfg.ablations and (cfg.base is None or data is None):
         raise ValueError("ablations need --base DIR (a pretrained base) and the datasets")
     lofo_fams = [fam for fam in cfg.families if data is not None and fam in data["train"].labels] \
