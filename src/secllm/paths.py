@@ -14,6 +14,12 @@ DEFAULT_MODEL_DIR = PACKAGE_DIR / "assets" / "default"
 DEFAULT_TASKS_DIR = PACKAGE_DIR / "assets" / "tasks"
 
 
+def adapter_tasks(model_dir: str | os.PathLike) -> list[str]:
+    """The task adapters a multi-task directory holds (``adapters/<task>/task.json``), sorted."""
+    d = Path(model_dir) / "adapters"
+    return sorted(p.name for p in d.iterdir() if (p / "task.json").is_file()) if d.is_dir() else []
+
+
 def default_model_dir(task: str = "web-attack") -> Path:
     """The shipped model that serves ``task``: the web-attack detector, or the tasks' shared base."""
     return DEFAULT_MODEL_DIR if task == "web-attack" else DEFAULT_TASKS_DIR

@@ -443,6 +443,13 @@ def leave_one_family_out(family: str, train: Examples, val: Examples, out_dir: s
                                              "dropped_val_rows": len(val) - len(keep_va)}})
 
 
+def _fraction_sets(train: Examples, val: Examples, fraction: float, seed: int) -> tuple[Examples, Examples]:
+    """A stratified ``fraction`` of the training and of the validation rows (seeded)."""
+    tr = train.subset(stratified_fraction(train.labels, fraction, seed))
+    va = val.subset(stratified_fraction(val.labels, fraction, seed)) if len(val) else val
+    return tr, va
+
+
 def low_label(fraction: float, train: Examples, val: Examples, out_dir: str | Path, *,
               base_dir: str | Path, labels: Sequence[str] = LABELS, cfg: FinetuneConfig | None = None,
               seed: int = 0, init: str = "pretrained", progress: bool = False) -> Path:
@@ -458,8 +465,7 @@ def low_label(fraction: float, train: Examples, val: Examples, out_dir: str | Pa
 
     if init not in ("pretrained", "random"):
         raise ValueError(f"init must be 'pretrained' or 'random', got {init!r}")
-    tr = train.subset(stratified_fraction(train.labels, fraction, seed))
-    va = val.subset(stratified_fraction(val.labels, fraction, seed)) if len(val) else val
+    tr, va = _fraction_sets(train, val, fraction, seed)
     meta = {"ablation": {"kind": "low-label", "fraction": fraction, "seed": seed, "init": init,
                          "train_rows": len(tr), "val_rows": len(va)}}
     if init == "random":
@@ -974,13 +980,6 @@ def _fit_baselines(key: str, train: Examples, val: Examples) -> list[_System]:
     return out
 
 
-def _low_label_sets(cfg: WebEvalConfig, data: dict[str, Examples], frac: float) -> tuple[Examples, Examples]:
-    train, val = data["train"], data["val"]
-    tr = train.subset(stratified_fraction(train.labels, frac, cfg.seed))
-    va = val.subset(stratified_fraction(val.labels, frac, cfg.seed)) if len(val) else val
-    return tr, va
-
-
 def _submit_ablations(cfg: WebEvalConfig, data: dict[str, Examples], models_dir: Path, fits: _Fits) -> None:
     """Submit the ablation fine-tunes from ``cfg.base`` (and the low-label TF-IDF fits)."""
     from secllm.eval.baselines import TfidfLogReg
@@ -999,7 +998,7 @@ def _submit_ablations(cfg: WebEvalConfig, data: dict[str, Examples], models_dir:
     if "secllm-linear-probe" not in cfg.models:
         fits.submit("probe", linear_probe, train, val, models_dir / "linear-probe", **common)
     for frac in cfg.fractions:
-        tr, va = _low_label_sets(cfg, data, frac)
+        tr, va = _fraction_sets(train, val, frac, cfg.seed)
         if _usable((tr, va)):
             fits.submit(f"low:tfidf@{frac * 100:g}%", _fit_baseline, TfidfLogReg, f"tfidf-char-lr@{frac * 100:g}%",
                         tr, va)

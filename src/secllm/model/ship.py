@@ -31,12 +31,12 @@ def _fp16_weights(src: Path, dst: Path) -> None:
 def ship_tasks(src: str | Path, dst: str | Path) -> Path:
     """Ship a multi-task directory: the base (fp16) and every ``adapters/<task>`` (files as they are)."""
     from secllm.model.modeling import read_meta
+    from secllm.paths import adapter_tasks
     from secllm.tasks.adapt import ADAPTERS, BASE_FILES
 
     src, dst = Path(src), Path(dst)
     meta = read_meta(src)
-    tasks = sorted(p.name for p in (src / ADAPTERS).iterdir() if (p / "task.json").is_file()) \
-        if (src / ADAPTERS).is_dir() else []
+    tasks = adapter_tasks(src)
     if not tasks:
         raise ValueError(f"{src} holds no task adapters (adapters/<task>/task.json)")
     if dst.exists():

@@ -47,6 +47,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from secllm import __version__
 from secllm.data.desensitize import desensitize
+from secllm.paths import adapter_tasks
 from secllm.runtime import resolve_backend
 
 TASKS: dict[str, str] = {
@@ -265,12 +266,6 @@ async def _read_body(request: Request, limit: int) -> bytes:
                            "send fewer or smaller items per request")
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def adapter_tasks(model_dir: Path) -> list[str]:
-    """The task adapters a model directory holds (``adapters/<task>/task.json``)."""
-    d = Path(model_dir) / "adapters"
-    return sorted(p.name for p in d.iterdir() if (p / "task.json").is_file()) if d.is_dir() else []
 
 
 def _task_detectors(model_dir: Path, tasks: list[str], threads: int | None,

@@ -145,9 +145,9 @@ class MultiTaskModel:
             self.metas[t] = _check_task_meta({**self.base_meta, "kind": "native"})
 
     def available(self) -> list[str]:
-        d = self.model_dir / ADAPTERS
-        found = sorted(p.name for p in d.iterdir() if (p / "task.json").exists()) if d.is_dir() else []
-        return sorted(set(found) | set(self.metas))
+        from secllm.paths import adapter_tasks
+
+        return sorted(set(adapter_tasks(self.model_dir)) | set(self.metas))
 
     def _load(self, task: str) -> None:
         d = self.model_dir / ADAPTERS / task
