@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--datasets", type=Path, default=None)
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--train-fraction", type=float, default=None,
+                    help="low-label regime: every system sees this share of the training rows (e.g. 0.1)")
+    ap.add_argument("--device", default="auto", help="fine-tunes: auto (CUDA if seen), cpu, cuda")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--max-minutes", type=float, default=None, help="time cap per fine-tune")
@@ -49,13 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if not args.base and not args.model:
         ap.error("give --base and/or --model")
-    ft = FinetuneConfig(epochs=args.epochs, lr=args.lr, max_minutes=args.max_minutes)
+    ft = FinetuneConfig(epochs=args.epochs, lr=args.lr, max_minutes=args.max_minutes, device=args.device)
     if args.fewshot:
         return _fewshot(args, ft)
     cfg = TaskEvalConfig(task=args.task, out=args.out, base=args.base,
                          models={(f"secllm-model-{i + 1}" if len(args.model) > 1 else "secllm-model"): m
                                  for i, m in enumerate(args.model)},
-                         datasets=args.datasets, limit=args.limit, random_init=not args.no_random,
+                         datasets=args.datasets, limit=args.limit, train_fraction=args.train_fraction, random_init=not args.no_random,
                          probe=args.probe, lora=args.lora, finetune=ft, bootstrap=args.bootstrap, progress=True)
     index = run_task_eval(cfg)
     for key, rep in index["reports"].items():

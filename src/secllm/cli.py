@@ -373,8 +373,10 @@ def pretrain(corpus_dir, out, size, steps, max_minutes, batch_tokens, max_length
 @click.option("--freeze-base", is_flag=True, help="Linear probe: train the head only.")
 @click.option("--adapter", "adapter", type=click.Choice(["none", "lora", "head"]), default="none", show_default=True,
               help="Other tasks: train a LoRA (or head-only) adapter into OUT/adapters/TASK on the shared --base.")
+@click.option("--device", default="auto", show_default=True,
+              help="Full fine-tunes: auto (a CUDA GPU when PyTorch sees one, bf16 autocast), cpu, cuda, cuda:N.")
 def finetune(task, base_dir, random_init, size, tokenizer_dir, out, datasets, no_1book, epochs, lr,
-             max_minutes, freeze_base, adapter):
+             max_minutes, freeze_base, adapter, device):
     """Fine-tune a task head on labeled data (model selection on validation only).
 
     TASK is web-attack or any task of `secllm.tasks.registry` (url, script, traffic, log-hdfs,
@@ -382,7 +384,7 @@ def finetune(task, base_dir, random_init, size, tokenizer_dir, out, datasets, no
     """
     if task != "web-attack":
         _finetune_task(task, base_dir, random_init, size, tokenizer_dir, out, datasets, epochs, lr, max_minutes,
-                       freeze_base, adapter)
+                       freeze_base, adapter, device)
         return
     from secllm.model.config import load_config
     from secllm.paths import datasets_dir
@@ -399,7 +401,7 @@ def finetune(task, base_dir, random_init, size, tokenizer_dir, out, datasets, no
         raise click.ClickException(str(exc)) from exc
     data = load_web_attack(root, use_1book=not no_1book)
     data.pop("_dropped_overlap", None)
-    cfg = FinetuneConfig(epochs=epochs, lr=lr, max_minutes=max_minutes, freeze_base=freeze_base)
+    cfg = FinetuneConfig(epochs=epochs, lr=lr, max_minutes=max_minutes, freeze_base=freeze_base, device=device)
     kw = {}
     if random_init:
         tdir = tokenizer_dir or base_dir
@@ -412,7 +414,7 @@ def finetune(task, base_dir, random_init, size, tokenizer_dir, out, datasets, no
 
 
 def _finetune_task(task, base_dir, random_init, size, tokenizer_dir, out, datasets, epochs, lr, max_minutes,
-                   freeze_base, adapter):
+                   freeze_base, adapter, device="auto"):
     """``secllm finetune NAME`` for the registered tasks other than web-attack."""
     from secllm.model.config import load_config
     from secllm.paths import datasets_dir
@@ -443,7 +445,7 @@ def _finetune_task(task, base_dir, random_init, size, tokenizer_dir, out, datase
                           cfg=FinetuneConfig(epochs=epochs, lr=lr if lr != 2e-4 else 2e-3, max_minutes=max_minutes))
         click.echo(f"adapter: {d}")
         return
-    cfg = FinetuneConfig(epochs=epochs, lr=lr, max_minutes=max_minutes, freeze_base=freeze_base)
+    cfg = FinetuneConfig(epochs=epochs, lr=lr, max_minutes=max_minutes, freeze_base=freeze_base, device=device)
     kw = {}
     if random_init:
         tdir = tokenizer_dir or base_dir

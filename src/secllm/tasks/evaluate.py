@@ -34,6 +34,7 @@ class TaskEvalConfig:
     models: dict[str, Path] = field(default_factory=dict)   # already fine-tuned: name -> dir (or dir/adapters)
     datasets: Path | None = None
     limit: int | None = None                         # cap on rows per split (seeded, every label kept)
+    train_fraction: float | None = None              # low-label regime: keep this share of the train labels
     random_init: bool = True
     probe: bool = False
     lora: bool = False
@@ -127,6 +128,11 @@ def run_task_eval(cfg: TaskEvalConfig) -> dict[str, Any]:
         splits = {k: sample_examples(v, cfg.limit, cfg.seed) for k, v in splits.items()}
         # fine-tuning needs every val label in the label set
         splits["val"] = splits["val"].subset(i for i, l in enumerate(splits["val"].labels) if l in labels)
+    if cfg.train_fraction is not None:
+        if not 0 < cfg.train_fraction <= 1:
+            raise ValueError(f"train_fraction must be in (0, 1], got {cfg.train_fraction}")
+        n_keep = max(len(labels), round(cfg.train_fraction * len(splits["train"])))
+        splits["train"] = sample_examples(splits["train"], n_keep, cfg.seed)
     train, val = splits["train"], splits["val"]
     if not len(val):
         val = train          # only with tiny limits; recorded in the manifest
@@ -211,7 +217,7 @@ def run_task_eval(cfg: TaskEvalConfig) -> dict[str, Any]:
         manifest = {
             "task": spec.name, "description": spec.description, "test_set": key,
             "split_rule": spec.split_rule, "labels": labels,
-            "rows_after_dedupe": full_counts, "limit": cfg.limit,
+            "rows_after_dedupe": full_counts, "limit": cfg.limit, "train_fraction": cfg.train_fraction,
             "rows_used": {k: len(v) for k, v in splits.items()},
             "label_counts_test": _counts(tests[key].labels), "label_counts_train": _counts(train.labels),
             "dropped": info.get("dropped", {}), **{k: v for k, v in info.items() if k not in ("dropped", "counts")},
@@ -229,6 +235,10 @@ def run_task_eval(cfg: TaskEvalConfig) -> dict[str, Any]:
             notes.append(f"pretrained base {verdict} random init on macro-F1 ({a:.4f} vs {b:.4f}); same recipe")
         if cfg.limit:
             notes.append(f"--limit {cfg.limit}: a smoke run on a subsample, not a result")
+        if cfg.train_fraction is not None:
+            notes.append(f"low-label regime: every system trained on {len(train)} rows "
+                         f"({cfg.train_fraction:.0%} of the training split, seeded, every label kept); "
+                         "validation and test are the full splits")
         clean = {n: {k: v for k, v in s.items() if k != "_macro"} for n, s in systems.items()}
         rep = write_report(out / _slug(key), title=f"SecLLM task {spec.name}: {key}", manifest=manifest,
                            systems=clean, machine=machine, notes=notes, bootstrap=cfg.bootstrap, seed=cfg.seed)

@@ -58,6 +58,7 @@ class FinetuneConfig:
     seed: int = 0
     freeze_base: bool = False        # linear probe ablation
     max_minutes: float | None = None
+    device: str = "auto"             # auto: CUDA when available (bf16 autocast there), else CPU
 
     @classmethod
     def from_json(cls, d: dict) -> "FinetuneConfig":
@@ -65,6 +66,16 @@ class FinetuneConfig:
         if set(d) - known:
             raise ValueError(f"unknown finetune config keys {sorted(set(d) - known)}")
         return cls(**d)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when PyTorch sees a GPU, else CPU; anything else is passed to torch."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for, but PyTorch sees no CUDA GPU")
+    return dev
 
 
 def encode_examples(tok: SecTokenizer, ex: Examples, max_length: int) -> list[list[int]]:
@@ -113,12 +124,21 @@ def _collate(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Te
 def predict_proba_ids(model, seqs: list[list[int]], pad_id: int, batch_tokens: int = 8192) -> np.ndarray:
     """Class probabilities (n, n_labels) for pre-tokenised sequences, in input order."""
     model.eval()
+    dev = next(model.parameters()).device
     out = np.zeros((len(seqs), model.config.num_labels), dtype=np.float32)
     for b in _batches([len(s) for s in seqs], batch_tokens, None):
         ids, att = _collate([seqs[i] for i in b], pad_id)
-        logits = model(input_ids=ids, attention_mask=att).logits
-        out[b] = torch.softmax(logits.float(), -1).numpy()
+        with _autocast(dev):
+            logits = model(input_ids=ids.to(dev), attention_mask=att.to(dev)).logits
+        out[b] = torch.softmax(logits.float(), -1).cpu().numpy()
     return out
+
+
+def _autocast(dev: torch.device):
+    """bf16 autocast on a GPU (the weights stay fp32); a no-op context on CPU."""
+    if dev.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
 
 
 def class_weights(train_labels: list[str], labels: list[str]) -> torch.Tensor:
@@ -175,11 +195,13 @@ def finetune(train: Examples, val: Examples, labels: list[str], out_dir: str | P
             p.requires_grad = False
     max_len = min(cfg.max_length, mcfg.max_position)
 
+    dev = resolve_device(cfg.device)
+    model.to(dev)
     tr_ids = encode_examples(tok, train, max_len)
     va_ids = encode_examples(tok, val, max_len)
-    y = torch.tensor([lab2id[l] for l in train.labels])
+    y = torch.tensor([lab2id[l] for l in train.labels], device=dev)
     counts = Counter(train.labels)
-    w = class_weights(train.labels, labels)
+    w = class_weights(train.labels, labels).to(dev)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr if not cfg.freeze_base else cfg.lr * 10, weight_decay=cfg.weight_decay)
     lengths = [len(s) for s in tr_ids]
@@ -201,8 +223,9 @@ def finetune(train: Examples, val: Examples, labels: list[str], out_dir: str | P
                    disable=not progress, unit="batch")
         for b in bar:
             ids, att = _collate([tr_ids[i] for i in b], tok.pad_id)
-            logits = model(input_ids=ids, attention_mask=att).logits
-            loss = torch.nn.functional.cross_entropy(logits, y[b], weight=w)
+            with _autocast(dev):
+                logits = model(input_ids=ids.to(dev), attention_mask=att.to(dev)).logits
+            loss = torch.nn.functional.cross_entropy(logits.float(), y[b], weight=w)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
@@ -219,10 +242,11 @@ def finetune(train: Examples, val: Examples, labels: list[str], out_dir: str | P
         history.append({"epoch": epoch + 1, "val_macro_f1": round(f1, 5), "elapsed_s": round(time.time() - t0, 1)})
         if f1 > best["val_macro_f1"]:
             best = {"val_macro_f1": f1, "epoch": epoch + 1}
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
             best_proba = proba
         if cfg.max_minutes and time.time() - t0 > cfg.max_minutes * 60:
             break
+    model.to("cpu")
     model.load_state_dict(best_state)
 
     # Decision threshold on P(malicious) = 1 - P(benign), chosen on validation only:
@@ -240,7 +264,7 @@ def finetune(train: Examples, val: Examples, labels: list[str], out_dir: str | P
         "threshold": threshold,
         "max_length": max_len,
         "init": init,
-        "finetune": {"config": dataclasses.asdict(cfg), "history": history, "best": best,
+        "finetune": {"device": str(dev) + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""),"config": dataclasses.asdict(cfg), "history": history, "best": best,
                      "train_rows": len(train), "val_rows": len(val),
                      "train_label_counts": dict(counts), "elapsed_s": round(time.time() - t0, 1)},
         **(extra_meta or {}),
