@@ -223,3 +223,50 @@ def test_ship_tasks_keeps_every_adapter_and_its_verdicts(multitask_dir, tmp_path
         (bare / name).write_bytes((dst / name).read_bytes())
     with pytest.raises(ValueError, match="no task adapters"):
         ship_tasks(bare, tmp_path / "x")
+
+
+def test_task_adapter_merges_and_exports_to_onnx(multitask_dir, tmp_path):
+    """A shipped task adapter becomes a torch-free ONNX task model with the same verdicts."""
+    from click.testing import CliRunner
+    from safetensors.numpy import load_file
+
+    from secllm.cli import main
+    from secllm.detect.generic import TaskDetector
+    from secllm.model.modeling import read_meta
+    from secllm.tasks.adapt import merge_task
+
+    lora = load_file(str(multitask_dir / "adapters" / "log-hdfs" / "adapter_model.safetensors"))
+    assert any("lora_B" in k and np.abs(v).max() > 0 for k, v in lora.items())   # the merge has something to fold
+    items = ["e5 e22 e11 e9", "e5 e7 e13 e28 e7", "e9 e9 e28", "e22"]
+    ref = [r.class_scores for r in TaskDetector.load(multitask_dir, task="log-hdfs").detect(items, evidence=False)]
+
+    merged = merge_task(multitask_dir, "log-hdfs", tmp_path / "merged")
+    meta = read_meta(merged)
+    assert meta["kind"] == "classifier" and meta["task"] == "log-hdfs" and meta["merged_from"]["adapter_kind"] == "lora"
+    got = [r.class_scores for r in TaskDetector.load(merged, task="log-hdfs").detect(items, evidence=False)]
+    for a, b in zip(ref, got):
+        assert b == pytest.approx(a, abs=1e-4)
+
+    res = CliRunner().invoke(main, ["models", "export", str(multitask_dir), "--task", "log-hdfs",
+                                    "--out", str(tmp_path / "onnx")])
+    assert res.exit_code == 0, res.output
+    assert not (tmp_path / "onnx" / "model.safetensors").exists()
+    for backend, tol in (("onnx", 1e-3), ("onnx-int8", 0.05)):
+        det = TaskDetector.load(tmp_path / "onnx", task="log-hdfs", backend=backend)
+        out = det.detect(items, evidence=False)
+        for a, r in zip(ref, out):
+            assert r.status == "ok"
+            assert r.class_scores == pytest.approx(a, abs=tol)
+            assert max(r.class_scores, key=r.class_scores.get) == max(a, key=a.get)
+    # the head-only adapter folds too; a task without an adapter is a clear error
+    assert read_meta(merge_task(multitask_dir, "url", tmp_path / "url"))["merged_from"]["adapter_kind"] == "head"
+    res = CliRunner().invoke(main, ["models", "export", str(multitask_dir), "--task", "traffic", "--out", str(tmp_path / "t")])
+    assert res.exit_code != 0 and "no adapter for task 'traffic'" in res.output
+    res = CliRunner().invoke(main, ["models", "export", str(multitask_dir), "--task", "url"])
+    assert res.exit_code != 0 and "--out" in res.output
+    # `secllm detect --task` on the exported directory picks ONNX itself (no weights for PyTorch there)
+    res = CliRunner().invoke(main, ["detect", "--task", "log-hdfs", "--model", str(tmp_path / "onnx"), "--json",
+                                    "e5 e7 e13 e28 e7"])
+    assert res.exit_code == 0, res.output
+    line = json.loads(next(ln for ln in res.output.splitlines() if ln.startswith("{")))
+    assert line["status"] == "ok" and line["label"] in ("normal", "anomaly")

@@ -168,7 +168,7 @@ def _looks_like_pcap(path: str) -> bool:
     return head in _PCAP_MAGIC
 
 
-def _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evidence, threads):
+def _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evidence, threads, backend="auto"):
     """``secllm detect --task NAME`` for the registered tasks other than web-attack."""
     from secllm.detect.detector import Status
     from secllm.detect.generic import TaskDetector
@@ -180,10 +180,12 @@ def _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evide
         spec = get_task(task)
     except KeyError:
         raise click.UsageError(f"unknown task {task!r}; available: {', '.join(list_tasks())}") from None
+    from secllm.runtime import resolve_backend
+
     d = Path(model_dir) if model_dir else default_model_dir(task)
     try:
-        det = TaskDetector.load(d, task=task, threads=threads)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
+        det = TaskDetector.load(d, task=task, threads=threads, backend=resolve_backend(d, backend, prefer_torch=True))
+    except (OSError, ValueError, KeyError) as exc:
         raise click.ClickException(f"no model for task {task!r} in {d}: {exc}") from exc
     if spec.input_kind == "flow" and file_ and file_ != "-" and Path(file_).is_file() and _looks_like_pcap(file_):
         res = det.detect_pcap(file_, evidence=not no_evidence)
@@ -237,7 +239,7 @@ def detect(texts, file_, jsonl, raw_requests, out_json, task, model_dir, batch, 
     """
 
     if task != "web-attack":
-        _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evidence, threads)
+        _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evidence, threads, backend)
         return
     from secllm.detect.detector import WebAttackDetector
 
@@ -634,12 +636,30 @@ def models_info(model_dir):
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Write a torch-free serving directory here (default: into MODEL_DIR).")
 @click.option("--no-int8", is_flag=True, help="Skip the int8 (dynamic quantisation) graph.")
-def models_export(model_dir, out_dir, no_int8):
-    """Export a fine-tuned model to ONNX (model.onnx, model.int8.onnx) for `--backend onnx`."""
+@click.option("--task", default=None,
+              help="Export this task's adapter of a multi-task directory (LoRA merged into the encoder); needs --out.")
+def models_export(model_dir, out_dir, no_int8, task):
+    """Export a fine-tuned model to ONNX (model.onnx, model.int8.onnx) for `--backend onnx`.
+
+    With --task, a task adapter of a shared base (e.g. secllm/assets/tasks) becomes a standalone
+    torch-free task directory: `secllm detect --task T --model OUT --backend onnx-int8`."""
     from secllm.runtime.onnx import export_onnx
 
     try:
-        info = export_onnx(model_dir, out_dir, quantize=not no_int8)
+        if task:
+            if not out_dir:
+                raise click.UsageError("--task needs --out DIR (the merged task model is written there)")
+            import tempfile
+
+            from secllm.tasks.adapt import merge_task
+
+            with tempfile.TemporaryDirectory() as tmp:
+                merged = merge_task(model_dir, task, Path(tmp) / task)
+                info = export_onnx(merged, out_dir, quantize=not no_int8)
+        else:
+            info = export_onnx(model_dir, out_dir, quantize=not no_int8)
+    except KeyError as exc:
+        raise click.ClickException(str(exc.args[0] if exc.args else exc)) from exc
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps({k: info[k] for k in ("onnx", "int8", "parity")}, indent=2))

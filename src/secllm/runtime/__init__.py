@@ -20,10 +20,12 @@ def resolve_backend(model_dir: str | Path, backend: str = "auto", prefer_torch: 
     """
     if backend != "auto":
         return backend
-    if prefer_torch and _has_torch():
-        return "torch"
     d = Path(model_dir)
-    if (d / "onnx.json").exists():
+    has_onnx = (d / "onnx.json").exists()
+    # an ONNX-only directory (e.g. an exported task model) has no weights for PyTorch to load
+    if prefer_torch and _has_torch() and ((d / "model.safetensors").exists() or not has_onnx):
+        return "torch"
+    if has_onnx:
         if (d / "model.onnx").exists():
             return "onnx"
         if (d / "model.int8.onnx").exists():

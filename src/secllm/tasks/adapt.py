@@ -502,6 +502,33 @@ def adapt_model_dir(model_dir: str | Path, task: str, examples: Examples, out_di
     return info
 
 
+def merge_task(model_dir: str | Path, task: str, out_dir: str | Path) -> Path:
+    """Fold ``task``'s adapter (LoRA weights merged into the encoder, its head) into a plain
+    classifier directory ``out_dir`` — what ``secllm models export`` turns into a torch-free ONNX
+    task model. Same outputs as the adapter on the shared base (up to float rounding).
+
+        >>> merge_task("secllm/assets/tasks", "url", "/tmp/url-merged")          # doctest: +SKIP
+    """
+    from secllm.model.modeling import save_model
+
+    mt = MultiTaskModel(model_dir)        # a private instance: merging rewrites its encoder
+    model, meta = mt.use(task)
+    if meta["kind"] == "lora":
+        model.bert = mt.peft.merge_and_unload()
+        mt.peft = None
+    labels = list(meta["labels"])
+    model.config.num_labels = len(labels)
+    model.config.id2label = dict(enumerate(labels))
+    model.config.label2id = {l: i for i, l in enumerate(labels)}
+    model.num_labels = len(labels)
+    keep = {k: v for k, v in meta.items() if k not in ("format", "version", "kind", "model_config",
+                                                        "tokenizer_fingerprint", "base")}
+    src_meta = mt.base_meta
+    return save_model(model.float(), mt.tok, mt.mcfg, out_dir, kind="classifier",
+                      **{**keep, "merged_from": {"base": str(model_dir), "task": task, "adapter_kind": meta["kind"],
+                                                 "base_pretrain": src_meta.get("pretrain", {}).get("steps")}})
+
+
 def read_examples_jsonl(path: str | Path, modality: str, prep=None) -> tuple[Examples, int]:
     """``{"text": ..., "label": ...}`` lines → prepared Examples; returns (examples, skipped rows)."""
     from secllm.data.readers import read_jsonl
