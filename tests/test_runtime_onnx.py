@@ -150,4 +150,7 @@ def test_resolve_backend_prefers_fp32_then_int8(tmp_path):
     (tmp_path / "model.onnx").write_bytes(b"")
     assert resolve_backend(tmp_path) == "onnx"
     assert resolve_backend(tmp_path, "torch") == "torch"
+    # an ONNX-only directory (an exported task model) has nothing for PyTorch to load
+    assert resolve_backend(tmp_path, prefer_torch=True) == "onnx"
+    (tmp_path / "model.safetensors").write_bytes(b"")
     assert resolve_backend(tmp_path, prefer_torch=True) == "torch"     # torch is installed here
