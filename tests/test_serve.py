@@ -243,3 +243,39 @@ def test_every_task_on_one_shared_base(tiny_web_model, tmp_path):
     assert set(only.state.detectors) == {"web-attack"}
     with pytest.raises(ValueError, match="no model for task"):
         create_app(d, backend="torch", log_stream=None, tasks=["traffic"])
+
+
+def test_exported_task_models_serve_without_torch(tiny_web_model, tiny_base, tmp_path):
+    """`secllm models export --task all --out DIR` → `serve --tasks-model DIR` judges those tasks on
+    ONNX Runtime alone: the server process never imports torch or transformers."""
+    from secllm.paths import onnx_task_dirs
+    from secllm.runtime.onnx import export_onnx
+    from secllm.tasks.adapt import merge_task, train_adapter
+    from secllm.tasks.finetune import FinetuneConfig
+    from tests.test_adapt import _hdfs
+
+    mt = tmp_path / "mt"
+    train_adapter(tiny_base, "log-hdfs", _hdfs(20, 0), _hdfs(5, 1), ["normal", "anomaly"], mt, lora=True,
+                  benign_label="normal", cfg=FinetuneConfig(epochs=1, lr=5e-3, batch_tokens=1024))
+    tasks_onnx = tmp_path / "tasks-onnx"
+    export_onnx(merge_task(mt, "log-hdfs", tmp_path / "merged"), tasks_onnx / "log-hdfs")
+    assert list(onnx_task_dirs(tasks_onnx)) == ["log-hdfs"]
+    model = onnx_model_dir(tiny_web_model)
+    code = f"""
+import sys
+from fastapi.testclient import TestClient
+from secllm.serve.app import create_app
+app = create_app({str(model)!r}, backend='onnx', threads=1, log_stream=None, tasks_dir={str(tasks_onnx)!r})
+assert set(app.state.detectors) == {{'web-attack', 'log-hdfs'}}, app.state.detectors
+with TestClient(app) as c:
+    res = c.post('/v1/detect', json={{'task': 'log-hdfs', 'items': [{{'text': '5 7 13 28'}}, {{'text': 'not event keys'}}]}}).json()['results']
+    assert res[0]['status'] == 'ok' and set(res[0]['class_scores']) == {{'normal', 'anomaly'}}, res
+    assert res[1]['status'] == 'bad_input', res
+    names = [t['name'] for t in c.get('/v1/tasks').json()['tasks']]
+    assert names == ['web-attack', 'log-hdfs'] or sorted(names) == ['log-hdfs', 'web-attack'], names
+bad = [m for m in ('torch', 'transformers', 'peft') if m in sys.modules]
+assert not bad, bad
+print('ok')
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]

@@ -637,7 +637,8 @@ def models_info(model_dir):
               help="Write a torch-free serving directory here (default: into MODEL_DIR).")
 @click.option("--no-int8", is_flag=True, help="Skip the int8 (dynamic quantisation) graph.")
 @click.option("--task", default=None,
-              help="Export this task's adapter of a multi-task directory (LoRA merged into the encoder); needs --out.")
+              help="Export this task's adapter of a multi-task directory (LoRA merged into the encoder), or `all` "
+                   "(into OUT/<task>/, servable by `secllm serve --tasks-model OUT` without torch); needs --out.")
 def models_export(model_dir, out_dir, no_int8, task):
     """Export a fine-tuned model to ONNX (model.onnx, model.int8.onnx) for `--backend onnx`.
 
@@ -653,6 +654,20 @@ def models_export(model_dir, out_dir, no_int8, task):
 
             from secllm.tasks.adapt import merge_task
 
+            from secllm.paths import adapter_tasks
+
+            if task == "all":
+                names = adapter_tasks(model_dir)
+                if not names:
+                    raise click.ClickException(f"{model_dir} holds no task adapters")
+                infos = {}
+                for t in names:        # OUT/<task>/: what `secllm serve --tasks-model OUT` serves without torch
+                    with tempfile.TemporaryDirectory() as tmp:
+                        infos[t] = export_onnx(merge_task(model_dir, t, Path(tmp) / t), Path(out_dir) / t,
+                                               quantize=not no_int8)["parity"]
+                    click.echo(f"{t}: {Path(out_dir) / t}", err=True)
+                click.echo(json.dumps(infos, indent=2))
+                return
             with tempfile.TemporaryDirectory() as tmp:
                 merged = merge_task(model_dir, task, Path(tmp) / task)
                 info = export_onnx(merged, out_dir, quantize=not no_int8)
@@ -871,8 +886,9 @@ def scan(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend
 @click.option("--tasks", "tasks_", default="all", show_default=True,
               help="Tasks to serve, comma-separated; 'all' = web-attack and every task adapter found.")
 @click.option("--tasks-model", "tasks_dir", type=click.Path(file_okay=False), default=None,
-              help="Multi-task directory (shared base + adapters) for the other tasks "
-                   "(default: the shipped one, or --model's own adapters).")
+              help="The other tasks: a multi-task directory (shared base + adapters; PyTorch) or a folder of "
+                   "exported task models (`secllm models export --task all --out DIR`; ONNX Runtime only) "
+                   "(default: the shipped base + adapters, or --model's own adapters).")
 @click.option("--no-cascade", is_flag=True, help="Web attacks: every part through the full model.")
 def serve(host, port, model_dir, backend, api_keys, max_body_bytes, max_batch, threads, tasks_, tasks_dir, no_cascade):
     """Start the REST API (FastAPI/uvicorn): /v1/detect, /v1/tasks, /v1/models, /health, /metrics, /docs."""

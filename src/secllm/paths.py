@@ -20,6 +20,25 @@ def adapter_tasks(model_dir: str | os.PathLike) -> list[str]:
     return sorted(p.name for p in d.iterdir() if (p / "task.json").is_file()) if d.is_dir() else []
 
 
+def onnx_task_dirs(tasks_dir: str | os.PathLike) -> dict[str, Path]:
+    """Torch-free task models in ``tasks_dir/<task>/`` (``secllm models export --task all --out
+    tasks_dir``): each subfolder with an ONNX export whose ``secllm.json`` names that task."""
+    import json
+
+    d, out = Path(tasks_dir), {}
+    if not d.is_dir():
+        return out
+    for p in sorted(d.iterdir()):
+        if (p / "onnx.json").is_file() and (p / "secllm.json").is_file():
+            try:
+                task = json.loads((p / "secllm.json").read_text()).get("task")
+            except (OSError, ValueError):
+                continue
+            if task == p.name:
+                out[task] = p
+    return out
+
+
 def default_model_dir(task: str = "web-attack") -> Path:
     """The shipped model that serves ``task``: the web-attack detector, or the tasks' shared base."""
     return DEFAULT_MODEL_DIR if task == "web-attack" else DEFAULT_TASKS_DIR

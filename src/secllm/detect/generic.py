@@ -72,7 +72,7 @@ class TaskDetector:
         if not task:
             raise ValueError(f"{d} does not say which task it serves; pass task=")
         spec = get_task(task)
-        if threads:
+        if threads and backend == "torch":
             import torch
 
             torch.set_num_threads(threads)

@@ -47,7 +47,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from secllm import __version__
 from secllm.data.desensitize import desensitize
-from secllm.paths import adapter_tasks
+from secllm.paths import adapter_tasks, onnx_task_dirs
 from secllm.runtime import resolve_backend
 
 TASKS: dict[str, str] = {
@@ -277,14 +277,30 @@ def _task_detectors(model_dir: Path, tasks: list[str], threads: int | None,
     """
     if not tasks:
         return {}
+    from secllm.paths import onnx_task_dirs
+
+    out: dict[str, Any] = {}
+    onnx_dirs = onnx_task_dirs(model_dir)
+    if onnx_dirs:                       # exported task models: ONNX Runtime only, no torch
+        from secllm.detect.generic import TaskDetector
+        from secllm.tasks.registry import get_task
+
+        for t in [t for t in tasks if t in onnx_dirs]:
+            out[t] = TaskDetector.load(onnx_dirs[t], task=t, threads=threads,
+                                       backend=resolve_backend(onnx_dirs[t], "auto"))
+            TASKS.setdefault(t, get_task(t).description)
+        tasks = [t for t in tasks if t not in out]
+        if not tasks:
+            return out
     try:
         import peft  # noqa: F401
         import torch  # noqa: F401
     except ImportError:
         if log_stream is not None:
             log_stream.write(f"secllm serve: tasks {', '.join(tasks)} need PyTorch and peft "
-                             "(pip install 'secllm[torch]'); serving web-attack only\n")
-        return {}
+                             "(pip install 'secllm[torch]', or export them: secllm models export "
+                             "--task all --out DIR); not served\n")
+        return out
     from secllm.detect.generic import TaskDetector
     from secllm.tasks.adapt import MultiTaskModel
     from secllm.tasks.registry import get_task, list_tasks
@@ -294,9 +310,8 @@ def _task_detectors(model_dir: Path, tasks: list[str], threads: int | None,
         log_stream.write(f"secllm serve: not a registered task, not served: {', '.join(unknown)}\n")
     tasks = [t for t in tasks if t not in unknown]
     if not tasks:
-        return {}
+        return out
     shared = MultiTaskModel(model_dir)
-    out = {}
     for t in tasks:
         out[t] = TaskDetector.load(model_dir, task=t, threads=threads, shared=shared)
         TASKS.setdefault(t, get_task(t).description)
@@ -325,7 +340,7 @@ def create_app(model_dir: str | Path | None = None, backend: str = "auto", api_k
         td = Path(tasks_dir)
     else:
         td = d if adapter_tasks(d) or model_dir else DEFAULT_TASKS_DIR
-    have = ["web-attack", *[t for t in adapter_tasks(td) if t != "web-attack"]]
+    have = ["web-attack", *[t for t in sorted(set(adapter_tasks(td)) | set(onnx_task_dirs(td))) if t != "web-attack"]]
     wanted = have if tasks is None else list(dict.fromkeys(tasks))
     missing = [t for t in wanted if t not in have]
     if missing:

@@ -17,7 +17,7 @@ import math
 import random
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,25 +26,8 @@ import torch
 from secllm.data.corpus import model_text
 from secllm.model.config import ModelConfig, load_config
 from secllm.model.modeling import load_classifier, new_classifier, save_model
+from secllm.tasks.examples import Examples  # noqa: F401  (re-exported: the historic import path)
 from secllm.tokenizer import SecTokenizer
-
-
-@dataclass
-class Examples:
-    """Labeled training/eval rows: raw texts (model_text is applied at encoding)."""
-
-    texts: list[str]
-    modalities: list[str]
-    labels: list[str]
-    sources: list[str] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.texts)
-
-    def subset(self, idx) -> "Examples":
-        idx = list(idx)
-        return Examples([self.texts[i] for i in idx], [self.modalities[i] for i in idx],
-                        [self.labels[i] for i in idx], [self.sources[i] for i in idx] if self.sources else [])
 
 
 @dataclass

@@ -31,7 +31,7 @@ from typing import Any
 from secllm.data.corpus import MAX_FLOW_BYTES, model_text
 from secllm.data.desensitize import desensitize
 from secllm.data.records import Record
-from secllm.tasks.finetune import Examples
+from secllm.tasks.examples import Examples
 
 __all__ = ["TaskSpec", "TaskData", "get_task", "list_tasks", "register", "prepare_text",
            "splits_from_records", "BASELINES"]

@@ -23,7 +23,7 @@ from secllm.data.records import Record
 from secllm.data.sources import WEB_LABELS, fuzzdb, http_params, web_urls_1book
 from secllm.data.split import dedupe, stratified_split
 from secllm.detect.prefilter import is_bare_token
-from secllm.tasks.finetune import Examples
+from secllm.tasks.examples import Examples
 
 TASK = "web-attack"
 LABELS = list(WEB_LABELS)
