@@ -270,3 +270,19 @@ def test_task_adapter_merges_and_exports_to_onnx(multitask_dir, tmp_path):
     assert res.exit_code == 0, res.output
     line = json.loads(next(ln for ln in res.output.splitlines() if ln.startswith("{")))
     assert line["status"] == "ok" and line["label"] in ("benign", "malicious") and 0 <= line["score"] <= 1
+
+
+def test_export_every_task_int8_only(multitask_dir, tmp_path):
+    from click.testing import CliRunner
+
+    from secllm.cli import main
+    from secllm.paths import onnx_task_dirs
+
+    res = CliRunner().invoke(main, ["models", "export", str(multitask_dir), "--task", "all", "--int8-only",
+                                    "--out", str(tmp_path / "all")])
+    assert res.exit_code == 0, res.output
+    dirs = onnx_task_dirs(tmp_path / "all")
+    assert sorted(dirs) == ["log-hdfs", "url"]
+    for d in dirs.values():
+        assert (d / "model.int8.onnx").is_file() and not (d / "model.onnx").exists()
+        assert not (d / "model.safetensors").exists()
