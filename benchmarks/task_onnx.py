@@ -5,9 +5,9 @@ Usage:
     python benchmarks/task_onnx.py --model src/secllm/assets/tasks --out reports/tasks-onnx --threads 2
     python benchmarks/task_onnx.py --tasks url,log-hdfs --limit 300 --out /tmp/t    # smoke
 
-For each task adapter of the multi-task directory: fold it into a plain classifier
-(``secllm.tasks.adapt.merge_task``: LoRA merged into the encoder), export ONNX fp32 + int8
-(``secllm.runtime.onnx.export_onnx``, which refuses an fp32 graph that disagrees with PyTorch),
+For each task adapter of the multi-task directory: fold it into a plain classifier and export
+ONNX fp32 + int8 (``secllm.tasks.adapt.export_task_onnx``: LoRA merged into the encoder; the
+export refuses an fp32 graph that disagrees with PyTorch),
 then score each task's test split(s) three ways — the adapter on the shared base in PyTorch (what
 ``secllm serve`` runs), ONNX fp32 and ONNX int8 — with the same tokenisation. Printed and written
 to ``<out>/summary.json`` / ``summary.md``: macro-F1 (argmax), agreement of the argmax labels with
@@ -27,9 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from secllm.eval.metrics import multiclass_metrics
+from secllm.model.modeling import load_tokenizer_checked, read_meta
 from secllm.paths import DEFAULT_TASKS_DIR, adapter_tasks, datasets_dir
-from secllm.runtime.onnx import OnnxBackend, export_onnx
-from secllm.tasks.adapt import merge_task
+from secllm.runtime.onnx import OnnxBackend
+from secllm.tasks.adapt import export_task_onnx
 from secllm.tasks.evaluate import _model_predictor
 from secllm.tasks.finetune import encode_examples
 from secllm.tasks.registry import get_task, sample_examples
@@ -46,13 +47,9 @@ def run_task(model_dir: Path, task: str, out: Path, root: Path, threads: int, li
 
     torch.set_num_threads(threads)
     spec = get_task(task)
-    merged = out / "models" / f"{task}-merged"
     exported = out / "models" / task
-    merge_task(model_dir, task, merged)
-    info = export_onnx(merged, exported, quantize=True)
+    info = export_task_onnx(model_dir, task, exported)
     labels, meta, torch_predict = _model_predictor(model_dir, task)
-    from secllm.model.modeling import load_tokenizer_checked, read_meta
-
     tok = load_tokenizer_checked(exported, read_meta(exported))
     ml = int(meta.get("max_length", 128))
     backends = {"onnx-fp32": OnnxBackend(exported, tok, threads=threads, int8=False),
@@ -80,9 +77,6 @@ def run_task(model_dir: Path, task: str, out: Path, root: Path, threads: int, li
         print(f"  {task} {key} (n={len(ex)}): torch {row['torch']['macro_f1']:.4f}  "
               f"onnx {row['onnx-fp32']['macro_f1']:.4f}  int8 {row['onnx-int8']['macro_f1']:.4f}  "
               f"(int8 agrees on {row['onnx-int8']['argmax_agreement_with_torch']:.2%})", flush=True)
-    import shutil
-
-    shutil.rmtree(merged, ignore_errors=True)      # the exported dir is the deliverable
     return res
 
 

@@ -648,35 +648,28 @@ def models_export(model_dir, out_dir, no_int8, task, int8_only):
     from secllm.runtime.onnx import export_onnx
 
     try:
-        if task:
+        if not task:
+            info = export_onnx(model_dir, out_dir, quantize=not no_int8)
+            if int8_only and not no_int8:
+                Path(info["onnx"]).unlink(missing_ok=True)
+        else:
+            from secllm.paths import adapter_tasks
+            from secllm.tasks.adapt import export_task_onnx
+
             if not out_dir:
                 raise click.UsageError("--task needs --out DIR (the merged task model is written there)")
-            import tempfile
-
-            from secllm.paths import adapter_tasks
-            from secllm.tasks.adapt import merge_task
-
+            names = adapter_tasks(model_dir) if task == "all" else [task]
+            if not names:
+                raise click.ClickException(f"{model_dir} holds no task adapters")
+            infos = {}
+            for t in names:      # all: OUT/<task>/, what `secllm serve --tasks-model OUT` serves without torch
+                dest = Path(out_dir) / t if task == "all" else Path(out_dir)
+                info = infos[t] = export_task_onnx(model_dir, t, dest, quantize=not no_int8, int8_only=int8_only)
+                if task == "all":
+                    click.echo(f"{t}: {dest}", err=True)
             if task == "all":
-                names = adapter_tasks(model_dir)
-                if not names:
-                    raise click.ClickException(f"{model_dir} holds no task adapters")
-                infos = {}
-                for t in names:        # OUT/<task>/: what `secllm serve --tasks-model OUT` serves without torch
-                    with tempfile.TemporaryDirectory() as tmp:
-                        infos[t] = export_onnx(merge_task(model_dir, t, Path(tmp) / t), Path(out_dir) / t,
-                                               quantize=not no_int8)["parity"]
-                    if int8_only and not no_int8:
-                        (Path(out_dir) / t / "model.onnx").unlink(missing_ok=True)
-                    click.echo(f"{t}: {Path(out_dir) / t}", err=True)
-                click.echo(json.dumps(infos, indent=2))
+                click.echo(json.dumps({t: i["parity"] for t, i in infos.items()}, indent=2))
                 return
-            with tempfile.TemporaryDirectory() as tmp:
-                merged = merge_task(model_dir, task, Path(tmp) / task)
-                info = export_onnx(merged, out_dir, quantize=not no_int8)
-        else:
-            info = export_onnx(model_dir, out_dir, quantize=not no_int8)
-        if int8_only and not no_int8:
-            Path(info["onnx"]).unlink(missing_ok=True)
     except KeyError as exc:
         raise click.ClickException(str(exc.args[0] if exc.args else exc)) from exc
     except (FileNotFoundError, ValueError, RuntimeError) as exc:

@@ -277,8 +277,6 @@ def _task_detectors(model_dir: Path, tasks: list[str], threads: int | None,
     """
     if not tasks:
         return {}
-    from secllm.paths import onnx_task_dirs
-
     out: dict[str, Any] = {}
     onnx_dirs = onnx_task_dirs(model_dir)
     if onnx_dirs:                       # exported task models: ONNX Runtime only, no torch

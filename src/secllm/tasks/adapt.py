@@ -523,10 +523,25 @@ def merge_task(model_dir: str | Path, task: str, out_dir: str | Path) -> Path:
     model.num_labels = len(labels)
     keep = {k: v for k, v in meta.items() if k not in ("format", "version", "kind", "model_config",
                                                         "tokenizer_fingerprint", "base")}
-    src_meta = mt.base_meta
-    return save_model(model.float(), mt.tok, mt.mcfg, out_dir, kind="classifier",
-                      **{**keep, "merged_from": {"base": str(model_dir), "task": task, "adapter_kind": meta["kind"],
-                                                 "base_pretrain": src_meta.get("pretrain", {}).get("steps")}})
+    merged_from = {"base": str(model_dir), "task": task, "adapter_kind": meta["kind"],
+                   "base_pretrain": mt.base_meta.get("pretrain", {}).get("steps")}
+    return save_model(model.float(), mt.tok, mt.mcfg, out_dir, kind="classifier", **keep, merged_from=merged_from)
+
+
+def export_task_onnx(model_dir: str | Path, task: str, out_dir: str | Path, *, quantize: bool = True,
+                     int8_only: bool = False) -> dict[str, Any]:
+    """``task``'s adapter → a standalone ONNX task directory ``out_dir`` (:func:`merge_task`, then
+    :func:`secllm.runtime.onnx.export_onnx` with its parity check). ``int8_only`` drops the fp32
+    graph afterwards. Returns the export manifest."""
+    import tempfile
+
+    from secllm.runtime.onnx import export_onnx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        info = export_onnx(merge_task(model_dir, task, Path(tmp) / task), out_dir, quantize=quantize)
+    if int8_only and quantize:
+        Path(info["onnx"]).unlink(missing_ok=True)
+    return info
 
 
 def read_examples_jsonl(path: str | Path, modality: str, prep=None) -> tuple[Examples, int]:
