@@ -69,7 +69,7 @@ class Detection:
     class_scores: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
-    stage: str | None = None             # what decided: "full" model, "fast" model (cascade), "prefilter"
+    stage: str | None = None             # what decided: "full" model, "fast" model, "lexical" stage, "prefilter"
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -123,6 +123,9 @@ class WebAttackDetector:
         # The cascade (secllm.detect.cascade): a small model in model_dir/fast decides the clear parts.
         self.fast: WebAttackDetector | None = None
         self.bands: dict[str, Any] | None = None
+        # Its first stage (secllm.detect.lexical): a linear model over the tokens, in model_dir/lexical.
+        self.lexical: WebAttackDetector | None = None
+        self.lexical_bands: dict[str, Any] | None = None
         self.cascade: bool = True
 
     @classmethod
@@ -161,7 +164,28 @@ class WebAttackDetector:
             be = factory(d, tok, threads=threads)
         det = cls(be, tok, meta, d)
         det._load_fast(threads, backend)
+        det._load_lexical()
         return det
+
+    @property
+    def has_cascade(self) -> bool:
+        """Whether a cheaper stage (lexical and/or fast model) can decide parts before the full model."""
+        return self.fast is not None or self.lexical is not None
+
+    def _load_lexical(self) -> None:
+        from secllm.detect.lexical import LEXICAL_DIR, load_backend
+
+        ld = self.model_dir / LEXICAL_DIR
+        if not (ld / "secllm.json").is_file():
+            return
+        be, meta = load_backend(ld)
+        bands = meta.get("cascade")
+        if not bands or meta.get("labels") != self.labels \
+                or meta.get("tokenizer_fingerprint") not in (None, self.meta.get("tokenizer_fingerprint")):
+            return
+        lex = WebAttackDetector(be, self.tok, {**meta, "threshold": self.threshold}, ld)
+        lex.cache_size = 0                 # cheaper than the cache's hashing
+        self.lexical, self.lexical_bands = lex, bands
 
     def _load_fast(self, threads: int | None, backend: str) -> None:
         from secllm.detect.cascade import FAST_DIR
@@ -213,19 +237,28 @@ class WebAttackDetector:
 
     def cascade_scores(self, texts: list[str], modalities: list[str],
                        cascade: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Class probabilities and, per text, whether the fast model decided it (see the cascade)."""
-        by_fast = np.zeros(len(texts), dtype=bool)
+        """Class probabilities and, per text, the stage that decided it (``lexical``, ``fast``,
+        ``full``): each cheaper stage decides the parts outside its bands, the rest go on."""
+        stage = np.full(len(texts), "full", dtype=object)
         use = self.cascade if cascade is None else cascade
-        if not texts or not use or self.fast is None or self.bands is None:
-            return self.score_texts(texts, modalities), by_fast
-        pf = self.fast.score_texts(texts, modalities)
-        mal = 1.0 - pf[:, self.benign_idx]
-        by_fast = (mal < float(self.bands["benign_below"])) | (mal > float(self.bands["malicious_above"]))
-        out = pf.copy()
-        rest = np.flatnonzero(~by_fast)
-        if len(rest):
-            out[rest] = self.score_texts([texts[i] for i in rest], [modalities[i] for i in rest])
-        return out, by_fast
+        stages = [(name, det, bands) for name, det, bands in
+                  (("lexical", self.lexical, self.lexical_bands), ("fast", self.fast, self.bands))
+                  if det is not None and bands is not None] if use else []
+        if not texts or not stages:
+            return self.score_texts(texts, modalities), stage
+        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        rest = np.arange(len(texts))
+        for name, det, bands in stages:
+            p = det.score_texts([texts[i] for i in rest], [modalities[i] for i in rest])
+            mal = 1.0 - p[:, self.benign_idx]
+            sure = (mal < float(bands["benign_below"])) | (mal > float(bands["malicious_above"]))
+            out[rest[sure]] = p[sure]
+            stage[rest[sure]] = name
+            rest = rest[~sure]
+            if not len(rest):
+                return out, stage
+        out[rest] = self.score_texts([texts[i] for i in rest], [modalities[i] for i in rest])
+        return out, stage
 
     def _model_proba(self, texts: list[str], modalities: list[str]) -> np.ndarray:
         enc = self.tok.encode_batch(texts, modalities, max_length=self.max_length, pad=False)
@@ -307,7 +340,7 @@ class WebAttackDetector:
                     jobs.append((k, p, canon, mod))
             except Exception as exc:  # noqa: BLE001 — one bad item must not kill the batch
                 res.status, res.error = Status.INTERNAL, f"{type(exc).__name__}: {exc}"
-        proba, by_fast = self.cascade_scores([j[2].text for j in jobs], [j[3] for j in jobs], cascade)
+        proba, stage = self.cascade_scores([j[2].text for j in jobs], [j[3] for j in jobs], cascade)
         best: dict[int, tuple[float, int]] = {}
         for n, (k, _, _, _) in enumerate(jobs):
             mal = 1.0 - float(proba[n, self.benign_idx])
@@ -335,10 +368,10 @@ class WebAttackDetector:
             res.attack_type = self.labels[top] if res.label == "malicious" else None
             _, part, canon, mod = jobs[n]
             res.part = part.name
-            res.stage = "fast" if by_fast[n] else "full"
+            res.stage = str(stage[n])
             if evidence and res.label == "malicious":
                 try:
-                    explainer = self.fast if by_fast[n] and self.fast is not None else self
+                    explainer = {"fast": self.fast, "lexical": self.lexical}.get(res.stage) or self
                     spans = explainer.attribute(canon.text, mod, top)
                     res.evidence = self._evidence(items[k], part, canon, spans, max_evidence)
                 except Exception as exc:  # noqa: BLE001

@@ -777,7 +777,7 @@ def run_web_eval(cfg: WebEvalConfig) -> dict[str, Any]:
     for name, d in cfg.models.items():
         main_sys = _DetectorSystem(name, d, cfg.threads)
         secllm.append(main_sys)
-        if main_sys.det.fast is not None:   # the cascade's cost: the same model, every part on the full model
+        if main_sys.det.has_cascade:   # the cascade's cost: the same model, every part on the full model
             secllm.append(_DetectorSystem(f"{name} (no cascade)", d, cfg.threads, cascade=False, det=main_sys.det))
     if cfg.ablations and (cfg.base is None or data is None):
         raise ValueError("ablations need --base DIR (a pretrained base) and the datasets")

@@ -1,0 +1,272 @@
+"""The lexical first stage: a linear model over the detector's own tokens, ~100x cheaper than a Transformer.
+
+A web-attack model directory may hold ``lexical/``: a multinomial logistic regression over the
+bag of the model's tokens (unigrams = token ids, bigrams hashed into ``n_buckets``; counts
+``log1p``-scaled, rows L2-normalised), fitted with scikit-learn on the fine-tuning training rows and
+stored as ``lexical.safetensors`` (``weight`` ``(features, labels)`` float16, ``bias``) +
+``secllm.json``. Inference is a few numpy gathers (no scikit-learn, no torch): the serving path
+stays light. It is the first stage of the cascade (:mod:`secllm.detect.cascade`): a part whose
+lexical malicious score lies outside the two bands is decided there; everything else goes on to
+the fast model (if any) and then the full model. The bands are chosen on the validation split
+against the full model's verdicts with the same rule as the fast model's (at most
+``max_disagreement`` of validation parts judged otherwise), C and that budget so that the whole
+cascade's validation macro-F1 stays within ``max_f1_drop`` of the full model's
+(:func:`build_stage`); the share decided, the disagreement and the macro-F1s are written next to
+them.
+
+Evidence for a part the lexical stage decided is exact: a linear model's logit difference is the
+sum of its features' contributions, split over the tokens that make each feature.
+
+    python -m secllm.detect.lexical runs/web-pretrained-3ep       # fit, calibrate, attach as lexical/
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+LEXICAL_DIR = "lexical"
+WEIGHTS_FILE = "lexical.safetensors"
+N_BUCKETS = 1 << 16
+_MULT = 1_000_003
+
+
+def token_features(seqs: list[list[int]], vocab_size: int, n_buckets: int = N_BUCKETS
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sparse features ``(rows, cols, values)`` of token-id sequences, rows sorted.
+
+    Columns ``[0, vocab_size)`` are token ids, ``vocab_size + h`` a hashed bigram of adjacent tokens;
+    values ``log1p(count)``, each row L2-normalised.
+
+        >>> r, c, v = token_features([[5, 6, 5], [7]], vocab_size=10, n_buckets=4)
+        >>> r.tolist(), c.tolist()
+        ([0, 0, 0, 0, 1], [5, 6, 11, 13, 7])
+        >>> round(float((v[:4] ** 2).sum()), 6), float(v[4])
+        (1.0, 1.0)
+    """
+    n = len(seqs)
+    if n == 0:
+        e = np.zeros(0, dtype=np.int64)
+        return e, e, np.zeros(0, dtype=np.float32)
+    lens = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=n)
+    if (lens == 0).any():
+        raise ValueError("empty token sequence")
+    flat = np.fromiter(chain.from_iterable(seqs), dtype=np.int64, count=int(lens.sum()))
+    row = np.repeat(np.arange(n, dtype=np.int64), lens)
+    same = row[:-1] == row[1:]
+    big = vocab_size + (flat[:-1][same] * _MULT + flat[1:][same]) % n_buckets
+    rows = np.concatenate([row, row[:-1][same]])
+    cols = np.concatenate([flat, big])
+    width = vocab_size + n_buckets
+    key, counts = np.unique(rows * width + cols, return_counts=True)
+    r, c = key // width, key % width
+    v = np.log1p(counts).astype(np.float32)
+    norm = np.sqrt(np.bincount(r, weights=v * v, minlength=n)).astype(np.float32)
+    return r, c, v / norm[r]
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
+
+
+class LexicalBackend:
+    """The linear model as a detector backend (``predict_proba`` + exact ``token_attribution``)."""
+
+    name = "lexical"
+
+    def __init__(self, weight: np.ndarray, bias: np.ndarray, vocab_size: int, n_buckets: int):
+        if weight.shape[0] != vocab_size + n_buckets:
+            raise ValueError(f"weight has {weight.shape[0]} rows, expected {vocab_size + n_buckets}")
+        self.weight = np.ascontiguousarray(weight, dtype=np.float32)     # (features, labels)
+        self.bias = np.asarray(bias, dtype=np.float32)
+        self.vocab_size, self.n_buckets = int(vocab_size), int(n_buckets)
+
+    def logits(self, seqs: list[list[int]]) -> np.ndarray:
+        r, c, v = token_features(seqs, self.vocab_size, self.n_buckets)
+        out = np.tile(self.bias, (len(seqs), 1))
+        if len(r):
+            contrib = self.weight[c] * v[:, None]
+            starts = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
+            out[r[starts]] += np.add.reduceat(contrib, starts, axis=0)
+        return out
+
+    def predict_proba(self, seqs: list[list[int]]) -> np.ndarray:
+        if not seqs:
+            return np.zeros((0, len(self.bias)), dtype=np.float32)
+        return _softmax(self.logits(seqs))
+
+    def token_attribution(self, ids: list[int], target: int, benign: int) -> np.ndarray:
+        """Each token's share of ``logit[target] - logit[benign]`` (bias excluded): a unigram's
+        contribution is split over its occurrences, a bigram's over its two tokens."""
+        ids = list(ids)
+        r, c, v = token_features([ids], self.vocab_size, self.n_buckets)
+        w = dict(zip(c.tolist(), (v * (self.weight[c, target] - self.weight[c, benign])).tolist()))
+        attr = np.zeros(len(ids), dtype=np.float32)
+        occ: dict[int, int] = {}
+        for t in ids:
+            occ[t] = occ.get(t, 0) + 1
+        for i, t in enumerate(ids):
+            attr[i] += w.get(t, 0.0) / occ[t]
+        bigrams = [self.vocab_size + (a * _MULT + b) % self.n_buckets for a, b in zip(ids[:-1], ids[1:])]
+        bocc: dict[int, int] = {}
+        for col in bigrams:
+            bocc[col] = bocc.get(col, 0) + 1
+        for i, col in enumerate(bigrams):
+            share = w.get(col, 0.0) / bocc[col] / 2
+            attr[i] += share
+            attr[i + 1] += share
+        return attr
+
+
+def load_backend(stage_dir: str | Path) -> tuple[LexicalBackend, dict[str, Any]]:
+    """``(backend, meta)`` of a ``lexical/`` directory (numpy + safetensors only)."""
+    from safetensors.numpy import load_file
+
+    d = Path(stage_dir)
+    meta = json.loads((d / "secllm.json").read_text())
+    if meta.get("kind") != "lexical":
+        raise ValueError(f"{d} holds a {meta.get('kind')} model, not a lexical stage")
+    t = load_file(str(d / WEIGHTS_FILE))
+    return LexicalBackend(t["weight"], t["bias"], meta["vocab_size"], meta["n_buckets"]), meta
+
+
+def fit_lexical(seqs: list[list[int]], labels: list[str], label_set: list[str], vocab_size: int, *,
+                C: float = 50.0, n_buckets: int = N_BUCKETS, max_iter: int = 300) -> LexicalBackend:
+    """Fit the linear model (scikit-learn multinomial logistic regression) on token sequences."""
+    from scipy import sparse
+    from sklearn.linear_model import LogisticRegression
+
+    r, c, v = token_features(seqs, vocab_size, n_buckets)
+    x = sparse.csr_matrix((v, (r, c)), shape=(len(seqs), vocab_size + n_buckets))
+    y = np.array([label_set.index(lab) for lab in labels])
+    lr = LogisticRegression(C=C, max_iter=max_iter).fit(x, y)
+    weight = np.zeros((vocab_size + n_buckets, len(label_set)), dtype=np.float32)
+    bias = np.full(len(label_set), -30.0, dtype=np.float32)        # a class never seen in training
+    if len(lr.classes_) == 2:                                     # binary: sklearn keeps one row
+        weight[:, lr.classes_[1]], bias[lr.classes_[1]] = lr.coef_[0], lr.intercept_[0]
+        weight[:, lr.classes_[0]], bias[lr.classes_[0]] = 0.0, 0.0
+    else:
+        weight[:, lr.classes_] = lr.coef_.T
+        bias[lr.classes_] = lr.intercept_
+    return LexicalBackend(weight, bias, vocab_size, n_buckets)
+
+
+def save_stage(backend: LexicalBackend, meta: dict[str, Any], out_dir: str | Path) -> Path:
+    """Write ``lexical.safetensors`` (float16 weights) and ``secllm.json``."""
+    from safetensors.numpy import save_file
+
+    d = Path(out_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    save_file({"weight": backend.weight.astype(np.float16), "bias": backend.bias}, str(d / WEIGHTS_FILE))
+    meta = {"format": "secllm-model", "version": 1, "kind": "lexical", "vocab_size": backend.vocab_size,
+            "n_buckets": backend.n_buckets, "weights_dtype": "float16", **meta}
+    (d / "secllm.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))
+    return d
+
+
+def build_stage(full_dir: str | Path, train, val, *, grid: tuple[float, ...] = (10.0, 50.0, 200.0),
+                budgets: tuple[float, ...] = (0.0005, 0.001, 0.002), max_f1_drop: float = 0.002,
+                out_dir: str | Path | None = None, threads: int | None = None) -> dict[str, Any]:
+    """Fit the lexical stage on ``train``, pick C and the bands on ``val``, attach it to ``full_dir``.
+
+    ``train``/``val`` are :class:`secllm.tasks.examples.Examples` of the web-attack task (raw texts,
+    modalities, labels). For every C of ``grid`` and disagreement budget of ``budgets`` the bands
+    come from :func:`secllm.detect.cascade.choose_bands`; the whole cascade (lexical -> fast ->
+    full) is then run on validation, and the candidate deciding the largest share of parts
+    lexically is kept among those whose cascade macro-F1 is at most ``max_f1_drop`` below the full
+    model's (the disagreement budget alone does not protect the small classes' F1). Every
+    candidate's figures are stored in ``secllm.json`` under ``cascade.candidates``.
+    """
+    from secllm.data.corpus import model_text
+    from secllm.detect.cascade import _verdicts, choose_bands
+    from secllm.detect.detector import WebAttackDetector
+    from secllm.eval.metrics import multiclass_metrics
+    from secllm.runtime import resolve_backend
+
+    full_dir = Path(full_dir)
+    out_dir = Path(out_dir) if out_dir else full_dir / LEXICAL_DIR
+    det = WebAttackDetector.load(full_dir, threads=threads, backend=resolve_backend(full_dir, "auto"))
+    det.set_cache_size(0)
+    det.lexical = det.lexical_bands = None
+    labels, bi = det.labels, det.benign_idx
+
+    def encode(ex):
+        texts = [model_text(t, m) for t, m in zip(ex.texts, ex.modalities)]
+        enc = det.tok.encode_batch(texts, list(ex.modalities), max_length=det.max_length, pad=False)
+        return texts, enc.input_ids
+
+    def names(p: np.ndarray) -> list[str]:
+        _, code = _verdicts(p, bi, det.threshold)
+        return [labels[k] if k >= 0 else labels[bi] for k in code]
+
+    def f1(v: list[str]) -> float:
+        return round(float(multiclass_metrics(list(val.labels), v, labels)["macro_f1"]), 4)
+
+    _, tr_ids = encode(train)
+    va_texts, va_ids = encode(val)
+    va_mods = list(val.modalities)
+    full_p = det.score_texts(va_texts, va_mods)
+    full_v = names(full_p)
+    full_f1 = f1(full_v)
+    meta = {"labels": labels, "benign_label": labels[bi], "threshold": det.threshold,
+            "max_length": det.max_length, "tokenizer_fingerprint": det.tok.fingerprint(), "train_rows": len(tr_ids)}
+    candidates, best = [], None
+    for C in grid:
+        be = fit_lexical(tr_ids, list(train.labels), labels, det.tok.vocab_size, C=C)
+        lex_p = be.predict_proba(va_ids)
+        det.lexical = WebAttackDetector(be, det.tok, {**meta, "threshold": det.threshold}, out_dir)
+        det.lexical.cache_size = 0
+        for budget in budgets:
+            bands = choose_bands(lex_p, full_p, bi, det.threshold, budget)
+            det.lexical_bands = bands
+            casc_p, stage = det.cascade_scores(va_texts, va_mods)
+            casc_v = names(casc_p)
+            row = {"C": C, "max_disagreement": budget, "benign_below": bands["benign_below"],
+                   "malicious_above": bands["malicious_above"],
+                   "val_stage_share": {s: round(float(np.mean(stage == s)), 4) for s in ("lexical", "fast", "full")},
+                   "val_cascade_disagreement": round(float(np.mean([a != b for a, b in zip(full_v, casc_v)])), 5),
+                   "val_macro_f1": {"full": full_f1, "cascade": f1(casc_v)}}
+            candidates.append(row)
+            ok = row["val_macro_f1"]["cascade"] >= full_f1 - max_f1_drop
+            if ok and (best is None or row["val_stage_share"]["lexical"] > best[1]["val_stage_share"]["lexical"]):
+                best = (be, row)
+    if best is None:
+        raise RuntimeError(f"no lexical stage keeps the validation macro-F1 within {max_f1_drop} of the full "
+                           f"model's ({full_f1}); candidates: {candidates}")
+    be, row = best
+    bands = {**row, "max_f1_drop": max_f1_drop, "val_parts": len(va_ids), "candidates": candidates}
+    save_stage(be, {**meta, "cascade": bands}, out_dir)
+    return bands
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Fit the lexical first stage of a web-attack model on its training "
+                                             "split, calibrate it on validation and attach it as MODEL/lexical.")
+    ap.add_argument("model", type=Path)
+    ap.add_argument("--datasets", type=Path, default=None)
+    ap.add_argument("--max-f1-drop", type=float, default=0.002,
+                    help="largest validation macro-F1 loss of the cascade against the full model alone")
+    ap.add_argument("--threads", type=int, default=None)
+    args = ap.parse_args(argv)
+    from secllm.paths import datasets_dir
+    from secllm.tasks.web_attack import load_web_attack
+
+    data = load_web_attack(datasets_dir(args.datasets))
+    bands = build_stage(args.model, data["train"], data["val"], max_f1_drop=args.max_f1_drop, threads=args.threads)
+    print(json.dumps({k: v for k, v in bands.items() if k != "candidates"}, indent=1))
+    for c in bands["candidates"]:
+        print(c["C"], c["max_disagreement"], c["val_stage_share"], c["val_cascade_disagreement"], c["val_macro_f1"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
