@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 from secllm.detect.detector import WebAttackDetector
@@ -72,8 +73,10 @@ def accuracy(det: WebAttackDetector, items: list[str], labels: list[str], kind: 
     det.clear_cache()
     res = det.detect(items, evidence=False, kind=kind)
     pred = [r.attack_type if r.label == "malicious" else "benign" for r in res]
+    stages = Counter(r.stage for r in res)
     return {"macro_f1": round(float(f1_score(labels, pred, average="macro", labels=sorted(set(labels)))), 4),
             "binary_f1": round(float(f1_score([l != "benign" for l in labels], [p != "benign" for p in pred])), 4),
+            "decided_by": {str(k): round(v / len(res), 4) for k, v in sorted(stages.items(), key=lambda kv: str(kv[0]))},
             "scores": [r.score or 0.0 for r in res], "pred": pred}
 
 
@@ -123,17 +126,22 @@ def crs_throughput(items: list[str], workers: int, client_threads: int, kind: st
 
 
 def ensure_onnx(model_dir: Path, tmp: Path) -> Path:
-    """A directory with both graphs of the model (and of its cascade's fast model, if it has one)."""
+    """A directory with both graphs of the model (and of its cascade's fast model, if it has one;
+    its lexical stage is copied)."""
     fast = model_dir / "fast"
     has = lambda d: (d / "model.onnx").exists() and (d / "model.int8.onnx").exists()  # noqa: E731
     if has(model_dir) and (not fast.exists() or has(fast)):
         return model_dir
+    import shutil
+
     from secllm.runtime.onnx import export_onnx
 
     out = tmp / "onnx"
     export_onnx(model_dir, out)
     if fast.exists():
         export_onnx(fast, out / "fast")
+    if (model_dir / "lexical").is_dir():           # the cascade's first stage: numpy weights, copied as is
+        shutil.copytree(model_dir / "lexical", out / "lexical")
     return out
 
 
@@ -229,6 +237,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--backends", default="torch,onnx,onnx-int8")
     ap.add_argument("--batch-sizes", default="1,32,256")
     ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--workers", default="",
+                    help="also worker processes (secllm.detect.pool, 1 ONNX thread each), e.g. 1,2; the comparison "
+                         "with CRS uses the fastest configuration measured")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--evidence", action="store_true", help="compute evidence spans too")
     ap.add_argument("--api-requests", type=int, default=200, help="single-item requests for the latency test")
@@ -261,7 +272,7 @@ def main(argv: list[str] | None = None) -> dict:
             for th in threads:
                 det = WebAttackDetector.load(onnx_dir if be.startswith("onnx") else args.model, threads=th, backend=be)
                 for b in batches:
-                    for casc in ([True, False] if det.fast is not None else [False]):
+                    for casc in ([True, False] if det.has_cascade else [False]):
                         det.cascade = casc
                         # batch 1 runs one model call per item: the first 1,000 items are enough
                         rate = throughput(det, items[:1000] if b == 1 else items, b, args.repeats, args.evidence, kind)
@@ -276,7 +287,7 @@ def main(argv: list[str] | None = None) -> dict:
                                              backend=be)
                 det.cascade = False
                 acc[be] = accuracy(det, items, labels, kind)
-                if det.fast is not None:
+                if det.has_cascade:
                     det.cascade = True
                     a = accuracy(det, items, labels, kind)
                     acc[be + "+cascade"] = a
@@ -289,34 +300,59 @@ def main(argv: list[str] | None = None) -> dict:
             for be, a in acc.items():
                 del a["scores"], a["pred"]
                 print(f"accuracy {be:<10} " + ", ".join(f"{k} {v}" for k, v in a.items()), flush=True)
+        # worker processes (one detector each, 1 thread): the cores split the Python part too
+        for w in [int(x) for x in args.workers.split(",") if x]:
+            from secllm.detect.pool import DetectorPool
+
+            be = max(rows, key=lambda r: r["items_per_s"])["backend"]
+            b = max(batches)
+            with DetectorPool(onnx_dir if be.startswith("onnx") else args.model, workers=w, backend=be,
+                              threads=1) as pool:
+                rate = throughput(pool, items, b, args.repeats, args.evidence, kind)
+            rows.append({"backend": be, "threads": 1, "workers": w, "batch": b, "cascade": True,
+                         "items_per_s": round(rate, 1)})
+            print(f"{be:<10} {'1 x ' + str(w) + 'p':>7} {b:>6} {'on':>8} {rate:>10.1f}", flush=True)
         # whole raw requests: the best SecLLM configuration of the table above against CRS
         best = max(rows, key=lambda r: r["items_per_s"])
         raw = raw_requests(items[:args.crs_limit])
-        det = WebAttackDetector.load(onnx_dir if best["backend"].startswith("onnx") else args.model,
-                                     threads=best["threads"], backend=best["backend"])
-        det.cascade = best.get("cascade", False)
-        raw_rate = throughput(det, raw, best["batch"], args.repeats, args.evidence)
-        det.set_cache_size(0)
-        raw_nocache = throughput(det, raw, best["batch"], args.repeats, args.evidence)
-        pay_nocache = throughput(det, items[:args.crs_limit], best["batch"], args.repeats, args.evidence, kind)
-        det.set_cache_size(65536)
-        payload_rate = throughput(det, items[:args.crs_limit], best["batch"], args.repeats, args.evidence, kind)
-        casc_txt = f", cascade {'on' if det.cascade else 'off'}"
-        print(f"best SecLLM configuration ({best['backend']}, {best['threads']} threads, batch {best['batch']}"
+        det_dir = onnx_dir if best["backend"].startswith("onnx") else args.model
+
+        def make(cache_size: int | None = None, cascade: bool | None = None):
+            cascade = bool(best.get("cascade")) if cascade is None else cascade
+            if best.get("workers"):
+                from secllm.detect.pool import DetectorPool
+
+                return DetectorPool(det_dir, workers=best["workers"], backend=best["backend"], threads=1,
+                                    cache_size=cache_size, cascade=cascade)
+            d = WebAttackDetector.load(det_dir, threads=best["threads"], backend=best["backend"])
+            d.cascade = cascade
+            if cache_size is not None:
+                d.set_cache_size(cache_size)
+            return d
+
+        def measure(d) -> tuple[float, float]:
+            r = throughput(d, raw, best["batch"], args.repeats, args.evidence)
+            p = throughput(d, items[:args.crs_limit], best["batch"], args.repeats, args.evidence, kind)
+            if best.get("workers"):
+                d.close()
+            return p, r
+
+        payload_rate, raw_rate = measure(make())
+        pay_nocache, raw_nocache = measure(make(cache_size=0))
+        casc_txt = f", cascade {'on' if best.get('cascade') else 'off'}"
+        where = f"{best['workers']} worker processes x 1 thread" if best.get("workers") else f"{best['threads']} threads"
+        print(f"best SecLLM configuration ({best['backend']}, {where}, batch {best['batch']}"
               f"{casc_txt}) on the first {len(raw)} inputs: payloads {payload_rate:.1f}/s, whole raw requests "
               f"{raw_rate:.1f}/s (score cache off: payloads {pay_nocache:.1f}/s, raw requests {raw_nocache:.1f}/s)",
               flush=True)
-        comparison = {"secllm": {**{k: best.get(k) for k in ("backend", "threads", "batch", "cascade")},
+        comparison = {"secllm": {**{k: best.get(k) for k in ("backend", "threads", "workers", "batch", "cascade")},
                                  "n": len(raw),
                                  "payloads_per_s": round(payload_rate, 1), "raw_requests_per_s": round(raw_rate, 1),
                                  "payloads_per_s_no_cache": round(pay_nocache, 1),
                                  "raw_requests_per_s_no_cache": round(raw_nocache, 1)}}
-        if det.fast is not None and det.cascade:
-            det.cascade = False            # the same comparison without the cascade
-            comparison["secllm_no_cascade"] = {
-                "payloads_per_s": round(throughput(det, items[:args.crs_limit], best["batch"], args.repeats,
-                                                   args.evidence, kind), 1),
-                "raw_requests_per_s": round(throughput(det, raw, best["batch"], args.repeats, args.evidence), 1)}
+        if best.get("cascade"):            # the same comparison without the cascade
+            nc_p, nc_r = measure(make(cascade=False))
+            comparison["secllm_no_cascade"] = {"payloads_per_s": round(nc_p, 1), "raw_requests_per_s": round(nc_r, 1)}
         if not args.no_crs:
             workers = os.cpu_count() or 1
             cp = crs_throughput(items[:args.crs_limit], workers, args.crs_client_threads, kind)

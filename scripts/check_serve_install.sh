@@ -18,6 +18,11 @@ import json, sys
 r = json.loads(sys.stdin.read().splitlines()[0])
 assert r["status"] == "ok" and r["label"] == "malicious", r
 print("detect without torch:", r["label"], r["attack_type"], round(r["score"], 4))'
+"$V/bin/python" -c '
+from secllm.detect.detector import WebAttackDetector
+d = WebAttackDetector.load(None, backend="onnx-int8")
+assert d.lexical is not None and d.fast is not None, "the shipped cascade did not load without torch"
+print("cascade without torch:", d.lexical.backend.name, "->", d.fast.backend.name, "->", d.backend.name)'
 "$V/bin/python" - "$V/bin/secllm" <<'PYEOF'
 import json, socket, subprocess, sys, time, urllib.request
 

@@ -829,8 +829,11 @@ def profiles_score(name, files, fmt, model_dir, all_items):
 @click.option("--poll", type=float, default=0.5, hidden=True)
 @click.option("--max-seconds", type=float, default=None, hidden=True)
 @click.option("--no-cascade", is_flag=True, help="Judge every part with the full model (no fast first model).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes, one detector each (1 model thread each unless --threads): use the cores "
+                   "for parsing too, as a web server's workers do.")
 def scan(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend, text_field, batch, threads,
-         no_evidence, raw_ips, ip_key, no_progress, poll, max_seconds, no_cascade):
+         no_evidence, raw_ips, ip_key, no_progress, poll, max_seconds, no_cascade, workers):
     """Scan access logs, raw HTTP requests, pcaps, line logs, JSONL or CSV for web attacks.
 
     Streams in constant memory; corrupt lines/records/packets are counted and skipped; a summary
@@ -849,10 +852,16 @@ def scan(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend
         raise click.UsageError(f"no such file: {missing[0]}")
     d = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
     try:
-        det = WebAttackDetector.load(d, threads=threads, backend=resolve_backend(d, backend))
-    except (FileNotFoundError, ValueError) as exc:
+        if workers > 1:
+            from secllm.detect.pool import DetectorPool
+
+            det = DetectorPool(d, workers=workers, backend=resolve_backend(d, backend), threads=threads or 1,
+                               cascade=not no_cascade)
+        else:
+            det = WebAttackDetector.load(d, threads=threads, backend=resolve_backend(d, backend))
+            det.cascade = not no_cascade
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc
-    det.cascade = not no_cascade
     out = open(out_file, "w", encoding="utf-8", newline="") if out_file else sys.stdout
     try:
         summary = run_scan(paths, det, out, fmt=fmt, out_format=out_format, all_items=all_items, batch=batch,
@@ -864,6 +873,8 @@ def scan(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend
     finally:
         if out_file:
             out.close()
+        if workers > 1:
+            det.close()
     click.echo(summary.format(), err=True)
 
 

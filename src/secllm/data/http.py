@@ -655,7 +655,7 @@ def _looks_like_query(text: str) -> bool:
 WEB_KINDS = ("auto", "payload", "url", "query", "http")
 
 
-def split_web_input(text: str, kind: str = "auto") -> tuple[str, list[Part]]:
+def split_web_input(text: str, kind: str = "auto", *, with_target: bool = False) -> tuple[str, list[Part]]:
     """Classify ``text`` as ``"http"``, ``"url"``, ``"query"`` (bare ``k=v&k=v``) or ``"payload"``
     and split it into parts to score.
 
@@ -669,7 +669,8 @@ def split_web_input(text: str, kind: str = "auto") -> tuple[str, list[Part]]:
         ('url', 'payload')
 
     Never raises: a malformed request, or anything that is not a URL, is a ``payload`` with one
-    ``value`` part covering the whole input.
+    ``value`` part covering the whole input. ``with_target``: a raw request's whole request target
+    (path + query) comes first as one more part, ``target`` (parsed once for both).
 
         >>> split_web_input("' OR 1=1 --")
         ('payload', [Part(name='value', text="' OR 1=1 --", start=0, end=11)])
@@ -697,7 +698,11 @@ def split_web_input(text: str, kind: str = "auto") -> tuple[str, list[Part]]:
                 req = parse_http_request(text)
             except HttpParseError:
                 return "payload", [Part("value", text, 0, len(text))]
-            return "http", _request_parts(text, req)
+            parts = _request_parts(text, req)
+            if with_target and req.target != "*":
+                parts.insert(0, Part("target", text[req.target_start:req.target_end], req.target_start,
+                                     req.target_end))
+            return "http", parts
         if body and "\n" not in body and _looks_like_url(body):
             parts = _url_parts(text, lead, lead + len(body))
             return "url", parts or [Part("value", body, lead, lead + len(body))]

@@ -19,6 +19,7 @@ code and the rest of the batch goes on.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import threading
 from collections import OrderedDict
@@ -31,7 +32,7 @@ import numpy as np
 from secllm.data.canonical import canonicalize, span_to_original
 from secllm.data.corpus import scrub_surrogates
 from secllm.detect.prefilter import is_bare_token
-from secllm.data.http import HttpParseError, Part, parse_http_request, split_web_input
+from secllm.data.http import Part, split_web_input
 from secllm.paths import DEFAULT_MODEL_DIR
 
 MAX_ITEM_CHARS = 64 * 1024       # larger items get status "too_large" (never silently cut)
@@ -80,20 +81,30 @@ class Detection:
 
 
 def _whole_url_parts(item: str, kind: str) -> list[Part]:
-    """The whole URL (or request target) as one more part: the model was trained on whole
-    path+query lines too, and some attacks only show across parameters."""
+    """The whole URL as one more part: the model was trained on whole path+query lines too, and
+    some attacks only show across parameters (a raw request's ``target`` part comes from
+    ``split_web_input(..., with_target=True)``)."""
     if kind == "url":
         lead = len(item) - len(item.lstrip())
         body = item.strip()
         return [Part("url", body, lead, lead + len(body))]
-    if kind == "http":
-        try:
-            req = parse_http_request(item)
-        except HttpParseError:
-            return []
-        if req.target != "*":
-            return [Part("target", item[req.target_start:req.target_end], req.target_start, req.target_end)]
     return []
+
+
+_CANON_CACHE_MAX_CHARS = 256
+
+
+@functools.lru_cache(maxsize=65536)
+def _canonical_short(text: str):
+    return _canonical(text)
+
+
+def _canonical(text: str):
+    """The canonical form the models read (never mutated afterwards: cached for short parts —
+    header values, cookies and parameters repeat heavily in real traffic)."""
+    canon = canonicalize(text)
+    canon.text = scrub_surrogates(canon.text)
+    return canon
 
 
 class WebAttackDetector:
@@ -184,7 +195,6 @@ class WebAttackDetector:
                 or meta.get("tokenizer_fingerprint") not in (None, self.meta.get("tokenizer_fingerprint")):
             return
         lex = WebAttackDetector(be, self.tok, {**meta, "threshold": self.threshold}, ld)
-        lex.cache_size = 0                 # cheaper than the cache's hashing
         self.lexical, self.lexical_bands = lex, bands
 
     def _load_fast(self, threads: int | None, backend: str) -> None:
@@ -261,21 +271,25 @@ class WebAttackDetector:
         return out, stage
 
     def _model_proba(self, texts: list[str], modalities: list[str]) -> np.ndarray:
-        enc = self.tok.encode_batch(texts, modalities, max_length=self.max_length, pad=False)
+        enc = self.tok.encode_batch(texts, modalities, max_length=self.max_length, pad=False, offsets=False)
         return self.backend.predict_proba(enc.input_ids)
 
     def clear_cache(self) -> None:
+        """Empty the score cache (and the process-wide cache of canonical forms)."""
+        _canonical_short.cache_clear()
         with self._cache_lock:
             self._cache.clear()
             self.cache_hits = self.cache_misses = 0
-        if self.fast is not None:
-            self.fast.clear_cache()
+        for stage in (self.fast, self.lexical):
+            if stage is not None:
+                stage.clear_cache()
 
     def set_cache_size(self, size: int) -> None:
-        """Entries of the exact score cache (0: off), for this model and its fast model."""
+        """Entries of the exact score cache (0: off), for this model and its cascade stages."""
         self.cache_size = size
-        if self.fast is not None:
-            self.fast.set_cache_size(size)
+        for stage in (self.fast, self.lexical):
+            if stage is not None:
+                stage.set_cache_size(size)
 
     def attribute(self, text: str, modality: str, target: int) -> list[tuple[int, int, float]]:
         """Token attributions of (logit[target] - logit[benign]) as character spans.
@@ -319,7 +333,7 @@ class WebAttackDetector:
                 if not item.strip():
                     res.status, res.error = Status.EMPTY, "empty input"
                     continue
-                kind_k, parts = split_web_input(item, kinds[k])
+                kind_k, parts = split_web_input(item, kinds[k], with_target=True)
                 res.kind = kind_k
                 parts = _whole_url_parts(item, kind_k) + parts
                 if len(parts) > MAX_PARTS:
@@ -328,8 +342,8 @@ class WebAttackDetector:
                 for p in parts:
                     if not p.text.strip():
                         continue
-                    canon = canonicalize(p.text)
-                    canon.text = scrub_surrogates(canon.text)
+                    canon = (_canonical_short(p.text) if len(p.text) <= _CANON_CACHE_MAX_CHARS
+                             else _canonical(p.text))
                     if not canon.text.strip():
                         continue
                     if self.prefilter and is_bare_token(canon.text):

@@ -85,6 +85,10 @@ def ship(src: str | Path, dst: str | Path) -> Path:
 
     if (src / FAST_DIR / "secllm.json").is_file():        # the cascade's fast model, shipped the same way
         ship(src / FAST_DIR, dst / FAST_DIR)
+    from secllm.detect.lexical import LEXICAL_DIR
+
+    if (src / LEXICAL_DIR / "secllm.json").is_file():     # the cascade's lexical first stage (numpy only)
+        shutil.copytree(src / LEXICAL_DIR, dst / LEXICAL_DIR)
     return dst
 
 

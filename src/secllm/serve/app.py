@@ -383,6 +383,17 @@ def create_app(model_dir: str | Path | None = None, backend: str = "auto", api_k
         return {"tasks": [{"name": t, "description": TASKS.get(t, ""), "labels": det.labels}
                           for t, det in detectors.items()]}
 
+    def _cascade_info(det) -> dict[str, Any] | None:
+        """The cascade's stages in order with their bands (without the calibration candidates)."""
+        if not getattr(det, "has_cascade", False) or not det.cascade:
+            return None
+        stages = []
+        for name, stage, bands in (("lexical", det.lexical, det.lexical_bands), ("fast", det.fast, det.bands)):
+            if stage is not None and bands is not None:
+                stages.append({"stage": name, "backend": stage.backend.name,
+                               **{k: v for k, v in bands.items() if k != "candidates"}})
+        return {"stages": stages}
+
     @app.get("/v1/models", tags=["detect"])
     def models() -> dict[str, Any]:
         """The model behind each task (no file-system paths: only the directory name)."""
@@ -394,8 +405,7 @@ def create_app(model_dir: str | Path | None = None, backend: str = "auto", api_k
                         "model_config": det.meta.get("model_config"),
                         "tokenizer_fingerprint": det.meta.get("tokenizer_fingerprint"),
                         "onnx_parity": onnx_parity,
-                        "cascade": ({"fast_backend": det.fast.backend.name, **det.bands}
-                                    if getattr(det, "fast", None) is not None and det.cascade else None)})
+                        "cascade": _cascade_info(det)})
         return {"models": out}
 
     request_schema = DetectRequest.model_json_schema(ref_template="#/components/schemas/{model}")
