@@ -106,7 +106,7 @@ def parts_max_proba(m, texts: list[str]) -> np.ndarray:
 
     owners, part_texts = [], []
     for k, t in enumerate(texts):
-        kind, parts = split_web_input(t)
+        kind, parts = split_web_input(t, with_target=True)        # the detector's parts, whole target first
         for p in _whole_url_parts(t, kind) + parts:
             if p.text.strip():
                 owners.append(k)
