@@ -607,7 +607,131 @@ def _typed_body_parts(raw: str, start: int, end: int, req: ParsedRequest) -> lis
         not ctype and "=" in body and not any(c in body for c in " \t\r\n")
     ):
         return _pairs(body, start, "body")
+    if "text/plain" in ctype and _looks_like_query(stripped.rstrip()):
+        # form data sent as text/plain (analytics beacons, some clients): its values, not one blob
+        return _pairs(body, start, "body")
+    if "xml" in ctype or (not ctype and stripped.startswith("<?xml")):
+        return _xml_parts(body, start) or whole
     return whole
+
+
+_XML_NAME = re.compile(r"[A-Za-z_][\w.:\-]*")
+_XML_ATTR = re.compile(r"""([A-Za-z_][\w.:\-]*)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_XML_STOP = re.compile(r"""[>"']""")
+# Element or attribute names that make markup active in a browser: an XML body carrying them is
+# also judged whole (XML values alone would hide a <script> element posted as "XML").
+_HTML_ACTIVE = re.compile(r"<\s*/?\s*(?:script|iframe|object|embed|svg|applet|meta|link|style|base|frame"
+                          r"|frameset|form|math)\b|\son[a-z]+\s*=|javascript:", re.I)
+
+
+def _xml_parts(body: str, start: int) -> list[Part]:
+    """Parts of an XML body as an XML-aware WAF inspects it: text nodes, CDATA, attribute values
+    and DOCTYPE/ENTITY declarations, each with its own offsets. No parser (so no entity is ever
+    expanded) and one left-to-right scan: linear time on hostile input. A body with no markup gives
+    ``[]`` (the caller then judges it whole); an unterminated construct after some markup (a
+    truncated capture) ends the scan with the rest as one ``body:rest`` part. Markup with
+    browser-active elements or event attributes is also kept whole (``body:markup``).
+
+        >>> [(p.name, p.text) for p in _xml_parts('<a x="1"><b>hi &lt;</b></a>', 0)]
+        [('body-attr:a.x', '1'), ('body:b', 'hi &lt;')]
+    """
+    parts: list[Part] = []
+    stack: list[str] = []
+    n = len(body)
+
+    def label() -> str:
+        return f"body:{stack[-1][:100]}" if stack else "body"
+
+    def add(name: str, a: int, b: int) -> None:
+        seg = body[a:b]
+        if seg.strip():
+            lead = len(seg) - len(seg.lstrip())
+            parts.append(Part(name, seg.strip(), start + a + lead, start + a + lead + len(seg.strip())))
+
+    def rest(a: int) -> list[Part]:
+        """An unterminated construct (a truncated capture, or a trick): what came before as
+        parsed, the rest as one part, or ``[]`` when nothing was parsed."""
+        if not tags:
+            return []
+        parts.append(Part("body:rest", body[a:], start + a, start + n))
+        return parts
+
+    i, tags, text_from = 0, 0, 0
+    while i < n:
+        lt = body.find("<", i)
+        if lt < 0:
+            break
+        closing = body.startswith("</", lt)
+        m = None
+        if not body.startswith("<!", lt) and not body.startswith("<?", lt):
+            m = _XML_NAME.match(body, lt + (2 if closing else 1))
+            if m is None:                               # a lone "<" inside text: part of it
+                i = lt + 1
+                continue
+        add(label(), text_from, lt)
+        if body.startswith("<!--", lt):
+            end = body.find("-->", lt + 4)
+            if end < 0:
+                return rest(lt)
+            i = end + 3
+        elif body.startswith("<![CDATA[", lt):
+            end = body.find("]]>", lt + 9)
+            if end < 0:
+                return rest(lt)
+            add(label(), lt + 9, end)
+            i = end + 3
+        elif body.startswith("<?", lt):
+            end = body.find("?>", lt + 2)
+            if end < 0:
+                return rest(lt)
+            i = end + 2
+        elif body.startswith("<!", lt):               # DOCTYPE / ENTITY / ELEMENT...: where XXE lives
+            gt = body.find(">", lt)
+            br = body.find("[", lt, gt if gt >= 0 else n)
+            if br >= 0:                                 # internal subset: up to "]" then ">"
+                close = body.find("]", br)
+                gt = body.find(">", close) if close >= 0 else -1
+            if gt < 0:
+                return rest(lt)
+            parts.append(Part("body:doctype", body[lt:gt + 1], start + lt, start + gt + 1))
+            i = gt + 1
+        else:
+            assert m is not None
+            j = m.end()
+            while True:                                 # to the tag's ">", skipping quoted values
+                k = _XML_STOP.search(body, j)
+                if k is None:
+                    return rest(lt)
+                if k.group() == ">":
+                    break
+                q = body.find(k.group(), k.end())
+                if q < 0:
+                    return rest(lt)
+                j = q + 1
+            gt = k.start()
+            tag, tags = m.group(), tags + 1
+            if closing:
+                if tag in stack:
+                    while stack and stack.pop() != tag:
+                        pass
+            else:
+                attrs = body[m.end():gt]
+                for am in _XML_ATTR.finditer(attrs):
+                    g = 2 if am.group(2) is not None else 3
+                    if am.group(g):
+                        a = m.end() + am.start(g)
+                        parts.append(Part(f"body-attr:{tag[:60]}.{am.group(1)[:40]}", am.group(g),
+                                          start + a, start + a + len(am.group(g))))
+                if not attrs.rstrip().endswith("/") and len(stack) < 64:     # deeper: labels stop there
+                    stack.append(tag)
+            i = gt + 1
+        text_from = i
+    add(label(), text_from, n)
+    if not tags:
+        return []
+    if _HTML_ACTIVE.search(body):
+        parts.append(Part("body:markup", body, start, start + n))
+    return parts
 
 
 def _request_parts(text: str, req: ParsedRequest) -> list[Part]:

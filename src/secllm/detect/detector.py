@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -78,6 +79,37 @@ class Detection:
             d["score"] = round(self.score, 6)
         d["class_scores"] = {k: round(v, 6) for k, v in self.class_scores.items()}
         return d
+
+
+# Binary content (a protobuf or OCSP body, TLS after CONNECT, WebSocket frames, a percent-encoded
+# hash) is not text the model can read: judged whole it looks like nothing it was trained on and is
+# flagged at random. Like `strings`, its runs of printable ASCII are judged instead, so an attack
+# string hidden among binary bytes is still read.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
+_PRINTABLE_RUN = re.compile(r"[\x20-\x7e]{8,}")
+BINARY_SHARE = 0.1
+
+
+def _binary_strings(part: Part, canon) -> list[Part] | None:
+    """``None`` for text; for binary content (>= 10% control or undecodable characters after
+    decoding) its runs of >= 8 printable ASCII characters as ``<name>:strings`` parts, with offsets
+    into the input (mapped back through the decoding).
+
+        >>> raw = chr(0) * 3 + "' OR 1=1--" + chr(3) * 2
+        >>> [(p.name, p.text, p.start) for p in _binary_strings(Part("body", raw, 10, 25), canonicalize(raw))]
+        [('body:strings', "' OR 1=1--", 13)]
+    """
+    t = canon.text
+    if t.isprintable():
+        return None
+    bad = len(_CONTROL.findall(t))
+    if bad < max(2, BINARY_SHARE * len(t)):
+        return None
+    subs = []
+    for m in _PRINTABLE_RUN.finditer(t):
+        a, b = span_to_original(canon, m.start(), m.end())
+        subs.append(Part(f"{part.name}:strings", part.text[a:b], part.start + a, part.start + b))
+    return subs
 
 
 def _whole_url_parts(item: str, kind: str) -> list[Part]:
@@ -339,12 +371,23 @@ class WebAttackDetector:
                 if len(parts) > MAX_PARTS:
                     res.warnings.append(f"{len(parts) - MAX_PARTS} parts beyond {MAX_PARTS} not scored")
                     parts = parts[:MAX_PARTS]
-                for p in parts:
+                q = 0
+                while q < len(parts):
+                    p = parts[q]
+                    q += 1
                     if not p.text.strip():
                         continue
                     canon = (_canonical_short(p.text) if len(p.text) <= _CANON_CACHE_MAX_CHARS
                              else _canonical(p.text))
                     if not canon.text.strip():
+                        continue
+                    subs = None if p.name.endswith(":strings") else _binary_strings(p, canon)
+                    if subs is not None:
+                        room = 2 * MAX_PARTS - len(parts)
+                        res.warnings.append(f"binary {p.name}: {len(subs)} printable strings judged"
+                                            + (f" ({len(subs) - room} beyond the part limit not)"
+                                               if len(subs) > room else ""))
+                        parts = parts + subs[:max(room, 0)]
                         continue
                     if self.prefilter and is_bare_token(canon.text):
                         prefiltered.add(k)      # benign by construction: no model call
