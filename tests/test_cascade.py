@@ -115,3 +115,20 @@ def test_ship_carries_the_fast_model_for_a_torch_free_server(cascade_dir, tmp_pa
     assert det.fast is not None and det.fast.backend.name == "onnx-int8"
     res = det.detect(["1' or '1'='1", "john"], evidence=False)
     assert all(r.status == "ok" for r in res)
+
+
+def test_mutated_validation_narrows_the_bands(tiny_web_model):
+    from secllm.data.corpus import model_text
+    from secllm.detect.cascade import calibrate, mutated_validation
+
+    val = toy_examples(8, 3)
+    muts = mutated_validation(val)
+    assert len(muts) > 0 and set(muts.labels) <= {"sqli", "xss"} and set(muts.modalities) == {"payload"}
+    assert not set(muts.texts) & set(val.texts)
+    texts = [model_text(t, m) for t, m in zip(val.texts, val.modalities)]
+    plain = calibrate(tiny_web_model, tiny_web_model, texts, list(val.modalities), max_disagreement=0.0)
+    narrowed = calibrate(tiny_web_model, tiny_web_model, texts, list(val.modalities), max_disagreement=0.0,
+                         mutated=[model_text(t, "payload") for t in muts.texts], mutated_disagreement=0.0)
+    assert narrowed["benign_below"] <= plain["benign_below"]
+    assert narrowed["malicious_above"] >= plain["malicious_above"]
+    assert narrowed["mutated_missed"] == 0.0 and narrowed["mutated_parts"] == len(muts)

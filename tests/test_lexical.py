@@ -96,3 +96,15 @@ def test_lexical_stage_is_shipped_and_refused_when_labels_differ(lexical_dir, tm
 def test_backend_rejects_mismatched_shapes():
     with pytest.raises(ValueError):
         LexicalBackend(np.zeros((10, 2)), np.zeros(2), vocab_size=5, n_buckets=4)
+
+
+def test_build_stage_with_mutated_validation(tiny_web_model, tmp_path):
+    from secllm.detect.cascade import mutated_validation
+
+    d = tmp_path / "web"
+    shutil.copytree(tiny_web_model, d)
+    val = toy_examples(10, 6)
+    bands = build_stage(d, toy_examples(30, 5), val, grid=(10.0,), budgets=(0.05,), max_f1_drop=1.0,
+                        mutated=mutated_validation(val), mutated_disagreement=0.0)
+    assert bands["mutated_missed"] == 0.0 and bands["mutated_parts"] > 0
+    assert all("mutated_missed" in c for c in bands["candidates"])

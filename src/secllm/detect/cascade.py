@@ -3,7 +3,9 @@
 A web-attack model directory may hold a second, much smaller classifier in ``fast/`` (same
 tokenizer, same labels, trained by the same recipe; e.g. the ``cpu-fast`` preset, ~16x fewer
 operations per token). Its ``secllm.json`` carries the cascade's two bands, chosen on the
-validation split against the full model's own verdicts (:func:`calibrate`)::
+validation split against the full model's own verdicts (:func:`calibrate`), then narrowed so
+that evasion-style variants of the validation attacks are not passed where the full model catches
+them (:func:`narrow_for_evasion`)::
 
     "cascade": {"benign_below": 0.004, "malicious_above": 0.97, ...}
 
@@ -87,10 +89,56 @@ def choose_bands(fast_proba: np.ndarray, full_proba: np.ndarray, benign_idx: int
             "val_disagreement": round(float((cascade_code != gcode).mean()), 5)}
 
 
+def narrow_for_evasion(bands: dict[str, Any], stage_proba: np.ndarray, full_proba: np.ndarray, benign_idx: int,
+                       threshold: float, max_disagreement: float = 0.001) -> dict[str, Any]:
+    """Narrow ``bands`` so that on mutated attacks (evasion-style variants of *validation* attacks:
+    encodings, case, comments, whitespace, WAF-a-MoLE rewrites) the stage misses at most
+    ``max_disagreement`` of what the full model catches (benign/malicious only: a type mix-up is not
+    an evasion). Narrowing never adds a disagreement on the original validation parts.
+
+        >>> full = np.array([[.1, .9], [.1, .9], [.2, .8]])          # the full model flags all three
+        >>> stage = np.array([[.9, .1], [.3, .7], [.1, .9]])          # the stage would pass the first
+        >>> b = narrow_for_evasion({"benign_below": .5, "malicious_above": .95}, stage, full, 0, .5, 0.0)
+        >>> b["benign_below"] < .1, b["mutated_missed"]
+        (True, 0.0)
+    """
+    def binary(p: np.ndarray) -> np.ndarray:
+        b = p[:, benign_idx]
+        return np.stack([b, 1.0 - b], 1)
+
+    m = choose_bands(binary(stage_proba), binary(full_proba), 0, threshold, max_disagreement)
+    out = dict(bands)
+    out["benign_below"] = float(min(bands["benign_below"], m["benign_below"]))
+    out["malicious_above"] = float(max(bands["malicious_above"], m["malicious_above"]))
+    mal = 1.0 - stage_proba[:, benign_idx]
+    full_mal = (1.0 - full_proba[:, benign_idx]) >= threshold
+    passed = mal < out["benign_below"]
+    out["mutated_parts"] = int(len(mal))
+    out["mutated_max_disagreement"] = max_disagreement
+    out["mutated_stage_share"] = round(float(np.mean(passed | (mal > out["malicious_above"]))), 4)
+    out["mutated_missed"] = round(float(np.mean(passed & full_mal)), 5)    # the stage passes, the full model flags
+    return out
+
+
+def mutated_validation(val, seed: int = 1):
+    """Evasion-style variants of the validation split's SQLi and XSS rows (built-in operators of
+    :mod:`secllm.eval.evasion`; the test sets are never touched): ``Examples`` of payloads."""
+    from secllm.eval.evasion import builtin_ops, evade
+    from secllm.tasks.examples import Examples
+
+    idx = [i for i, lab in enumerate(val.labels) if lab in ("sqli", "xss")]
+    muts = evade([val.texts[i] for i in idx], [val.labels[i] for i in idx], builtin_ops(), seed=seed)
+    label_of = {val.texts[i]: val.labels[i] for i in idx}
+    return Examples([m.mutated for m in muts], ["payload"] * len(muts), [label_of[m.original] for m in muts])
+
+
 def calibrate(full_dir: str | Path, fast_dir: str | Path, texts: list[str], modalities: list[str],
-              labels: list[str] | None = None, *, max_disagreement: float = MAX_DISAGREEMENT) -> dict[str, Any]:
+              labels: list[str] | None = None, *, max_disagreement: float = MAX_DISAGREEMENT,
+              mutated: list[str] | None = None, mutated_disagreement: float = 0.001) -> dict[str, Any]:
     """Choose the bands on validation parts (``texts`` as the model reads them); with ``labels``
-    also the validation macro-F1 of the full model, the fast model and the cascade."""
+    also the validation macro-F1 of the full model, the fast model and the cascade; with
+    ``mutated`` (evasion variants of validation attacks, as the model reads them) narrowed by
+    :func:`narrow_for_evasion`."""
     from secllm.detect.detector import WebAttackDetector
 
     full = WebAttackDetector.load(full_dir)
@@ -101,6 +149,16 @@ def calibrate(full_dir: str | Path, fast_dir: str | Path, texts: list[str], moda
     pf = fast.score_texts(texts, modalities)
     pg = full.score_texts(texts, modalities)
     bands = choose_bands(pf, pg, full.benign_idx, full.threshold, max_disagreement)
+    if mutated:
+        mods = ["payload"] * len(mutated)
+        bands = narrow_for_evasion(bands, fast.score_texts(mutated, mods), full.score_texts(mutated, mods),
+                                   full.benign_idx, full.threshold, mutated_disagreement)
+        mal = 1.0 - pf[:, full.benign_idx]
+        sure = (mal < bands["benign_below"]) | (mal > bands["malicious_above"])
+        _, fc = _verdicts(pf, full.benign_idx, full.threshold)
+        _, gc = _verdicts(pg, full.benign_idx, full.threshold)
+        bands["val_fast_share"] = round(float(sure.mean()), 4)
+        bands["val_disagreement"] = round(float(np.mean(np.where(sure, fc, gc) != gc)), 5)
     if labels is not None:
         from secllm.eval.metrics import multiclass_metrics
 
@@ -140,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("fast", type=Path)
     ap.add_argument("--datasets", type=Path, default=None)
     ap.add_argument("--max-disagreement", type=float, default=MAX_DISAGREEMENT)
+    ap.add_argument("--no-mutated", action="store_true",
+                    help="do not narrow the bands on evasion variants of the validation attacks")
     args = ap.parse_args(argv)
     from secllm.data.corpus import model_text
     from secllm.paths import datasets_dir
@@ -147,8 +207,9 @@ def main(argv: list[str] | None = None) -> int:
 
     val = load_web_attack(datasets_dir(args.datasets))["val"]
     texts = [model_text(t, m) for t, m in zip(val.texts, val.modalities)]
+    mutated = None if args.no_mutated else [model_text(t, "payload") for t in mutated_validation(val).texts]
     bands = calibrate(args.full, args.fast, texts, list(val.modalities), list(val.labels),
-                      max_disagreement=args.max_disagreement)
+                      max_disagreement=args.max_disagreement, mutated=mutated)
     print(json.dumps(bands, indent=1))
     print(attach(args.full, args.fast, bands))
     return 0
