@@ -129,6 +129,7 @@ def test_mutated_validation_narrows_the_bands(tiny_web_model):
     plain = calibrate(tiny_web_model, tiny_web_model, texts, list(val.modalities), max_disagreement=0.0)
     narrowed = calibrate(tiny_web_model, tiny_web_model, texts, list(val.modalities), max_disagreement=0.0,
                          mutated=[model_text(t, "payload") for t in muts.texts], mutated_disagreement=0.0)
-    assert narrowed["benign_below"] <= plain["benign_below"]
-    assert narrowed["malicious_above"] >= plain["malicious_above"]
+    assert narrowed["benign_below"] == plain["benign_below"]                 # URL parts: validation bands
+    pb = narrowed["by_modality"]["payload"]
+    assert pb["benign_below"] <= plain["benign_below"] and pb["malicious_above"] >= plain["malicious_above"]
     assert narrowed["mutated_missed"] == 0.0 and narrowed["mutated_parts"] == len(muts)

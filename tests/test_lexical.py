@@ -108,3 +108,4 @@ def test_build_stage_with_mutated_validation(tiny_web_model, tmp_path):
                         mutated=mutated_validation(val), mutated_disagreement=0.0)
     assert bands["mutated_missed"] == 0.0 and bands["mutated_parts"] > 0
     assert all("mutated_missed" in c for c in bands["candidates"])
+    assert bands["by_modality"]["payload"]["benign_below"] <= bands["benign_below"]

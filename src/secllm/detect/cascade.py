@@ -89,18 +89,39 @@ def choose_bands(fast_proba: np.ndarray, full_proba: np.ndarray, benign_idx: int
             "val_disagreement": round(float((cascade_code != gcode).mean()), 5)}
 
 
+def band_limits(bands: dict[str, Any], modalities: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-part ``(benign_below, malicious_above)`` arrays: ``bands["by_modality"][m]`` for parts of
+    modality ``m`` when present (the payload bands narrowed on evasion variants), else the
+    top-level bands.
+
+        >>> lo, hi = band_limits({"benign_below": .5, "malicious_above": .9,
+        ...                       "by_modality": {"payload": {"benign_below": .1, "malicious_above": .99}}},
+        ...                      ["url", "payload"])
+        >>> lo.tolist(), hi.tolist()
+        ([0.5, 0.1], [0.9, 0.99])
+    """
+    lo = np.full(len(modalities), float(bands["benign_below"]))
+    hi = np.full(len(modalities), float(bands["malicious_above"]))
+    for mod, b in (bands.get("by_modality") or {}).items():
+        m = np.fromiter((x == mod for x in modalities), dtype=bool, count=len(modalities))
+        lo[m], hi[m] = float(b["benign_below"]), float(b["malicious_above"])
+    return lo, hi
+
+
 def narrow_for_evasion(bands: dict[str, Any], stage_proba: np.ndarray, full_proba: np.ndarray, benign_idx: int,
                        threshold: float, max_disagreement: float = 0.001) -> dict[str, Any]:
-    """Narrow ``bands`` so that on mutated attacks (evasion-style variants of *validation* attacks:
-    encodings, case, comments, whitespace, WAF-a-MoLE rewrites) the stage misses at most
-    ``max_disagreement`` of what the full model catches (benign/malicious only: a type mix-up is not
-    an evasion). Narrowing never adds a disagreement on the original validation parts.
+    """Narrow the bands of *payload* parts so that on mutated attacks (evasion-style variants of
+    validation attacks: encodings, case, comments, whitespace, WAF-a-MoLE rewrites) the stage
+    misses at most ``max_disagreement`` of what the full model catches (benign/malicious only: a
+    type mix-up is not an evasion). Written as ``bands["by_modality"]["payload"]``; other parts
+    (URLs, paths, targets) keep the validation bands — an attack inside a URL is also judged as
+    its own parameter-value part. Narrowing never adds a disagreement on the validation parts.
 
         >>> full = np.array([[.1, .9], [.1, .9], [.2, .8]])          # the full model flags all three
         >>> stage = np.array([[.9, .1], [.3, .7], [.1, .9]])          # the stage would pass the first
         >>> b = narrow_for_evasion({"benign_below": .5, "malicious_above": .95}, stage, full, 0, .5, 0.0)
-        >>> b["benign_below"] < .1, b["mutated_missed"]
-        (True, 0.0)
+        >>> b["benign_below"], b["by_modality"]["payload"]["benign_below"] < .1, b["mutated_missed"]
+        (0.5, True, 0.0)
     """
     def binary(p: np.ndarray) -> np.ndarray:
         b = p[:, benign_idx]
@@ -108,14 +129,15 @@ def narrow_for_evasion(bands: dict[str, Any], stage_proba: np.ndarray, full_prob
 
     m = choose_bands(binary(stage_proba), binary(full_proba), 0, threshold, max_disagreement)
     out = dict(bands)
-    out["benign_below"] = float(min(bands["benign_below"], m["benign_below"]))
-    out["malicious_above"] = float(max(bands["malicious_above"], m["malicious_above"]))
+    lo = float(min(bands["benign_below"], m["benign_below"]))
+    hi = float(max(bands["malicious_above"], m["malicious_above"]))
+    out["by_modality"] = {"payload": {"benign_below": lo, "malicious_above": hi}}
     mal = 1.0 - stage_proba[:, benign_idx]
     full_mal = (1.0 - full_proba[:, benign_idx]) >= threshold
-    passed = mal < out["benign_below"]
+    passed = mal < lo
     out["mutated_parts"] = int(len(mal))
     out["mutated_max_disagreement"] = max_disagreement
-    out["mutated_stage_share"] = round(float(np.mean(passed | (mal > out["malicious_above"]))), 4)
+    out["mutated_stage_share"] = round(float(np.mean(passed | (mal > hi))), 4)
     out["mutated_missed"] = round(float(np.mean(passed & full_mal)), 5)    # the stage passes, the full model flags
     return out
 
@@ -154,7 +176,8 @@ def calibrate(full_dir: str | Path, fast_dir: str | Path, texts: list[str], moda
         bands = narrow_for_evasion(bands, fast.score_texts(mutated, mods), full.score_texts(mutated, mods),
                                    full.benign_idx, full.threshold, mutated_disagreement)
         mal = 1.0 - pf[:, full.benign_idx]
-        sure = (mal < bands["benign_below"]) | (mal > bands["malicious_above"])
+        lo, hi = band_limits(bands, modalities)
+        sure = (mal < lo) | (mal > hi)
         _, fc = _verdicts(pf, full.benign_idx, full.threshold)
         _, gc = _verdicts(pg, full.benign_idx, full.threshold)
         bands["val_fast_share"] = round(float(sure.mean()), 4)
@@ -168,7 +191,8 @@ def calibrate(full_dir: str | Path, fast_dir: str | Path, texts: list[str], moda
 
         fmal = 1.0 - pf[:, full.benign_idx]
         casc = pg.copy()
-        sure = (fmal < bands["benign_below"]) | (fmal > bands["malicious_above"])
+        lo, hi = band_limits(bands, modalities)
+        sure = (fmal < lo) | (fmal > hi)
         casc[sure] = pf[sure]
         bands["val_macro_f1"] = {name: round(float(multiclass_metrics(labels, names(p), full.labels)["macro_f1"]), 4)
                                  for name, p in (("full", pg), ("fast", pf), ("cascade", casc))}

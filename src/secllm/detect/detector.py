@@ -290,10 +290,14 @@ class WebAttackDetector:
             return self.score_texts(texts, modalities), stage
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         rest = np.arange(len(texts))
+        from secllm.detect.cascade import band_limits
+
         for name, det, bands in stages:
-            p = det.score_texts([texts[i] for i in rest], [modalities[i] for i in rest])
+            mods = [modalities[i] for i in rest]
+            p = det.score_texts([texts[i] for i in rest], mods)
             mal = 1.0 - p[:, self.benign_idx]
-            sure = (mal < float(bands["benign_below"])) | (mal > float(bands["malicious_above"]))
+            lo, hi = band_limits(bands, mods)
+            sure = (mal < lo) | (mal > hi)
             out[rest[sure]] = p[sure]
             stage[rest[sure]] = name
             rest = rest[~sure]

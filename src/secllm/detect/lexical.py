@@ -246,7 +246,7 @@ def build_stage(full_dir: str | Path, train, val, *, grid: tuple[float, ...] = (
             casc_v = names(casc_p)
             row = {"C": C, "max_disagreement": budget, "benign_below": bands["benign_below"],
                    "malicious_above": bands["malicious_above"],
-                   **{k: v for k, v in bands.items() if k.startswith("mutated_")},
+                   **{k: v for k, v in bands.items() if k.startswith("mutated_") or k == "by_modality"},
                    "val_stage_share": {s: round(float(np.mean(stage == s)), 4) for s in ("lexical", "fast", "full")},
                    "val_cascade_disagreement": round(float(np.mean([a != b for a, b in zip(full_v, casc_v)])), 5),
                    "val_macro_f1": {"full": full_f1, "cascade": f1(casc_v)}}
