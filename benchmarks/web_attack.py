@@ -161,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         dets["secllm-random-init"] = WebAttackDetector.load(args.random, threads=args.threads)
     if args.probe:
         dets["secllm-linear-probe"] = WebAttackDetector.load(args.probe, threads=args.threads)
+    for d in dets.values():
+        d.cascade = False              # each model alone; the shipped cascade is its own row
+    if dets["secllm-pretrained"].has_cascade:
+        dets["secllm-pretrained + cascade (shipped)"] = WebAttackDetector.load(args.pretrained, threads=args.threads)
     print("fitting baselines ...", file=sys.stderr)
     tfidf, tfidf_s = baseline_fit(TfidfLogReg, data["train"])
     tfidf_t = baseline_threshold(tfidf, data["val"])
