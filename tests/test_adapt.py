@@ -286,3 +286,29 @@ def test_export_every_task_int8_only(multitask_dir, tmp_path):
     for d in dirs.values():
         assert (d / "model.int8.onnx").is_file() and not (d / "model.onnx").exists()
         assert not (d / "model.safetensors").exists()
+
+
+def test_guard_lowers_the_new_bias_until_held_out_old_rows_stay():
+    from secllm.tasks.adapt import _fit_new_rows, _guard_bias
+
+    rng = np.random.default_rng(0)
+    d = 8
+    W = np.stack([np.eye(d)[0] * 3, np.eye(d)[1] * 3]).astype(np.float32)
+    b = np.zeros(2, dtype=np.float32)
+    old0 = rng.normal(0, 1, (40, d)) + np.eye(d)[0] * 2
+    old1 = rng.normal(0, 1, (40, d)) + np.eye(d)[1] * 2
+    new = rng.normal(0, 1, (16, d)) + np.eye(d)[0] * 2 + np.eye(d)[2] * 1.0    # overlaps class 0
+    feats = np.concatenate([old0[:16], old1[:16], new]).astype(np.float32)
+    y = np.array([0] * 16 + [1] * 16 + [2] * 16)
+    w, bn = _fit_new_rows(feats, y, W, b, 1)
+    drop, info = _guard_bias(feats, y, W, b, 1, max_old_flip=0.0)
+    assert drop >= 0 and info["bias_drop"] == round(drop, 4)
+    test_old = np.concatenate([old0[16:], old1[16:]]).astype(np.float32)
+
+    def stolen(bias):
+        return float(np.mean((test_old @ w.T + bias).max(1) > (test_old @ W.T + b).max(1)))
+
+    assert stolen(bn - drop) <= stolen(bn)
+    if info["held_out_old_flip_before"]:
+        assert drop > 0
+    assert _guard_bias(feats, y, W, b, 1, max_old_flip=1.0)[0] == 0.0      # everything allowed: no drop

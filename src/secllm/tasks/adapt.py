@@ -414,12 +414,51 @@ def _prototype_rows(feats: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarr
     return np.stack(rows).astype(np.float32), np.asarray(biases, dtype=np.float32)
 
 
+def _guard_bias(feats: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, n_new: int,
+                max_old_flip: float, seed: int = 0) -> tuple[float, dict[str, Any]]:
+    """How far to lower the new rows' biases so that old classes keep their predictions.
+
+    Two-fold on the examples: fit the new rows on one half, and on the other half's *old-class*
+    rows find the smallest bias drop after which at most ``max_old_flip`` of them would be
+    predicted as a new class; the larger drop of the two folds is returned (never negative). In
+    sample the fitted rows separate the examples perfectly, so only held-out rows can show how
+    much a new row steals from the old classes.
+    """
+    rng = np.random.default_rng(seed)
+    k_old = W.shape[0]
+    fold = np.zeros(len(y), dtype=int)
+    for c in np.unique(y):                     # stratified halves
+        idx = rng.permutation(np.flatnonzero(y == c))
+        fold[idx[len(idx) // 2:]] = 1
+    drops, flips = [], []
+    for f in (0, 1):
+        fit, held = fold != f, fold == f
+        if not all((y[fit] == k_old + k).any() for k in range(n_new)) or not (y[fit] < k_old).any():
+            continue
+        w, bn = _fit_new_rows(feats[fit], y[fit], W, b, n_new)
+        old_rows = held & (y < k_old)
+        if not old_rows.any():
+            continue
+        x = feats[old_rows]
+        margin = (x @ w.T + bn).max(1) - (x @ W.T + b).max(1)     # > 0: a new class would win
+        allowed = int(np.floor(max_old_flip * len(margin)))
+        srt = np.sort(margin)[::-1]
+        drops.append(max(0.0, float(srt[allowed]) + 1e-4) if allowed < len(srt) else 0.0)
+        flips.append(float(np.mean(margin > 0)))
+    info = {"max_old_flip": max_old_flip, "held_out_old_flip_before": round(float(np.mean(flips)), 4) if flips else None,
+            "bias_drop": round(max(drops), 4) if drops else 0.0}
+    return (max(drops) if drops else 0.0), info
+
+
 def add_classes(model, tok, meta: dict[str, Any], examples: Examples, *, method: str = "auto",
-                seed: int = 0) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+                seed: int = 0, max_old_flip: float | None = 0.02) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """Grow ``model``'s head by the classes of ``examples`` not in ``meta["labels"]``.
 
     ``examples`` holds the new-class rows and, optionally, old-class rows (negatives/replay).
     ``method``: ``linear``, ``prototype`` or ``auto`` (linear when there are old-class rows).
+    ``max_old_flip`` (linear only): the new rows' biases are lowered until, on held-out halves of
+    the examples, at most this share of old-class rows would move to a new class
+    (:func:`_guard_bias`); ``None`` turns the guard off.
     Returns ``(model, new_meta, info)``; the model is changed in place (new head module).
     """
     import torch
@@ -438,10 +477,14 @@ def add_classes(model, tok, meta: dict[str, Any], examples: Examples, *, method:
     has_old = bool((y < len(labels)).any())
     if method == "auto":
         method = "linear" if has_old else "prototype"
+    guard: dict[str, Any] | None = None
     if method == "linear":
         if not has_old:
             raise ValueError("method 'linear' needs old-class rows among the examples (negatives)")
         w_new, b_new = _fit_new_rows(feats, y, W, b, len(new))
+        if max_old_flip is not None:
+            drop, guard = _guard_bias(feats, y, W, b, len(new), max_old_flip, seed)
+            b_new = (b_new - drop).astype(np.float32)
     elif method == "prototype":
         w_new, b_new = _prototype_rows(feats, y, W, b, len(new))
     else:
@@ -457,6 +500,8 @@ def add_classes(model, tok, meta: dict[str, Any], examples: Examples, *, method:
     new_meta = {**meta, "labels": all_labels}
     info = {"new_classes": new, "method": method, "examples": dict(Counter(examples.labels)),
             "elapsed_s": round(time.time() - t0, 2)}
+    if guard is not None:
+        info["old_class_guard"] = guard
     new_meta.setdefault("adaptations", [])
     new_meta["adaptations"] = [*new_meta["adaptations"], info]
     return model, new_meta, info
@@ -693,7 +738,7 @@ def fewshot_experiment(data: dict[str, Examples], new_class: str, *, base_dir: s
                          "old_macro_f1_before": _mean(f1_before[c] for c in old_labels),
                          "old_macro_f1_after": _mean(f1_after[c] for c in old_labels),
                          "old_changed": float(np.mean([a != b for a, b in zip(before, after_old)])) if before else 0.0,
-                         "adapt_s": info["elapsed_s"]})
+                         "adapt_s": info["elapsed_s"], "old_class_guard": info.get("old_class_guard")})
         result["systems"][name] = {"finetune_old_s": round(ft_s, 1), "rows": rows,
                                    "old_per_class_f1_before": f1_before}
     if baseline:
