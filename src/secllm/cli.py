@@ -940,7 +940,10 @@ def serve(host, port, model_dir, backend, api_keys, max_body_bytes, max_batch, t
 @click.option("--lora/--no-lora", default=False, show_default=True,
               help="With --base: train a LoRA adapter too, not only the head.")
 @click.option("--epochs", default=5, show_default=True, help="With --base: adapter training epochs.")
-def adapt(task, examples_file, out, model_dir, base_dir, method, lora, epochs):
+@click.option("--max-old-flip", type=click.FloatRange(0, 1), default=0.02, show_default=True,
+              help="Linear method: lower the new class's bias until at most this share of held-out old-class "
+                   "examples would move to it (1 = no guard).")
+def adapt(task, examples_file, out, model_dir, base_dir, method, lora, epochs, max_old_flip):
     """Add a new class (or a new task) from a handful of labeled examples, without retraining the base.
 
     With --model (or the shipped model) the task's head grows by one row per new label; encoder and
@@ -975,7 +978,8 @@ def adapt(task, examples_file, out, model_dir, base_dir, method, lora, epochs):
             click.echo(json.dumps({"adapter": str(d), "labels": labels, "examples": len(ex),
                                    "note": "validation = the examples themselves (too few to hold out)"}))
             return
-        info = adapt_model_dir(model_dir or default_model_dir(task), task, ex, out, method=method)
+        info = adapt_model_dir(model_dir or default_model_dir(task), task, ex, out, method=method,
+                               max_old_flip=None if max_old_flip >= 1 else max_old_flip)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps({"out": out, **info}))

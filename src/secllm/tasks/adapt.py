@@ -508,7 +508,7 @@ def add_classes(model, tok, meta: dict[str, Any], examples: Examples, *, method:
 
 
 def adapt_model_dir(model_dir: str | Path, task: str, examples: Examples, out_dir: str | Path, *,
-                    method: str = "auto") -> dict[str, Any]:
+                    method: str = "auto", max_old_flip: float | None = 0.02) -> dict[str, Any]:
     """Add the new classes of ``examples`` to ``task`` in ``model_dir``; write the result to ``out_dir``.
 
     A classifier directory becomes a classifier directory (same encoder weights, grown head); a
@@ -523,14 +523,14 @@ def adapt_model_dir(model_dir: str | Path, task: str, examples: Examples, out_di
 
         model, tok, mcfg, meta = load_classifier(src)
         model.float().eval()
-        model, new_meta, info = add_classes(model, tok, meta, examples, method=method)
+        model, new_meta, info = add_classes(model, tok, meta, examples, method=method, max_old_flip=max_old_flip)
         keep = {k: v for k, v in new_meta.items() if k not in ("format", "version", "kind", "model_config",
                                                                 "tokenizer_fingerprint")}
         save_model(model, tok, mcfg, out, kind="classifier", **keep)
         return info
     mt = MultiTaskModel(src)
     model, tmeta = mt.use(task)
-    model, new_meta, info = add_classes(model, mt.tok, tmeta, examples, method=method)
+    model, new_meta, info = add_classes(model, mt.tok, tmeta, examples, method=method, max_old_flip=max_old_flip)
     _copy_base(src, out)
     d = out / ADAPTERS / task
     d.mkdir(parents=True, exist_ok=True)
