@@ -102,12 +102,10 @@ def pcap_raw_requests(root: Path):
 def parts_max_proba(m, texts: list[str]) -> np.ndarray:
     """A text baseline applied like the detector: max malicious probability over the parts."""
     from secllm.data.http import split_web_input
-    from secllm.detect.detector import _whole_url_parts
 
     owners, part_texts = [], []
     for k, t in enumerate(texts):
-        kind, parts = split_web_input(t, with_target=True)        # the detector's parts, whole target first
-        for p in _whole_url_parts(t, kind) + parts:
+        for p in split_web_input(t, with_target=True)[1]:         # the detector's parts, whole URL first
             if p.text.strip():
                 owners.append(k)
                 part_texts.append(model_text(p.text, "payload"))

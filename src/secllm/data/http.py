@@ -793,8 +793,10 @@ def split_web_input(text: str, kind: str = "auto", *, with_target: bool = False)
         ('url', 'payload')
 
     Never raises: a malformed request, or anything that is not a URL, is a ``payload`` with one
-    ``value`` part covering the whole input. ``with_target``: a raw request's whole request target
-    (path + query) comes first as one more part, ``target`` (parsed once for both).
+    ``value`` part covering the whole input. ``with_target``: the whole URL comes first as one
+    more part — ``url`` for a URL, ``target`` (the request target, parsed once for both) for a raw
+    request: the model was trained on whole path+query lines too, and some attacks only show
+    across parameters.
 
         >>> split_web_input("' OR 1=1 --")
         ('payload', [Part(name='value', text="' OR 1=1 --", start=0, end=11)])
@@ -809,10 +811,11 @@ def split_web_input(text: str, kind: str = "auto", *, with_target: bool = False)
     try:
         lead = len(text) - len(text.lstrip())
         body = text.strip()
+        whole_url = [Part("url", body, lead, lead + len(body))] if with_target else []
         if kind == "url" and body:
             parts = _url_parts(text, lead, lead + len(body))
             if parts:
-                return "url", parts
+                return "url", whole_url + parts
         elif kind == "query" and body:
             parts = _pairs(body, lead, "query")
             if parts:
@@ -829,7 +832,7 @@ def split_web_input(text: str, kind: str = "auto", *, with_target: bool = False)
             return "http", parts
         if body and "\n" not in body and _looks_like_url(body):
             parts = _url_parts(text, lead, lead + len(body))
-            return "url", parts or [Part("value", body, lead, lead + len(body))]
+            return "url", whole_url + (parts or [Part("value", body, lead, lead + len(body))])
         if body and _looks_like_query(body):
             parts = _pairs(body, lead, "query")
             if parts:

@@ -43,6 +43,16 @@ def _verdicts(proba: np.ndarray, benign_idx: int, threshold: float) -> tuple[np.
     return mal, code
 
 
+def verdict_labels(proba: np.ndarray, labels: list[str], benign_idx: int, threshold: float) -> list[str]:
+    """The verdict per row as a label: the benign label, or the attack class when malicious.
+
+        >>> verdict_labels(np.array([[.9, .1], [.2, .8]]), ["benign", "sqli"], 0, .5)
+        ['benign', 'sqli']
+    """
+    _, code = _verdicts(proba, benign_idx, threshold)
+    return [labels[c] if c >= 0 else labels[benign_idx] for c in code]
+
+
 def choose_bands(fast_proba: np.ndarray, full_proba: np.ndarray, benign_idx: int, threshold: float,
                  max_disagreement: float = MAX_DISAGREEMENT) -> dict[str, Any]:
     """The widest bands with at most ``max_disagreement`` of the parts judged otherwise than by
@@ -171,13 +181,16 @@ def calibrate(full_dir: str | Path, fast_dir: str | Path, texts: list[str], moda
     pf = fast.score_texts(texts, modalities)
     pg = full.score_texts(texts, modalities)
     bands = choose_bands(pf, pg, full.benign_idx, full.threshold, max_disagreement)
+    if not mutated and labels is None:
+        return bands
     if mutated:
         mods = ["payload"] * len(mutated)
         bands = narrow_for_evasion(bands, fast.score_texts(mutated, mods), full.score_texts(mutated, mods),
                                    full.benign_idx, full.threshold, mutated_disagreement)
-        mal = 1.0 - pf[:, full.benign_idx]
-        lo, hi = band_limits(bands, modalities)
-        sure = (mal < lo) | (mal > hi)
+    lo, hi = band_limits(bands, modalities)
+    mal = 1.0 - pf[:, full.benign_idx]
+    sure = (mal < lo) | (mal > hi)                 # the parts the fast model decides
+    if mutated:                                   # the validation figures with the narrowed bands
         _, fc = _verdicts(pf, full.benign_idx, full.threshold)
         _, gc = _verdicts(pg, full.benign_idx, full.threshold)
         bands["val_fast_share"] = round(float(sure.mean()), 4)
@@ -185,17 +198,12 @@ def calibrate(full_dir: str | Path, fast_dir: str | Path, texts: list[str], moda
     if labels is not None:
         from secllm.eval.metrics import multiclass_metrics
 
-        def names(p: np.ndarray) -> list[str]:
-            _, code = _verdicts(p, full.benign_idx, full.threshold)
-            return [full.labels[c] if c >= 0 else full.labels[full.benign_idx] for c in code]
-
-        fmal = 1.0 - pf[:, full.benign_idx]
         casc = pg.copy()
-        lo, hi = band_limits(bands, modalities)
-        sure = (fmal < lo) | (fmal > hi)
         casc[sure] = pf[sure]
-        bands["val_macro_f1"] = {name: round(float(multiclass_metrics(labels, names(p), full.labels)["macro_f1"]), 4)
-                                 for name, p in (("full", pg), ("fast", pf), ("cascade", casc))}
+        bands["val_macro_f1"] = {
+            name: round(float(multiclass_metrics(
+                labels, verdict_labels(p, full.labels, full.benign_idx, full.threshold), full.labels)["macro_f1"]), 4)
+            for name, p in (("full", pg), ("fast", pf), ("cascade", casc))}
     return bands
 
 

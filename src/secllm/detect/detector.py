@@ -32,6 +32,7 @@ import numpy as np
 
 from secllm.data.canonical import canonicalize, span_to_original
 from secllm.data.corpus import scrub_surrogates
+from secllm.detect.cascade import band_limits
 from secllm.detect.prefilter import is_bare_token
 from secllm.data.http import Part, split_web_input
 from secllm.paths import DEFAULT_MODEL_DIR
@@ -110,17 +111,6 @@ def _binary_strings(part: Part, canon) -> list[Part] | None:
         a, b = span_to_original(canon, m.start(), m.end())
         subs.append(Part(f"{part.name}:strings", part.text[a:b], part.start + a, part.start + b))
     return subs
-
-
-def _whole_url_parts(item: str, kind: str) -> list[Part]:
-    """The whole URL as one more part: the model was trained on whole path+query lines too, and
-    some attacks only show across parameters (a raw request's ``target`` part comes from
-    ``split_web_input(..., with_target=True)``)."""
-    if kind == "url":
-        lead = len(item) - len(item.lstrip())
-        body = item.strip()
-        return [Part("url", body, lead, lead + len(body))]
-    return []
 
 
 _CANON_CACHE_MAX_CHARS = 256
@@ -210,10 +200,16 @@ class WebAttackDetector:
         det._load_lexical()
         return det
 
+    def cascade_stages(self) -> list[tuple[str, "WebAttackDetector", dict[str, Any]]]:
+        """The cheaper stages in the order they judge, ``(name, detector, bands)``: lexical, fast."""
+        return [(name, det, bands) for name, det, bands in
+                (("lexical", self.lexical, self.lexical_bands), ("fast", self.fast, self.bands))
+                if det is not None and bands is not None]
+
     @property
     def has_cascade(self) -> bool:
         """Whether a cheaper stage (lexical and/or fast model) can decide parts before the full model."""
-        return self.fast is not None or self.lexical is not None
+        return bool(self.cascade_stages())
 
     def _load_lexical(self) -> None:
         from secllm.detect.lexical import LEXICAL_DIR, load_backend
@@ -283,15 +279,11 @@ class WebAttackDetector:
         ``full``): each cheaper stage decides the parts outside its bands, the rest go on."""
         stage = np.full(len(texts), "full", dtype=object)
         use = self.cascade if cascade is None else cascade
-        stages = [(name, det, bands) for name, det, bands in
-                  (("lexical", self.lexical, self.lexical_bands), ("fast", self.fast, self.bands))
-                  if det is not None and bands is not None] if use else []
+        stages = self.cascade_stages() if use else []
         if not texts or not stages:
             return self.score_texts(texts, modalities), stage
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         rest = np.arange(len(texts))
-        from secllm.detect.cascade import band_limits
-
         for name, det, bands in stages:
             mods = [modalities[i] for i in rest]
             p = det.score_texts([texts[i] for i in rest], mods)
@@ -316,16 +308,14 @@ class WebAttackDetector:
         with self._cache_lock:
             self._cache.clear()
             self.cache_hits = self.cache_misses = 0
-        for stage in (self.fast, self.lexical):
-            if stage is not None:
-                stage.clear_cache()
+        for _, stage, _ in self.cascade_stages():
+            stage.clear_cache()
 
     def set_cache_size(self, size: int) -> None:
         """Entries of the exact score cache (0: off), for this model and its cascade stages."""
         self.cache_size = size
-        for stage in (self.fast, self.lexical):
-            if stage is not None:
-                stage.set_cache_size(size)
+        for _, stage, _ in self.cascade_stages():
+            stage.set_cache_size(size)
 
     def attribute(self, text: str, modality: str, target: int) -> list[tuple[int, int, float]]:
         """Token attributions of (logit[target] - logit[benign]) as character spans.
@@ -371,7 +361,6 @@ class WebAttackDetector:
                     continue
                 kind_k, parts = split_web_input(item, kinds[k], with_target=True)
                 res.kind = kind_k
-                parts = _whole_url_parts(item, kind_k) + parts
                 if len(parts) > MAX_PARTS:
                     res.warnings.append(f"{len(parts) - MAX_PARTS} parts beyond {MAX_PARTS} not scored")
                     parts = parts[:MAX_PARTS]

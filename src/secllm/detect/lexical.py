@@ -189,7 +189,7 @@ def build_stage(full_dir: str | Path, train, val, *, grid: tuple[float, ...] = (
     stored in ``secllm.json`` under ``cascade.candidates``.
     """
     from secllm.data.corpus import model_text
-    from secllm.detect.cascade import _verdicts, choose_bands, narrow_for_evasion
+    from secllm.detect.cascade import choose_bands, narrow_for_evasion, verdict_labels
     from secllm.detect.detector import WebAttackDetector
     from secllm.eval.metrics import multiclass_metrics
     from secllm.runtime import resolve_backend
@@ -203,12 +203,11 @@ def build_stage(full_dir: str | Path, train, val, *, grid: tuple[float, ...] = (
 
     def encode(ex):
         texts = [model_text(t, m) for t, m in zip(ex.texts, ex.modalities)]
-        enc = det.tok.encode_batch(texts, list(ex.modalities), max_length=det.max_length, pad=False)
+        enc = det.tok.encode_batch(texts, list(ex.modalities), max_length=det.max_length, pad=False, offsets=False)
         return texts, enc.input_ids
 
     def names(p: np.ndarray) -> list[str]:
-        _, code = _verdicts(p, bi, det.threshold)
-        return [labels[k] if k >= 0 else labels[bi] for k in code]
+        return verdict_labels(p, labels, bi, det.threshold)
 
     counts = {lab: list(val.labels).count(lab) for lab in labels}
     major = [lab for lab in labels if counts[lab] >= min_class_rows] or [lab for lab in labels if counts[lab]]
@@ -224,7 +223,8 @@ def build_stage(full_dir: str | Path, train, val, *, grid: tuple[float, ...] = (
     va_mods = list(val.modalities)
     full_p = det.score_texts(va_texts, va_mods)
     full_v = names(full_p)
-    if mutated is not None and len(mutated):
+    use_mutated = mutated is not None and len(mutated) > 0
+    if use_mutated:
         mu_texts, mu_ids = encode(mutated)
         mu_full = det.score_texts(mu_texts, list(mutated.modalities))
     full_f1 = f1(full_v)
@@ -236,7 +236,7 @@ def build_stage(full_dir: str | Path, train, val, *, grid: tuple[float, ...] = (
         lex_p = be.predict_proba(va_ids)
         det.lexical = WebAttackDetector(be, det.tok, {**meta, "threshold": det.threshold}, out_dir)
         det.lexical.cache_size = 0
-        mu_p = be.predict_proba(mu_ids) if mutated is not None and len(mutated) else None
+        mu_p = be.predict_proba(mu_ids) if use_mutated else None
         for budget in budgets:
             bands = choose_bands(lex_p, full_p, bi, det.threshold, budget)
             if mu_p is not None:

@@ -387,12 +387,9 @@ def create_app(model_dir: str | Path | None = None, backend: str = "auto", api_k
         """The cascade's stages in order with their bands (without the calibration candidates)."""
         if not getattr(det, "has_cascade", False) or not det.cascade:
             return None
-        stages = []
-        for name, stage, bands in (("lexical", det.lexical, det.lexical_bands), ("fast", det.fast, det.bands)):
-            if stage is not None and bands is not None:
-                stages.append({"stage": name, "backend": stage.backend.name,
-                               **{k: v for k, v in bands.items() if k != "candidates"}})
-        return {"stages": stages}
+        return {"stages": [{"stage": name, "backend": stage.backend.name,
+                            **{k: v for k, v in bands.items() if k != "candidates"}}
+                           for name, stage, bands in det.cascade_stages()]}
 
     @app.get("/v1/models", tags=["detect"])
     def models() -> dict[str, Any]:

@@ -78,8 +78,8 @@ class SecTokenizer:
         ``offsets=False`` leaves ``Encoded.offsets`` empty (scoring needs no character spans;
         building them is a third of the encoding time on short parts)."""
         mods = [modality] * len(texts) if isinstance(modality, str) else list(modality)
-        encs = self.tok.encode_batch_fast(list(texts), add_special_tokens=False) if not offsets and \
-            hasattr(self.tok, "encode_batch_fast") else self.tok.encode_batch(list(texts), add_special_tokens=False)
+        encode = self.tok.encode_batch if offsets else self.tok.encode_batch_fast
+        encs = encode(list(texts), add_special_tokens=False)
         room = max_length - 3
         ids, offs = [], []
         cls_id, sep_id, tags = self.cls_id, self.sep_id, {m: self.tag_id(m) for m in set(mods)}
