@@ -229,8 +229,10 @@ def _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evide
                    "(deviation, combined score and verdict, evidence).")
 @click.option("--no-cascade", is_flag=True,
               help="Judge every part with the full model (off: the model's small fast model decides the clear parts).")
+@click.option("--no-signatures", is_flag=True,
+              help="Do not flag requests that name a known scanner (OWASP CRS 913 lists: Nikto, sqlmap, ...).")
 def detect(texts, file_, jsonl, raw_requests, out_json, task, model_dir, batch, no_evidence, threads, backend, kind,
-           profile_name, no_cascade):
+           profile_name, no_cascade, no_signatures):
     """Judge web input: payloads, URLs or raw HTTP requests.
 
     Items come from TEXTS, --file, or stdin (when no TEXTS and stdin is not a terminal): one item
@@ -265,6 +267,7 @@ def detect(texts, file_, jsonl, raw_requests, out_json, task, model_dir, batch, 
     except (FileNotFoundError, ValueError, ImportError) as exc:
         raise click.ClickException(str(exc)) from exc
     det.cascade = not no_cascade
+    det.signatures = not no_signatures
     scorer = None
     if prof is not None:
         from secllm.profile import ProfileError, ProfileScorer
@@ -829,11 +832,13 @@ def profiles_score(name, files, fmt, model_dir, all_items):
 @click.option("--poll", type=float, default=0.5, hidden=True)
 @click.option("--max-seconds", type=float, default=None, hidden=True)
 @click.option("--no-cascade", is_flag=True, help="Judge every part with the full model (no fast first model).")
+@click.option("--no-signatures", is_flag=True,
+              help="Do not flag requests that name a known scanner (OWASP CRS 913 lists: Nikto, sqlmap, ...).")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Worker processes, one detector each (1 model thread each unless --threads): use the cores "
                    "for parsing too, as a web server's workers do.")
 def scan(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend, text_field, batch, threads,
-         no_evidence, raw_ips, ip_key, no_progress, poll, max_seconds, no_cascade, workers):
+         no_evidence, raw_ips, ip_key, no_progress, poll, max_seconds, no_cascade, no_signatures, workers):
     """Scan access logs, raw HTTP requests, pcaps, line logs, JSONL or CSV for web attacks.
 
     Streams in constant memory; corrupt lines/records/packets are counted and skipped; a summary
@@ -856,10 +861,11 @@ def scan(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend
             from secllm.detect.pool import DetectorPool
 
             det = DetectorPool(d, workers=workers, backend=resolve_backend(d, backend), threads=threads or 1,
-                               cascade=not no_cascade)
+                               cascade=not no_cascade, signatures=not no_signatures)
         else:
             det = WebAttackDetector.load(d, threads=threads, backend=resolve_backend(d, backend))
             det.cascade = not no_cascade
+            det.signatures = not no_signatures
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc
     out = open(out_file, "w", encoding="utf-8", newline="") if out_file else sys.stdout

@@ -34,6 +34,7 @@ from secllm.data.canonical import canonicalize, span_to_original
 from secllm.data.corpus import scrub_surrogates
 from secllm.detect.cascade import band_limits
 from secllm.detect.prefilter import is_bare_token
+from secllm.detect.signatures import match_parts
 from secllm.data.http import Part, split_web_input
 from secllm.paths import DEFAULT_MODEL_DIR
 
@@ -72,7 +73,8 @@ class Detection:
     class_scores: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
-    stage: str | None = None             # what decided: "full" model, "fast" model, "lexical" stage, "prefilter"
+    stage: str | None = None             # what decided: "full" model, "fast" model, "lexical" stage, "prefilter", "signature"
+    signatures: list[str] = field(default_factory=list)   # known attack-tool names/markers found (CRS 913 lists)
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -143,6 +145,7 @@ class WebAttackDetector:
         self.max_length: int = int(meta.get("max_length", 128))
         # the cheap first stage (secllm.detect.prefilter); off only for measuring its effect
         self.prefilter: bool = True
+        self.signatures: bool = True        # known scanner names/markers (secllm.detect.signatures)
         # Exact score cache: (modality, canonical text) -> class probabilities. The model is a
         # pure function of its input, so a hit returns what the model would return; real traffic
         # repeats header values (User-Agent, Accept, Referer), paths and parameter values heavily.
@@ -348,6 +351,7 @@ class WebAttackDetector:
         # (item index, part, canonical, model modality)
         jobs: list[tuple[int, Any, Any, str]] = []
         prefiltered: set[int] = set()
+        hits: dict[int, list] = {}
         for k, (item, res) in enumerate(zip(items, results)):
             try:
                 if not isinstance(item, str):
@@ -361,6 +365,9 @@ class WebAttackDetector:
                     continue
                 kind_k, parts = split_web_input(item, kinds[k], with_target=True)
                 res.kind = kind_k
+                if self.signatures:
+                    hits[k] = match_parts(parts, item)
+                    res.signatures = [h.name for h in hits[k]]
                 if len(parts) > MAX_PARTS:
                     res.warnings.append(f"{len(parts) - MAX_PARTS} parts beyond {MAX_PARTS} not scored")
                     parts = parts[:MAX_PARTS]
@@ -426,6 +433,15 @@ class WebAttackDetector:
                     res.evidence = self._evidence(items[k], part, canon, spans, max_evidence)
                 except Exception as exc:  # noqa: BLE001
                     res.warnings.append(f"evidence failed: {type(exc).__name__}")
+        for k, found in hits.items():
+            res = results[k]
+            if found and res.status == Status.OK and res.label != "malicious":
+                # the model found no attack, but the request names the tool that sent it
+                res.label, res.score, res.attack_type = "malicious", 1.0, "scanner"
+                res.stage, res.part = "signature", found[0].part
+                if evidence:
+                    res.evidence = [Evidence(part=h.part, start=h.start, end=h.end, text=items[k][h.start:h.end],
+                                             weight=round(1.0 / len(found), 4)) for h in found[:max_evidence]]
         return results
 
     @staticmethod

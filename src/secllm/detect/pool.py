@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 
-def _worker(conn, model_dir: str, backend: str, threads: int, cascade: bool, cache_size: int | None) -> None:
+def _worker(conn, model_dir: str, backend: str, threads: int, cascade: bool, cache_size: int | None,
+            signatures: bool = True) -> None:
     from secllm.detect.detector import WebAttackDetector
 
     try:
         det = WebAttackDetector.load(model_dir, threads=threads, backend=backend)
         det.cascade = cascade
+        det.signatures = signatures
         if cache_size is not None:
             det.set_cache_size(cache_size)
         conn.send(("ready", None))
@@ -53,7 +55,7 @@ class DetectorPool:
     """``detect`` over ``workers`` processes, each with its own :class:`WebAttackDetector`."""
 
     def __init__(self, model_dir: str | Path | None = None, workers: int = 2, *, backend: str = "auto",
-                 threads: int = 1, cascade: bool = True, cache_size: int | None = None):
+                 threads: int = 1, cascade: bool = True, cache_size: int | None = None, signatures: bool = True):
         from secllm.paths import DEFAULT_MODEL_DIR
         from secllm.runtime import resolve_backend
 
@@ -67,7 +69,8 @@ class DetectorPool:
         self._conns, self._procs = [], []
         for _ in range(workers):
             parent, child = ctx.Pipe()
-            p = ctx.Process(target=_worker, args=(child, str(d), backend, threads, cascade, cache_size), daemon=True)
+            p = ctx.Process(target=_worker, args=(child, str(d), backend, threads, cascade, cache_size, signatures),
+                            daemon=True)
             p.start()
             child.close()
             self._conns.append(parent)

@@ -1,0 +1,124 @@
+"""Known attack-tool signatures: the request says which scanner sent it.
+
+A vulnerability scanner's probe is often an ordinary-looking request (``GET /admin.php``) whose
+only tell is the tool's name in the ``User-Agent`` or a marker header or path the tool always
+sends. No model can learn that a ``GET /`` is hostile from the request alone; a WAF flags it by
+name. These lists are the OWASP Core Rule Set's scanner-detection data (CRS 3.3.4,
+``REQUEST-913-SCANNER-DETECTION``: ``scanners-user-agents.data`` for rule 913100,
+``scanners-headers.data`` for 913110, ``scanners-urls.data`` for 913120; Apache License 2.0),
+matched the way CRS does (case-insensitive substring). One entry is left out: ``QQGameHall``, the
+user agent of Tencent's game client, which flags ordinary traffic in China.
+
+A hit makes the detection malicious with ``attack_type`` ``scanner`` (unless the model already
+found an attack, whose type is kept); the matched name is the evidence and is listed in
+``Detection.signatures``. Turn it off with ``WebAttackDetector.signatures = False`` or
+``secllm detect --no-signatures``.
+
+    >>> [h.name for h in match_parts([_P("header:user-agent", "Mozilla/5.00 (Nikto/2.1.6)", 10)])]
+    ['nikto']
+    >>> match_parts([_P("header:user-agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0", 0)])
+    []
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, NamedTuple
+
+# CRS 3.3.4 scanners-user-agents.data (913100), minus QQGameHall (see the module docstring)
+USER_AGENTS = (
+    "(hydra)", ".nasl", "absinthe", "advanced email extractor", "arachni/", "autogetcontent", "bilbo",
+    "BFAC", "brutus", "brutus/aet", "bsqlbf", "cgichk", "cisco-torch", "commix", "core-project/1.0",
+    "crimscanner/", "datacha0s", "dirbuster", "domino hunter", "dotdotpwn", "email extractor",
+    "fhscan core 1.", "floodgate", "F-Secure Radar", "get-minimal", "gobuster",
+    "gootkit auto-rooter scanner", "grabber", "grendel-scan", "havij", "inspath", "internet ninja",
+    "jaascois", "zmeu", "Jorgee", "masscan", "metis", "morfeus fucking scanner", "mysqloit",
+    "n-stealth", "nessus", "netsparker", "nikto", "nmap nse", "nmap scripting engine", "nmap-nse",
+    "nsauditor", "Nuclei", "openvas", "pangolin", "paros", "pmafind", "prog.customcrawler",
+    "qualys was", "s.t.a.l.k.e.r.", "security scan", "springenwerk", "sql power injector", "sqlmap",
+    "sqlninja", "sysscan", "teh forest lobster", "this is an exploit", "toata dragostea",
+    "toata dragostea mea pentru diavola", "uil2pn", "user-agent:", "vega/", "voideye", "w3af.sf.net",
+    "w3af.sourceforge.net", "w3af.org", "webbandit", "webinspect", "webshag",
+    "webtrends security analyzer", "webvulnscan", "Wfuzz", "Fuzz Faster U Fool", "whatweb", "whcc/",
+    "wordpress hash grabber", "xmlrpc exploit", "WPScan", "struts-pwn", "Detectify", "zgrab",
+)
+# CRS 3.3.4 scanners-headers.data (913110): header names and values
+HEADERS = (
+    "acunetix-product", "(acunetix web vulnerability scanner", "acunetix-scanning-agreement",
+    "acunetix-user-agreement", "myvar=1234", "x-ratproxy-loop",
+    "bytes=0-,5-0,5-1,5-2,5-3,5-4,5-5,5-6,5-7,5-8,5-9,5-10,5-11,5-12,5-13,5-14", "x-scanner",
+)
+# CRS 3.3.4 scanners-urls.data (913120): request path and parameter values
+URLS = (
+    "/.adSensepostnottherenonobook", "/<invalid>hello.html", "/actSensepostnottherenonotive",
+    "/acunetix-wvs-test-for-some-inexistent-file", "/antidisestablishmentarianism",
+    "/appscan_fingerprint/mac_address", "/arachni-", "/cybercop", "/nessus_is_probing_you_",
+    "/nessustest", "/netsparker-", "/rfiinc.txt", "/thereisnowaythat-you-canbethere",
+    "/w3af/remotefileinclude.html", "appscan_fingerprint", "w00tw00t.at.ISC.SANS.DFind",
+    "w00tw00t.at.blackhats.romanian.anti-sec",
+)
+
+
+def _alternation(words: Iterable[str]) -> re.Pattern:
+    # longest first so that "toata dragostea mea pentru diavola" wins over "toata dragostea"
+    return re.compile("|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True)), re.IGNORECASE)
+
+
+_UA = _alternation(USER_AGENTS)
+_HEADERS = _alternation(HEADERS)
+_URLS = _alternation(URLS)
+_URL_PARTS = ("target", "url", "path", "value")
+
+
+class _P(NamedTuple):            # the fields of secllm.data.http.Part this module reads
+    name: str
+    text: str
+    start: int
+
+
+@dataclass(frozen=True)
+class SignatureHit:
+    name: str        # the matched list entry, lower-cased ("nikto")
+    rule: str        # which CRS list: "913100" user agent, "913110" header, "913120" url
+    part: str        # the part it was found in ("header:user-agent")
+    start: int       # span in the original input
+    end: int
+
+
+def match_parts(parts, item: str | None = None) -> list[SignatureHit]:
+    """Signature hits in an input's parts (:func:`secllm.data.http.split_web_input`), in order.
+
+    User-agent names are looked for in ``header:user-agent``; scanner marker headers in every
+    header's name and value; scanner paths in the target, path, query/body parameter values and
+    bare payloads. Each list entry is reported once per input. ``item`` (the original input) lets
+    a marker header's name be located for the evidence span; without it the span is the value's.
+    """
+    low = item.lower() if item is not None else None
+    hits: list[SignatureHit] = []
+    seen: set[str] = set()
+
+    def add(m: re.Match | None, rule: str, part, in_name: bool = False) -> None:
+        if m is None:
+            return
+        name = m.group(0).lower()
+        if name in seen:
+            return
+        seen.add(name)
+        if not in_name:
+            s, e = part.start + m.start(), part.start + m.end()
+        else:                                   # the header's name, just before its value
+            k = low.rfind(part.name[7:], 0, part.start) if low is not None else -1
+            s, e = (k + m.start(), k + m.end()) if k >= 0 else (part.start, part.start + len(part.text))
+        hits.append(SignatureHit(name, rule, part.name, s, e))
+
+    for p in parts:
+        n = p.name
+        if n == "header:user-agent":
+            add(_UA.search(p.text), "913100", p)
+        if n.startswith("header:"):
+            add(_HEADERS.search(n[7:]), "913110", p, in_name=True)     # a marker header's name
+            add(_HEADERS.search(p.text), "913110", p)
+        elif n in _URL_PARTS or n.startswith(("query:", "body:")):
+            add(_URLS.search(p.text), "913120", p)
+    return hits
