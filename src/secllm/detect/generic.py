@@ -57,21 +57,36 @@ class TaskDetector:
     # -------------------------------------------------------------------------------------
     @classmethod
     def load(cls, model_dir: str | Path, task: str | None = None, threads: int | None = None,
-             backend: str = "torch", shared=None) -> "TaskDetector":
+             backend: str = "torch", shared=None, head: str = "auto") -> "TaskDetector":
         """Load ``task`` from a classifier directory or from ``model_dir/adapters/<task>``.
 
         ``shared`` (a :class:`secllm.tasks.adapt.MultiTaskModel`) reuses an already loaded base:
-        that is how one process serves several tasks with one base.
+        that is how one process serves several tasks with one base. ``head``: ``auto`` serves the
+        task's lexical head (``model_dir/lexical/<task>``, :mod:`secllm.tasks.lexical_head`) when
+        validation chose it over the adapter, ``lexical`` forces it, ``adapter`` never uses it.
+        A lexical head needs neither torch nor ONNX Runtime (numpy only).
         """
         from secllm.model.modeling import read_meta
+        from secllm.tasks.lexical_head import head_dir, load_head, served_head
         from secllm.tasks.registry import get_task
 
+        if head not in ("auto", "lexical", "adapter"):
+            raise ValueError(f"head must be auto, lexical or adapter, not {head!r}")
         d = Path(model_dir)
         meta = read_meta(d)
         task = task or meta.get("task")
         if not task:
             raise ValueError(f"{d} does not say which task it serves; pass task=")
         spec = get_task(task)
+        hd = served_head(d, task) if head == "auto" else head_dir(d, task) if head == "lexical" else None
+        if hd is not None:
+            from secllm.model.modeling import load_tokenizer_checked
+
+            lex, hmeta = load_head(hd)
+            tok = load_tokenizer_checked(d, hmeta)
+            if tok.vocab_size != lex.vocab_size:
+                raise ValueError(f"{hd} was fitted on a {lex.vocab_size}-token vocabulary, {d} has {tok.vocab_size}")
+            return cls(spec, lex, tok, hmeta, d)
         if threads and backend == "torch":
             import torch
 

@@ -278,6 +278,19 @@ def _task_detectors(model_dir: Path, tasks: list[str], threads: int | None,
     if not tasks:
         return {}
     out: dict[str, Any] = {}
+    from secllm.tasks.lexical_head import served_head
+
+    lexical = [t for t in tasks if served_head(model_dir, t) is not None]
+    if lexical:                         # lexical task heads chosen on validation: numpy only
+        from secllm.detect.generic import TaskDetector
+        from secllm.tasks.registry import get_task
+
+        for t in lexical:
+            out[t] = TaskDetector.load(model_dir, task=t)
+            TASKS.setdefault(t, get_task(t).description)
+        tasks = [t for t in tasks if t not in out]
+        if not tasks:
+            return out
     onnx_dirs = onnx_task_dirs(model_dir)
     if onnx_dirs:                       # exported task models: ONNX Runtime only, no torch
         from secllm.detect.generic import TaskDetector

@@ -586,6 +586,14 @@ def export_task_onnx(model_dir: str | Path, task: str, out_dir: str | Path, *, q
         info = export_onnx(merge_task(model_dir, task, Path(tmp) / task), out_dir, quantize=quantize)
     if int8_only and quantize:
         Path(info["onnx"]).unlink(missing_ok=True)
+    from secllm.tasks.lexical_head import head_dir
+
+    src = head_dir(model_dir, task)
+    if (src / "secllm.json").exists():          # the task's lexical head travels with it (served if chosen)
+        import shutil
+
+        shutil.copytree(src, head_dir(out_dir, task), dirs_exist_ok=True)
+        info["lexical_head"] = str(head_dir(out_dir, task))
     return info
 
 

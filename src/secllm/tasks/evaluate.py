@@ -102,6 +102,24 @@ def _model_predictor(model_dir: Path, task: str):
     return list(meta["labels"]), meta, predict
 
 
+def _lexical_predictor(model_dir: Path, hd: Path):
+    """(labels, meta, predict_proba(Examples)) for a lexical task head (:mod:`secllm.tasks.lexical_head`)."""
+    from secllm.model.modeling import load_tokenizer_checked
+    from secllm.tasks.finetune import encode_examples
+    from secllm.tasks.lexical_head import load_head
+
+    backend, meta = load_head(hd)
+    tok = load_tokenizer_checked(model_dir, meta)
+    ml = int(meta["max_length"])
+
+    def predict(ex: Examples) -> np.ndarray:
+        if not len(ex):
+            return np.zeros((0, len(meta["labels"])), dtype=np.float32)
+        return backend.predict_proba(encode_examples(tok, ex, ml))
+
+    return list(meta["labels"]), meta, predict
+
+
 def run_task_eval(cfg: TaskEvalConfig) -> dict[str, Any]:
     """Train what is asked, evaluate everything, write ``cfg.out/<test set>/report.*`` + ``index.json``."""
     from secllm.eval.report import machine_info, write_report
@@ -175,8 +193,19 @@ def run_task_eval(cfg: TaskEvalConfig) -> dict[str, Any]:
         timings["secllm-lora"] = {"train_s": round(time.time() - t0, 1)}
         predictors["secllm-lora"] = _model_predictor(models_dir / "multitask", spec.name)
     for name, d in cfg.models.items():
-        predictors[name] = _model_predictor(Path(d), spec.name)
-        timings.setdefault(name, {})
+        from secllm.tasks.lexical_head import head_dir, served_head
+
+        hd = head_dir(d, spec.name)
+        if not (hd / "secllm.json").exists():
+            predictors[name] = _model_predictor(Path(d), spec.name)
+        elif served_head(d, spec.name) is not None:    # what `detect --task` serves, then the other one
+            predictors[name] = _lexical_predictor(Path(d), hd)
+            predictors[f"{name}: adapter (not served)"] = _model_predictor(Path(d), spec.name)
+        else:
+            predictors[name] = _model_predictor(Path(d), spec.name)
+            predictors[f"{name}: lexical head (not served)"] = _lexical_predictor(Path(d), hd)
+        for n in predictors:
+            timings.setdefault(n, {})
 
     # each system: predict_proba on val (threshold) and on every test set
     systems_out: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in tests}

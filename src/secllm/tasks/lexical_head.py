@@ -1,0 +1,172 @@
+"""Lexical task heads: a linear model over the base tokenizer's tokens, served when it wins on validation.
+
+On some tasks the small base's adapters lose to a bag of words (threat-intel sentences, Windows
+events, BGL log lines: ``reports/tasks-shipped``). A serious tool serves what works: for every task
+this module can fit the same linear model the web-attack cascade's first stage uses
+(:mod:`secllm.detect.lexical`: multinomial logistic regression over the base tokenizer's token
+unigrams + hashed bigrams, numpy inference, exact token attribution for evidence) on the task's
+training split, pick C on validation, and compare its validation macro-F1 with the task adapter's.
+The head is *served* (``secllm detect --task``, ``secllm serve``) only when it is ahead on
+validation; the test split plays no part. Both figures and the choice are written to the head's
+``secllm.json``, and ``secllm eval`` reports both systems.
+
+Layout: ``<model dir>/lexical/<task>/{lexical.safetensors, secllm.json}`` beside ``adapters/``;
+the tokenizer is the model directory's own (one tokenizer for every task, as the issue asks).
+
+    python -m secllm.tasks.lexical_head src/secllm/assets/tasks --task cti-attack --task log-bgl
+    python -m secllm.tasks.lexical_head MODEL --task all          # every task with an adapter
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HEADS_DIR = "lexical"
+HEAD_KIND = "lexical-head"
+HEAD_BUCKETS = 1 << 15          # hashed bigram buckets (the web stage uses 1 << 16; heads are per task)
+HEAD_MAX_LENGTH = 512           # tokens read per item: the linear model is cheap, so read more than the adapters
+
+
+def head_dir(model_dir: str | Path, task: str) -> Path:
+    return Path(model_dir) / HEADS_DIR / task
+
+
+def served_head(model_dir: str | Path, task: str) -> Path | None:
+    """The task's lexical head directory when it exists and validation chose it, else None."""
+    d = head_dir(model_dir, task)
+    try:
+        meta = json.loads((d / "secllm.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return d if meta.get("kind") == HEAD_KIND and meta.get("serve") else None
+
+
+def load_head(d: str | Path):
+    """``(LexicalBackend, meta)`` of a head directory (numpy + safetensors only)."""
+    from safetensors.numpy import load_file
+
+    from secllm.detect.lexical import WEIGHTS_FILE, LexicalBackend
+
+    d = Path(d)
+    meta = json.loads((d / "secllm.json").read_text())
+    if meta.get("kind") != HEAD_KIND:
+        raise ValueError(f"{d} holds a {meta.get('kind')} model, not a lexical task head")
+    t = load_file(str(d / WEIGHTS_FILE))
+    return LexicalBackend(t["weight"], t["bias"], meta["vocab_size"], meta["n_buckets"]), meta
+
+
+def verdicts(proba: np.ndarray, labels: list[str], benign: str | None, threshold: float) -> list[str]:
+    """The label a detector reports per row: argmax, or benign/attack class against ``threshold``."""
+    if benign is None or benign not in labels:
+        return [labels[i] for i in proba.argmax(1)]
+    from secllm.detect.cascade import verdict_labels
+
+    return verdict_labels(proba, labels, labels.index(benign), threshold)
+
+
+def _macro_f1(y: list[str], pred: list[str], labels: list[str]) -> float:
+    from secllm.eval.metrics import multiclass_metrics
+
+    return float(multiclass_metrics(y, pred, labels)["macro_f1"])
+
+
+def _threshold(spec, labels: list[str], val, proba: np.ndarray) -> float:
+    from secllm.tasks.evaluate import _threshold as thr
+
+    return float(thr(spec, labels, val, proba)) if spec.benign_label in labels else 0.5
+
+
+def fit_head(model_dir: str | Path, task: str, splits: dict | None = None, *, datasets: str | None = None,
+             grid: tuple[float, ...] = (1.0, 5.0, 20.0, 50.0, 200.0), n_buckets: int = HEAD_BUCKETS,
+             max_length: int = HEAD_MAX_LENGTH, compare_adapter: bool = True, log=print) -> dict[str, Any]:
+    """Fit, select on validation, compare with the adapter, save ``<model_dir>/lexical/<task>/``.
+
+    ``splits`` (``{"train": Examples, "val": Examples, ...}``) defaults to the task's own loader
+    over the shared datasets. Returns the head's ``secllm.json``.
+    """
+    from safetensors.numpy import save_file
+
+    from secllm.detect.lexical import WEIGHTS_FILE, fit_lexical
+    from secllm.tasks.finetune import encode_examples
+    from secllm.tasks.registry import get_task
+    from secllm.tokenizer import SecTokenizer
+
+    spec = get_task(task)
+    model_dir = Path(model_dir)
+    if splits is None:
+        from secllm.paths import datasets_dir
+
+        splits = spec.load(datasets_dir(datasets)).splits
+    train, val = splits["train"], splits["val"]
+    labels = spec.label_set(splits)
+    tok = SecTokenizer.load(model_dir)
+    t0 = time.time()
+    s_train, s_val = encode_examples(tok, train, max_length), encode_examples(tok, val, max_length)
+    candidates, best = [], None
+    for C in grid:
+        t1 = time.time()
+        b = fit_lexical(s_train, list(train.labels), labels, tok.vocab_size, C=C, n_buckets=n_buckets,
+                        max_iter=1000)
+        p = b.predict_proba(s_val)
+        thr = _threshold(spec, labels, val, p)
+        f1 = _macro_f1(list(val.labels), verdicts(p, labels, spec.benign_label, thr), labels)
+        candidates.append({"C": C, "val_macro_f1": round(f1, 4), "threshold": thr, "fit_s": round(time.time() - t1, 1)})
+        log(f"{task}: C={C} validation macro-F1 {f1:.4f}")
+        if best is None or f1 > best[0] + 1e-9:
+            best = (f1, C, b, thr)
+    f1, C, backend, thr = best
+    adapter_f1 = None
+    if compare_adapter and (model_dir / "adapters" / task).exists():
+        from secllm.tasks.evaluate import _model_predictor
+
+        alabels, ameta, predict = _model_predictor(model_dir, task)
+        ab = ameta.get("benign_label", spec.benign_label)
+        adapter_f1 = _macro_f1(list(val.labels), verdicts(predict(val), alabels, ab if ab in alabels else None,
+                                                          float(ameta.get("threshold", 0.5))), labels)
+        log(f"{task}: adapter validation macro-F1 {adapter_f1:.4f}")
+    serve = adapter_f1 is None or f1 > adapter_f1
+    meta = {
+        "format": "secllm-model", "version": 1, "kind": HEAD_KIND, "task": task, "labels": labels,
+        "benign_label": spec.benign_label if spec.benign_label in labels else None, "threshold": thr,
+        "max_length": max_length, "vocab_size": tok.vocab_size, "tokenizer_fingerprint": tok.fingerprint(), "n_buckets": n_buckets, "C": C,
+        "weights_dtype": "float16", "val_macro_f1": round(f1, 4),
+        "adapter_val_macro_f1": round(adapter_f1, 4) if adapter_f1 is not None else None,
+        "serve": serve, "selection": "served when its validation macro-F1 beats the adapter's (test unused)",
+        "rows": {"train": len(train), "val": len(val)}, "candidates": candidates,
+        "fit_s": round(time.time() - t0, 1),
+    }
+    d = head_dir(model_dir, task)
+    d.mkdir(parents=True, exist_ok=True)
+    save_file({"weight": backend.weight.astype(np.float16), "bias": backend.bias}, str(d / WEIGHTS_FILE))
+    (d / "secllm.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))
+    log(f"{task}: lexical head C={C} val {f1:.4f} vs adapter {adapter_f1}: {'served' if serve else 'kept, not served'}")
+    return meta
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m secllm.tasks.lexical_head", description=__doc__.split("\n")[0])
+    ap.add_argument("model_dir", help="a multi-task model directory (base + adapters/)")
+    ap.add_argument("--task", action="append", required=True, help="task name, repeatable, or 'all'")
+    ap.add_argument("--datasets", default=None, help="the shared datasets folder (default: found as usual)")
+    ap.add_argument("--no-compare", action="store_true", help="serve the head without comparing with the adapter")
+    a = ap.parse_args(argv)
+    tasks = a.task
+    if tasks == ["all"]:
+        tasks = sorted(p.name for p in (Path(a.model_dir) / "adapters").iterdir() if p.is_dir())
+    summary = {}
+    for t in tasks:
+        m = fit_head(a.model_dir, t, datasets=a.datasets, compare_adapter=not a.no_compare)
+        summary[t] = {k: m[k] for k in ("C", "val_macro_f1", "adapter_val_macro_f1", "serve")}
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

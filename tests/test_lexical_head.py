@@ -1,0 +1,119 @@
+"""Lexical task heads: fitted on train, chosen over the adapter on validation only, served without torch."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from secllm.tasks.finetune import Examples, FinetuneConfig
+
+
+def _hdfs(n: int, seed: int) -> Examples:
+    rng = random.Random(seed)
+    norm = [" ".join(f"e{rng.choice([5, 22, 11, 9])}" for _ in range(rng.randint(3, 8))) for _ in range(n)]
+    anom = [" ".join(f"e{rng.choice([5, 7, 13, 28])}" for _ in range(rng.randint(3, 8))) for _ in range(n)]
+    return Examples(norm + anom, ["log"] * (2 * n), ["normal"] * n + ["anomaly"] * n)
+
+
+@pytest.fixture(scope="module")
+def mt(tmp_path_factory, tiny_base):
+    """A base with a barely trained log-hdfs adapter (one epoch, tiny lr): the head should win."""
+    from secllm.tasks.adapt import train_adapter
+
+    out = tmp_path_factory.mktemp("mt-lex")
+    train_adapter(tiny_base, "log-hdfs", _hdfs(30, 0), _hdfs(10, 1), ["normal", "anomaly"], out, lora=False,
+                  benign_label="normal", cfg=FinetuneConfig(epochs=1, lr=1e-6, batch_tokens=1024))
+    return out
+
+
+SPLITS = {"train": _hdfs(40, 2), "val": _hdfs(15, 3), "test": _hdfs(15, 4)}
+
+
+def test_head_is_fitted_selected_on_validation_and_served(mt):
+    from secllm.detect.generic import TaskDetector
+    from secllm.detect.lexical import LexicalBackend
+    from secllm.tasks.lexical_head import fit_head, served_head
+
+    meta = fit_head(mt, "log-hdfs", SPLITS, grid=(1.0, 20.0), log=lambda m: None)
+    assert meta["val_macro_f1"] > 0.9 and meta["adapter_val_macro_f1"] is not None
+    assert [c["C"] for c in meta["candidates"]] == [1.0, 20.0]
+    assert meta["serve"] == (meta["val_macro_f1"] > meta["adapter_val_macro_f1"]) and meta["serve"]
+    assert served_head(mt, "log-hdfs") == mt / "lexical" / "log-hdfs"
+    assert not list((mt / "lexical" / "log-hdfs").glob("*.pt")) and not list((mt / "lexical").rglob("*.pkl"))
+    det = TaskDetector.load(mt, task="log-hdfs")
+    assert isinstance(det.backend, LexicalBackend)
+    r = det.detect(["e5 e7 e13 e28 e7", "e5 e22 e11 e9", "", 7])
+    assert [x.label for x in r[:2]] == ["malicious", "benign"] and r[0].attack_type == "anomaly"
+    assert [x.status for x in r[2:]] == ["empty", "bad_input"]
+    ev = r[0].evidence
+    assert ev and all("e5 e7 e13 e28 e7"[e.start:e.end] == e.text for e in ev)
+    # the adapter is still there and can be asked for explicitly
+    assert not isinstance(TaskDetector.load(mt, task="log-hdfs", head="adapter").backend, LexicalBackend)
+
+
+def test_head_not_served_when_the_adapter_wins(mt, tmp_path):
+    """Selection is on validation: a validation set the head gets wrong leaves the adapter served."""
+    from secllm.detect.generic import TaskDetector
+    from secllm.detect.lexical import LexicalBackend
+    from secllm.tasks.lexical_head import fit_head, served_head
+    import shutil
+
+    d = tmp_path / "mt"
+    shutil.copytree(mt, d)
+    flipped = SPLITS["val"]
+    flipped = Examples(flipped.texts, flipped.modalities, ["anomaly" if x == "normal" else "normal" for x in flipped.labels])
+    meta = fit_head(d, "log-hdfs", {**SPLITS, "val": flipped}, grid=(20.0,), log=lambda m: None)
+    assert meta["val_macro_f1"] <= meta["adapter_val_macro_f1"] and not meta["serve"]
+    assert served_head(d, "log-hdfs") is None
+    assert not isinstance(TaskDetector.load(d, task="log-hdfs").backend, LexicalBackend)
+
+
+def test_eval_reports_served_and_other_system(mt, tmp_path):
+    from secllm.tasks.evaluate import TaskEvalConfig, run_task_eval
+    from secllm.tasks.lexical_head import fit_head
+
+    fit_head(mt, "log-hdfs", SPLITS, grid=(20.0,), log=lambda m: None)
+    idx = run_task_eval(TaskEvalConfig(task="log-hdfs", out=tmp_path / "rep", data=SPLITS, models={"shipped": str(mt)},
+                                       baselines=False, bootstrap=0))
+    systems = idx["reports"]["test"]["systems"]
+    assert set(systems) == {"shipped", "shipped: adapter (not served)"}
+    assert systems["shipped"]["macro_f1"] > 0.9
+
+
+def test_served_head_ships_exports_and_serves_without_torch(mt, tmp_path):
+    from secllm.model.ship import ship_tasks
+    from secllm.tasks.lexical_head import fit_head, served_head
+
+    fit_head(mt, "log-hdfs", SPLITS, grid=(20.0,), log=lambda m: None)
+    dst = ship_tasks(mt, tmp_path / "shipped")
+    assert served_head(dst, "log-hdfs") is not None
+    # a process where importing torch fails still judges with the head
+    code = ("import sys; sys.modules['torch'] = None; sys.modules['onnxruntime'] = None\n"
+            "from secllm.detect.generic import TaskDetector\n"
+            f"d = TaskDetector.load({str(dst)!r}, task='log-hdfs')\n"
+            "print([r.label for r in d.detect(['e5 e7 e13 e28', 'e5 e22 e11 e9'])])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['malicious', 'benign']"
+
+
+def test_export_carries_the_head(mt, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from secllm.detect.generic import TaskDetector
+    from secllm.detect.lexical import LexicalBackend
+    from secllm.tasks.adapt import export_task_onnx
+    from secllm.tasks.lexical_head import fit_head
+
+    fit_head(mt, "log-hdfs", SPLITS, grid=(20.0,), log=lambda m: None)
+    info = export_task_onnx(mt, "log-hdfs", tmp_path / "onnx" / "log-hdfs", int8_only=True)
+    assert "lexical_head" in info
+    det = TaskDetector.load(tmp_path / "onnx" / "log-hdfs", task="log-hdfs", backend="onnx-int8")
+    assert isinstance(det.backend, LexicalBackend)
+    a = det.detect(["e5 e7 e13 e28"], evidence=False)[0]
+    b = TaskDetector.load(mt, task="log-hdfs").detect(["e5 e7 e13 e28"], evidence=False)[0]
+    assert a.label == b.label and abs(a.score - b.score) < 1e-6
