@@ -161,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
         dets["secllm-linear-probe"] = WebAttackDetector.load(args.probe, threads=args.threads)
     for d in dets.values():
         d.cascade = False              # each model alone; the shipped cascade is its own row
+        d.signatures = False           # the model's own skill: no scanner-name signatures
     if dets["secllm-pretrained"].has_cascade:
+        # the shipped configuration: cascade + scanner signatures (secllm.detect.signatures)
         dets["secllm-pretrained + cascade (shipped)"] = WebAttackDetector.load(args.pretrained, threads=args.threads)
     print("fitting baselines ...", file=sys.stderr)
     tfidf, tfidf_s = baseline_fit(TfidfLogReg, data["train"])
@@ -231,7 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     elif len(raw):
         labels = ["benign", "malicious"]
         systems = {}
-        for name, d in dets.items():
+        raw_dets = dict(dets)
+        if "secllm-pretrained + cascade (shipped)" in dets:
+            nosig = WebAttackDetector.load(args.pretrained, threads=args.threads)
+            nosig.signatures = False
+            raw_dets["secllm-pretrained + cascade, no signatures"] = nosig
+        for name, d in raw_dets.items():
             sysd = model_system(d, raw, labels)
             sysd["y_pred"] = ["malicious" if p != "benign" else "benign" for p in sysd["y_pred"]]
             systems[name] = sysd
@@ -253,7 +260,12 @@ def main(argv: list[str] | None = None) -> int:
                            manifest=manifest, systems=systems, machine=machine,
                            notes=["Labels are per capture file (attack captures vs the rest), not per request.",
                                   "No request of these captures was used in training or pretraining.",
-                                  "Baselines score each part of the request like the detector does (max over parts)."])
+                                  "Baselines score each part of the request like the detector does (max over parts).",
+                                  "The shipped row includes the scanner signatures (OWASP CRS 913 lists: a request naming "
+                                  "Nikto, sqlmap, ... is flagged). POST-HOC: that stage and the request-body handling "
+                                  "were added after reading this set's errors (most misses were Nikto probes such as "
+                                  "`GET /`), so the shipped row is not a clean held-out figure here; the "
+                                  "'no signatures' row and the models alone show the learned part."])
         summary["raw_requests_pcap"] = {n: _headline(r) for n, r in rep["systems"].items()}
 
     if args.repeats > 0:

@@ -23,6 +23,17 @@ from secllm.detect.detector import WebAttackDetector
 d = WebAttackDetector.load(None, backend="onnx-int8")
 assert d.lexical is not None and d.fast is not None, "the shipped cascade did not load without torch"
 print("cascade without torch:", d.lexical.backend.name, "->", d.fast.backend.name, "->", d.backend.name)'
+"$V/bin/python" -c '
+from secllm.detect.generic import TaskDetector
+from secllm.paths import DEFAULT_TASKS_DIR
+from secllm.tasks.lexical_head import served_head
+served = [t for t in ("cti-attack", "evtx-tactic", "log-bgl") if served_head(DEFAULT_TASKS_DIR, t)]
+assert served, "no lexical task head is served by the shipped tasks directory"
+for t in served:
+    d = TaskDetector.load(DEFAULT_TASKS_DIR, task=t)
+    r = d.detect(["RAS KERNEL FATAL data TLB error interrupt"])[0]
+    assert d.backend.name == "lexical" and r.status == "ok", (t, r)
+print("lexical task heads without torch:", ", ".join(served))'
 "$V/bin/python" - "$V/bin/secllm" <<'PYEOF'
 import json, socket, subprocess, sys, time, urllib.request
 

@@ -44,4 +44,7 @@ done
 $SECLLM finetune url --base "$RUNS/tasks-mt" --adapter lora --out "$RUNS/tasks-mt" --epochs 3 --max-minutes 28
 # traffic needs many more epochs (validation macro-F1 0.74 after one, 0.91 after six; ~45 min here)
 $SECLLM finetune traffic --base "$RUNS/tasks-mt" --adapter lora --out "$RUNS/tasks-mt" --epochs 8 --max-minutes 45
+# 7b. a lexical head per task (token-bag logistic regression over the base tokenizer, C on validation),
+#     served instead of the adapter only where its validation macro-F1 is higher (secllm.tasks.lexical_head)
+$PY -m secllm.tasks.lexical_head "$RUNS/tasks-mt" --task all
 $PY -m secllm.model.ship --tasks "$RUNS/tasks-mt" src/secllm/assets/tasks

@@ -101,3 +101,25 @@ def test_every_task_ships_offline_on_one_base():
         res = det.detect(_TASK_SAMPLES[t])
         assert all(r.status == "ok" and r.label is not None for r in res), (t, res)
     assert shared.base_loads == 1
+
+
+def test_shipped_lexical_heads_were_chosen_on_validation():
+    """Where the package serves a lexical task head, its recorded validation macro-F1 beats the
+    adapter's; where it does not, the adapter serves (selection rule of secllm.tasks.lexical_head)."""
+    import json
+
+    from secllm.detect.generic import TaskDetector
+    from secllm.paths import DEFAULT_TASKS_DIR
+    from secllm.tasks.lexical_head import HEADS_DIR, served_head
+
+    heads = sorted(p.name for p in (DEFAULT_TASKS_DIR / HEADS_DIR).iterdir())
+    assert {"cti-attack", "evtx-tactic", "log-bgl"} <= set(heads)
+    for t in heads:
+        meta = json.loads((DEFAULT_TASKS_DIR / HEADS_DIR / t / "secllm.json").read_text())
+        assert meta["task"] == t and meta["rows"]["val"] > 0
+        assert meta["serve"] == (meta["val_macro_f1"] > meta["adapter_val_macro_f1"])
+        assert (served_head(DEFAULT_TASKS_DIR, t) is not None) == meta["serve"]
+        det = TaskDetector.load(DEFAULT_TASKS_DIR, task=t)
+        assert (det.backend.name == "lexical") == meta["serve"]
+        res = det.detect(_TASK_SAMPLES[t])
+        assert all(r.status == "ok" and r.label in det.labels + ["benign", "malicious"] for r in res), (t, res)
