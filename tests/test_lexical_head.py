@@ -49,11 +49,13 @@ def test_head_is_fitted_selected_on_validation_and_served(mt):
     assert isinstance(det.backend, LexicalBackend)
     r = det.detect(["e5 e7 e13 e28 e7", "e5 e22 e11 e9", "", 7])
     assert [x.label for x in r[:2]] == ["malicious", "benign"] and r[0].attack_type == "anomaly"
-    assert [x.status for x in r[2:]] == ["empty", "bad_input"]
+    assert [x.status for x in r[2:]] == ["empty", "bad_input"] and r[0].stage == "lexical"
     ev = r[0].evidence
     assert ev and all("e5 e7 e13 e28 e7"[e.start:e.end] == e.text for e in ev)
     # the adapter is still there and can be asked for explicitly
-    assert not isinstance(TaskDetector.load(mt, task="log-hdfs", head="adapter").backend, LexicalBackend)
+    adapter = TaskDetector.load(mt, task="log-hdfs", head="adapter")
+    assert not isinstance(adapter.backend, LexicalBackend)
+    assert adapter.detect(["e5 e7 e13 e28 e7"])[0].stage == "adapter"
 
 
 def test_head_not_served_when_the_adapter_wins(mt, tmp_path):

@@ -173,8 +173,11 @@ class TaskDetector:
         return results
 
     def _judge(self, items, results, texts, where, enc, proba, evidence: bool, max_evidence: int) -> None:
+        stage = "lexical" if getattr(self.backend, "name", None) == "lexical" else "adapter" \
+            if self.shared is not None else "model"
         for n, k in enumerate(where):
             res, p = results[k], proba[n]
+            res.stage = stage                 # what judged: the task's lexical head, adapter, or model
             res.class_scores = {lab: float(p[i]) for i, lab in enumerate(self.labels)}
             order = np.argsort(-p)
             if self.benign_idx is not None:
