@@ -46,5 +46,5 @@ $SECLLM finetune url --base "$RUNS/tasks-mt" --adapter lora --out "$RUNS/tasks-m
 $SECLLM finetune traffic --base "$RUNS/tasks-mt" --adapter lora --out "$RUNS/tasks-mt" --epochs 8 --max-minutes 45
 # 7b. a lexical head per task (token-bag logistic regression over the base tokenizer, C on validation),
 #     served instead of the adapter only where its validation macro-F1 is higher (secllm.tasks.lexical_head)
-$PY -m secllm.tasks.lexical_head "$RUNS/tasks-mt" --task all
+$SECLLM models lexical-heads "$RUNS/tasks-mt" --task all
 $PY -m secllm.model.ship --tasks "$RUNS/tasks-mt" src/secllm/assets/tasks

@@ -119,3 +119,24 @@ def test_export_carries_the_head(mt, tmp_path):
     a = det.detect(["e5 e7 e13 e28"], evidence=False)[0]
     b = TaskDetector.load(mt, task="log-hdfs").detect(["e5 e7 e13 e28"], evidence=False)[0]
     assert a.label == b.label and abs(a.score - b.score) < 1e-6
+
+
+from tests.test_tasks import root  # noqa: E402,F401  (the tiny shared-datasets layout)
+
+
+def test_cli_fits_heads_from_the_datasets_folder(mt, root, tmp_path):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from secllm.cli import main
+
+    d = tmp_path / "mt"
+    shutil.copytree(mt, d)
+    shutil.rmtree(d / "lexical", ignore_errors=True)
+    r = CliRunner().invoke(main, ["models", "lexical-heads", str(d), "--task", "all", "--datasets", str(root)])
+    assert r.exit_code == 0, r.output
+    meta = json.loads((d / "lexical" / "log-hdfs" / "secllm.json").read_text())
+    assert meta["rows"]["train"] > 0 and meta["adapter_val_macro_f1"] is not None
+    summary = json.loads(r.stdout[r.stdout.index("{"):])
+    assert summary["log-hdfs"]["serve"] == meta["serve"]

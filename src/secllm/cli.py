@@ -634,6 +634,25 @@ def models_info(model_dir):
     click.echo(json.dumps({"path": str(d), **meta}, indent=2, ensure_ascii=False))
 
 
+@models.command("lexical-heads")
+@click.argument("model_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--task", "tasks", multiple=True, required=True, help="Task name (repeatable), or `all` (every adapter).")
+@click.option("--datasets", envvar="SECLLM_DATASETS", type=click.Path(file_okay=False), default=None)
+def models_lexical_heads(model_dir, tasks, datasets):
+    """Fit a lexical head per task (token-bag logistic regression over the base tokenizer, C chosen
+    on validation) into MODEL_DIR/lexical/<task>/; it is served instead of the task's adapter only
+    where its validation macro-F1 is higher."""
+    from secllm.tasks.lexical_head import main as heads_main
+
+    args = [str(model_dir)] + [x for t in tasks for x in ("--task", t)]
+    if datasets:
+        args += ["--datasets", str(datasets)]
+    try:
+        heads_main(args)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @models.command("export")
 @click.argument("model_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
