@@ -140,3 +140,23 @@ def test_cli_fits_heads_from_the_datasets_folder(mt, root, tmp_path):
     assert meta["rows"]["train"] > 0 and meta["adapter_val_macro_f1"] is not None
     summary = json.loads(r.stdout[r.stdout.index("{"):])
     assert summary["log-hdfs"]["serve"] == meta["serve"]
+
+
+def test_adapt_in_place_hands_the_task_back_to_the_grown_adapter(mt, tmp_path):
+    """`secllm adapt` grows the adapter; a served head that lacks the new class must stop serving."""
+    import shutil
+
+    from secllm.detect.generic import TaskDetector
+    from secllm.tasks.adapt import adapt_model_dir
+    from secllm.tasks.lexical_head import fit_head, served_head
+
+    d = tmp_path / "mt"
+    shutil.copytree(mt, d)
+    fit_head(d, "log-hdfs", SPLITS, grid=(20.0,), log=lambda m: None)
+    assert served_head(d, "log-hdfs") is not None
+    new = Examples(["e40 e41 e42", "e41 e42 e40 e40", "e42 e40 e41", "e40 e40 e42 e41"], ["log"] * 4, ["burst"] * 4)
+    info = adapt_model_dir(d, "log-hdfs", new, d)
+    assert "lexical_head" in info and served_head(d, "log-hdfs") is None
+    meta = json.loads((d / "lexical" / "log-hdfs" / "secllm.json").read_text())
+    assert "burst" in meta["not_served_because"]
+    assert "burst" in TaskDetector.load(d, task="log-hdfs").labels
