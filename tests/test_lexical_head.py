@@ -42,7 +42,9 @@ def test_head_is_fitted_selected_on_validation_and_served(mt):
     meta = fit_head(mt, "log-hdfs", SPLITS, grid=(1.0, 20.0), log=lambda m: None)
     assert meta["val_macro_f1"] > 0.9 and meta["adapter_val_macro_f1"] is not None
     assert [c["C"] for c in meta["candidates"]] == [1.0, 20.0]
-    assert meta["serve"] == (meta["val_macro_f1"] > meta["adapter_val_macro_f1"]) and meta["serve"]
+    boot = meta["val_difference_bootstrap"]
+    assert boot["low"] <= boot["mean"] <= boot["high"] and boot["resamples"] == 1000
+    assert meta["serve"] and meta["val_macro_f1"] > meta["adapter_val_macro_f1"] and boot["low"] > 0
     assert served_head(mt, "log-hdfs") == mt / "lexical" / "log-hdfs"
     assert not list((mt / "lexical" / "log-hdfs").glob("*.pt")) and not list((mt / "lexical").rglob("*.pkl"))
     det = TaskDetector.load(mt, task="log-hdfs")
