@@ -162,3 +162,68 @@ def test_adapt_in_place_hands_the_task_back_to_the_grown_adapter(mt, tmp_path):
     meta = json.loads((d / "lexical" / "log-hdfs" / "secllm.json").read_text())
     assert "burst" in meta["not_served_because"]
     assert "burst" in TaskDetector.load(d, task="log-hdfs").labels
+
+
+def _force_ensemble(d):
+    """Mark d's log-hdfs head as served in an ensemble (what fit_head writes when the mean wins)."""
+    p = d / "lexical" / "log-hdfs" / "secllm.json"
+    meta = json.loads(p.read_text())
+    meta["serve"] = "ensemble"
+    meta["ensemble"] = {"val_macro_f1": 1.0, "threshold": 0.5, "adapter_max_length": 16,
+                        "vs_single_bootstrap": None, "single": "head"}
+    p.write_text(json.dumps(meta))
+
+
+def test_ensemble_is_the_mean_of_head_and_adapter(mt, tmp_path):
+    import shutil
+
+    from secllm.detect.generic import TaskDetector
+    from secllm.tasks.evaluate import TaskEvalConfig, run_task_eval
+    from secllm.tasks.lexical_head import EnsembleBackend, fit_head, serve_mode
+
+    d = tmp_path / "mt"
+    shutil.copytree(mt, d)
+    fit_head(d, "log-hdfs", SPLITS, grid=(20.0,), log=lambda m: None)
+    _force_ensemble(d)
+    assert serve_mode(d, "log-hdfs") == "ensemble"
+    ens = TaskDetector.load(d, task="log-hdfs")
+    head = TaskDetector.load(d, task="log-hdfs", head="lexical")
+    adapter = TaskDetector.load(d, task="log-hdfs", head="adapter")
+    assert isinstance(ens.backend, EnsembleBackend) and ens.threshold == 0.5
+    long = " ".join(["5 7 13 28"] * 6)                    # longer than the adapter's 16 tokens
+    items = ["5 7 13 28 7", "5 22 11 9", long]
+    r_e, r_h = ens.detect(items), head.detect(items)
+    enc = adapter.tok.encode_batch([adapter._prepare(x, r) for x, r in zip(items, adapter.detect(items))],
+                                   "log", max_length=16, pad=False)
+    p_a = adapter.backend.predict_proba(enc.input_ids)
+    for k in range(3):
+        want = (np.array([r_h[k].class_scores[lab] for lab in ens.labels]) +
+                p_a[k, [adapter.labels.index(lab) for lab in ens.labels]]) / 2
+        got = np.array([r_e[k].class_scores[lab] for lab in ens.labels])
+        assert np.allclose(got, want, atol=1e-5), (k, got, want)
+    assert all(r.stage == "ensemble" for r in r_e)
+    mal = [r for r in r_e if r.label == "malicious"]
+    # HDFS preparation rewrites "5 7" as "e5 e7", so the spans index the prepared text
+    assert mal and all(r.evidence and 0 < sum(e.weight for e in r.evidence) <= 1.001 for r in mal)
+    assert all(e.part == "model_text" and e.text.strip() for r in mal for e in r.evidence)
+    idx = run_task_eval(TaskEvalConfig(task="log-hdfs", out=tmp_path / "rep", data=SPLITS, models={"m": str(d)},
+                                       baselines=False, bootstrap=0))
+    assert set(idx["reports"]["test"]["systems"]) == {"m", "m: adapter (not served)", "m: lexical head (not served)"}
+
+
+def test_ensemble_without_torch_serves_the_head_alone(mt, tmp_path):
+    import shutil
+
+    from secllm.tasks.lexical_head import fit_head
+
+    d = tmp_path / "mt"
+    shutil.copytree(mt, d)
+    fit_head(d, "log-hdfs", SPLITS, grid=(20.0,), log=lambda m: None)
+    _force_ensemble(d)
+    code = ("import sys; sys.modules['torch'] = None; sys.modules['peft'] = None\n"
+            "from secllm.detect.generic import TaskDetector\n"
+            f"d = TaskDetector.load({str(d)!r}, task='log-hdfs', backend='onnx')\n"
+            "print(d.backend.name, [r.label for r in d.detect(['5 7 13 28', '5 22 11 9'])])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "lexical ['malicious', 'benign']" and "serving the lexical head alone" in out.stderr

@@ -81,11 +81,28 @@ class TaskDetector:
         hd = served_head(d, task) if head == "auto" else head_dir(d, task) if head == "lexical" else None
         if hd is not None:
             from secllm.model.modeling import load_tokenizer_checked
+            from secllm.tasks.lexical_head import EnsembleBackend
 
             lex, hmeta = load_head(hd)
             tok = load_tokenizer_checked(d, hmeta)
             if tok.vocab_size != lex.vocab_size:
                 raise ValueError(f"{hd} was fitted on a {lex.vocab_size}-token vocabulary, {d} has {tok.vocab_size}")
+            if head == "auto" and hmeta.get("serve") == "ensemble" and hmeta.get("ensemble"):
+                try:
+                    inner = cls.load(d, task=task, threads=threads, backend=backend, shared=shared, head="adapter")
+                except (ImportError, ValueError) as exc:      # e.g. a [serve]-only install without torch
+                    import sys
+
+                    print(f"secllm: {task}: the adapter half of the ensemble cannot load ({exc}); "
+                          "serving the lexical head alone", file=sys.stderr)
+                    return cls(spec, lex, tok, hmeta, d)
+                if sorted(inner.labels) != sorted(hmeta["labels"]):
+                    raise ValueError(f"{task}: the adapter's labels differ from the lexical head's; refit the head")
+                order = [inner.labels.index(lab) for lab in hmeta["labels"]]
+                ens = EnsembleBackend(lex, inner.backend, hmeta["ensemble"]["adapter_max_length"],
+                                      None if order == list(range(len(order))) else order)
+                emeta = {**hmeta, "threshold": hmeta["ensemble"]["threshold"]}
+                return cls(spec, ens, tok, emeta, d, shared=inner.shared)
             return cls(spec, lex, tok, hmeta, d)
         if threads and backend == "torch":
             import torch
@@ -173,8 +190,8 @@ class TaskDetector:
         return results
 
     def _judge(self, items, results, texts, where, enc, proba, evidence: bool, max_evidence: int) -> None:
-        stage = "lexical" if getattr(self.backend, "name", None) == "lexical" else "adapter" \
-            if self.shared is not None else "model"
+        name = getattr(self.backend, "name", None)
+        stage = name if name in ("lexical", "ensemble") else "adapter" if self.shared is not None else "model"
         for n, k in enumerate(where):
             res, p = results[k], proba[n]
             res.stage = stage                 # what judged: the task's lexical head, adapter, or model

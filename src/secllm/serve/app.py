@@ -278,15 +278,24 @@ def _task_detectors(model_dir: Path, tasks: list[str], threads: int | None,
     if not tasks:
         return {}
     out: dict[str, Any] = {}
-    from secllm.tasks.lexical_head import served_head
+    import importlib.util
 
-    lexical = [t for t in tasks if served_head(model_dir, t) is not None]
-    if lexical:                         # lexical task heads chosen on validation: numpy only
+    from secllm.tasks.lexical_head import serve_mode
+
+    modes = {t: serve_mode(model_dir, t) for t in tasks}
+    have_torch = all(importlib.util.find_spec(m) is not None for m in ("torch", "peft"))
+    # lexical task heads chosen on validation: numpy only. A head+adapter ensemble needs the adapter
+    # (torch, on the shared base below); without torch its head serves alone, and the log says so.
+    lexical = [t for t in tasks if modes[t] == "head" or (modes[t] == "ensemble" and not have_torch)]
+    if lexical:
         from secllm.detect.generic import TaskDetector
         from secllm.tasks.registry import get_task
 
         for t in lexical:
-            out[t] = TaskDetector.load(model_dir, task=t)
+            out[t] = TaskDetector.load(model_dir, task=t, head="auto" if modes[t] == "head" else "lexical")
+            if modes[t] == "ensemble" and log_stream is not None:
+                log_stream.write(f"secllm serve: {t}: no PyTorch for the adapter half of its ensemble; "
+                                 "serving its lexical head alone\n")
             TASKS.setdefault(t, get_task(t).description)
         tasks = [t for t in tasks if t not in out]
         if not tasks:

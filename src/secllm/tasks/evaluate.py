@@ -120,6 +120,18 @@ def _lexical_predictor(model_dir: Path, hd: Path):
     return list(meta["labels"]), meta, predict
 
 
+def _ensemble_predictor(head, adapter):
+    """The served head+adapter ensemble: mean of both probabilities (head label order), its own threshold."""
+    hlabels, hmeta, hpredict = head
+    alabels, _, apredict = adapter
+    order = [alabels.index(lab) for lab in hlabels]
+
+    def predict(ex: Examples) -> np.ndarray:
+        return (hpredict(ex) + apredict(ex)[:, order]) / 2
+
+    return hlabels, {**hmeta, "threshold": hmeta["ensemble"]["threshold"]}, predict
+
+
 def run_task_eval(cfg: TaskEvalConfig) -> dict[str, Any]:
     """Train what is asked, evaluate everything, write ``cfg.out/<test set>/report.*`` + ``index.json``."""
     from secllm.eval.report import machine_info, write_report
@@ -193,12 +205,17 @@ def run_task_eval(cfg: TaskEvalConfig) -> dict[str, Any]:
         timings["secllm-lora"] = {"train_s": round(time.time() - t0, 1)}
         predictors["secllm-lora"] = _model_predictor(models_dir / "multitask", spec.name)
     for name, d in cfg.models.items():
-        from secllm.tasks.lexical_head import head_dir, served_head
+        from secllm.tasks.lexical_head import head_dir, serve_mode, served_head
 
         hd = head_dir(d, spec.name)
         if not (hd / "secllm.json").exists():
             predictors[name] = _model_predictor(Path(d), spec.name)
-        elif served_head(d, spec.name) is not None:    # what `detect --task` serves, then the other one
+        elif serve_mode(d, spec.name) == "ensemble":       # what `detect --task` serves, then its halves
+            adapter, head = _model_predictor(Path(d), spec.name), _lexical_predictor(Path(d), hd)
+            predictors[name] = _ensemble_predictor(head, adapter)
+            predictors[f"{name}: adapter (not served)"] = adapter
+            predictors[f"{name}: lexical head (not served)"] = head
+        elif served_head(d, spec.name) is not None:
             predictors[name] = _lexical_predictor(Path(d), hd)
             predictors[f"{name}: adapter (not served)"] = _model_predictor(Path(d), spec.name)
         else:

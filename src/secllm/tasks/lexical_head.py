@@ -51,6 +51,53 @@ def served_head(model_dir: str | Path, task: str) -> Path | None:
     return d if meta.get("kind") == HEAD_KIND and meta.get("serve") else None
 
 
+def serve_mode(model_dir: str | Path, task: str) -> str | None:
+    """``"head"``, ``"ensemble"`` (head + adapter, mean of probabilities) or None (the adapter)."""
+    d = served_head(model_dir, task)
+    if d is None:
+        return None
+    mode = json.loads((d / "secllm.json").read_text())["serve"]
+    return "head" if mode is True else str(mode)
+
+
+class EnsembleBackend:
+    """The mean of the lexical head's and the adapter's class probabilities.
+
+    Both read the same token ids; the adapter's are cut to its own ``max_length`` (``[SEP]`` kept).
+    Evidence: each system's positive token attributions, normalised to sum 1, averaged.
+    """
+
+    name = "ensemble"
+
+    def __init__(self, head, adapter, adapter_max_length: int, order: list[int] | None = None):
+        self.head, self.adapter, self.ml = head, adapter, int(adapter_max_length)
+        self.order = order              # adapter columns in the head's label order
+
+    def _cut(self, seqs):
+        ml = self.ml
+        return [s if len(s) <= ml else list(s[:ml - 1]) + [s[-1]] for s in seqs]
+
+    def predict_proba(self, seqs) -> np.ndarray:
+        pa = self.adapter.predict_proba(self._cut(seqs))
+        if self.order is not None:
+            pa = pa[:, self.order]
+        return (self.head.predict_proba(seqs) + pa) / 2
+
+    def token_attribution(self, ids, target: int, ref: int) -> np.ndarray:
+        a = np.clip(np.asarray(self.head.token_attribution(ids, target, ref), dtype=np.float64), 0, None)
+        if self.order is not None:
+            target, ref = self.order[target], self.order[ref]
+        cut = self._cut([ids])[0]
+        b = np.clip(np.asarray(self.adapter.token_attribution(cut, target, ref), dtype=np.float64), 0, None)
+        out = np.zeros(len(ids))
+        out += a / a.sum() if a.sum() > 0 else 0
+        bb = np.zeros(len(ids))
+        bb[:len(b) - 1] = b[:-1]                        # the cut's last id is [SEP]: map it to the real [SEP]
+        bb[-1] += b[-1]
+        out += bb / bb.sum() if bb.sum() > 0 else 0
+        return out / 2
+
+
 def load_head(d: str | Path):
     """``(LexicalBackend, meta)`` of a head directory (numpy + safetensors only)."""
     from safetensors.numpy import load_file
@@ -153,30 +200,48 @@ def fit_head(model_dir: str | Path, task: str, splits: dict | None = None, *, da
         candidates.append({"C": C, "val_macro_f1": round(f1, 4), "threshold": thr, "fit_s": round(time.time() - t1, 1)})
         log(f"{task}: C={C} validation macro-F1 {f1:.4f}")
         if best is None or f1 > best[0] + 1e-9:
-            best = (f1, C, b, thr, verdicts(p, labels, spec.benign_label, thr))
-    f1, C, backend, thr, head_pred = best
-    adapter_f1, boot = None, None
+            best = (f1, C, b, thr, verdicts(p, labels, spec.benign_label, thr), p)
+    f1, C, backend, thr, head_pred, head_proba = best
+    adapter_f1, boot, ens = None, None, None
+    serve: bool | str = "head"
     if compare_adapter and (model_dir / "adapters" / task).exists():
         from secllm.tasks.evaluate import _model_predictor
 
         alabels, ameta, predict = _model_predictor(model_dir, task)
         ab = ameta.get("benign_label", spec.benign_label)
-        adapter_pred = verdicts(predict(val), alabels, ab if ab in alabels else None, float(ameta.get("threshold", 0.5)))
+        adapter_proba = predict(val)
+        adapter_pred = verdicts(adapter_proba, alabels, ab if ab in alabels else None, float(ameta.get("threshold", 0.5)))
         adapter_f1 = _macro_f1(list(val.labels), adapter_pred, labels)
         boot = paired_bootstrap(list(val.labels), head_pred, adapter_pred, labels)
         log(f"{task}: adapter validation macro-F1 {adapter_f1:.4f}; head - adapter {boot}")
-    # serve the head only when it is ahead beyond validation noise (one-sided 95% paired bootstrap)
-    serve = adapter_f1 is None or (f1 > adapter_f1 and boot["low"] > 0)
+        # the head only when it is ahead beyond validation noise (one-sided 95% paired bootstrap)
+        head_wins = f1 > adapter_f1 and boot["low"] > 0
+        single_pred, single_f1 = (head_pred, f1) if head_wins else (adapter_pred, adapter_f1)
+        serve = "head" if head_wins else False
+        if sorted(alabels) == sorted(labels):
+            # the mean of both systems' probabilities, served when it beats the single choice beyond noise
+            p_ens = (head_proba + adapter_proba[:, [alabels.index(lab) for lab in labels]]) / 2
+            ethr = _threshold(spec, labels, val, p_ens)
+            ens_pred = verdicts(p_ens, labels, spec.benign_label, ethr)
+            ens_f1 = _macro_f1(list(val.labels), ens_pred, labels)
+            eboot = paired_bootstrap(list(val.labels), ens_pred, single_pred, labels)
+            ens = {"val_macro_f1": round(ens_f1, 4), "threshold": ethr,
+                   "adapter_max_length": int(ameta.get("max_length", 128)),
+                   "vs_single_bootstrap": eboot, "single": "head" if head_wins else "adapter"}
+            log(f"{task}: head+adapter ensemble validation macro-F1 {ens_f1:.4f}; minus the single choice {eboot}")
+            if ens_f1 > single_f1 and eboot["low"] > 0:
+                serve = "ensemble"
     meta = {
         "format": "secllm-model", "version": 1, "kind": HEAD_KIND, "task": task, "labels": labels,
         "benign_label": spec.benign_label if spec.benign_label in labels else None, "threshold": thr,
         "max_length": max_length, "vocab_size": tok.vocab_size, "tokenizer_fingerprint": tok.fingerprint(), "n_buckets": n_buckets, "C": C,
         "weights_dtype": "float16", "val_macro_f1": round(f1, 4),
         "adapter_val_macro_f1": round(adapter_f1, 4) if adapter_f1 is not None else None,
-        "val_difference_bootstrap": boot,
-        "serve": serve, "selection": "served when its validation macro-F1 beats the adapter's beyond noise: the 5th "
-                                     "percentile of a paired bootstrap of the difference over validation rows is > 0 "
-                                     "(test unused)",
+        "val_difference_bootstrap": boot, "ensemble": ens,
+        "serve": serve, "selection": "head: served when its validation macro-F1 beats the adapter's beyond noise (the "
+                                     "5th percentile of a paired bootstrap of the difference over validation rows > 0); "
+                                     "ensemble (mean of head and adapter probabilities): served when it beats that "
+                                     "single choice by the same rule; test unused",
         "rows": {"train": len(train), "val": len(val)}, "candidates": candidates,
         "fit_s": round(time.time() - t0, 1),
     }
@@ -184,7 +249,7 @@ def fit_head(model_dir: str | Path, task: str, splits: dict | None = None, *, da
     d.mkdir(parents=True, exist_ok=True)
     save_file({"weight": backend.weight.astype(np.float16), "bias": backend.bias}, str(d / WEIGHTS_FILE))
     (d / "secllm.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))
-    log(f"{task}: lexical head C={C} val {f1:.4f} vs adapter {adapter_f1}: {'served' if serve else 'kept, not served'}")
+    log(f"{task}: lexical head C={C} val {f1:.4f} vs adapter {adapter_f1}: serves {serve or 'the adapter'}")
     return meta
 
 
