@@ -117,10 +117,13 @@ def test_shipped_lexical_heads_were_chosen_on_validation():
     for t in heads:
         meta = json.loads((DEFAULT_TASKS_DIR / HEADS_DIR / t / "secllm.json").read_text())
         assert meta["task"] == t and meta["rows"]["val"] > 0
-        assert meta["serve"] == (meta["val_macro_f1"] > meta["adapter_val_macro_f1"]
-                                 and meta["val_difference_bootstrap"]["low"] > 0)
-        assert (served_head(DEFAULT_TASKS_DIR, t) is not None) == meta["serve"]
+        head_wins = meta["val_macro_f1"] > meta["adapter_val_macro_f1"] and meta["val_difference_bootstrap"]["low"] > 0
+        ens = meta["ensemble"]
+        single = meta["val_macro_f1"] if head_wins else meta["adapter_val_macro_f1"]
+        ens_wins = ens is not None and ens["val_macro_f1"] > single and ens["vs_single_bootstrap"]["low"] > 0
+        assert meta["serve"] == ("ensemble" if ens_wins else "head" if head_wins else False), t
+        assert (served_head(DEFAULT_TASKS_DIR, t) is not None) == bool(meta["serve"])
         det = TaskDetector.load(DEFAULT_TASKS_DIR, task=t)
-        assert (det.backend.name == "lexical") == meta["serve"]
+        assert det.backend.name == {"head": "lexical", "ensemble": "ensemble"}.get(meta["serve"], "torch"), t
         res = det.detect(_TASK_SAMPLES[t])
         assert all(r.status == "ok" and r.label in det.labels + ["benign", "malicious"] for r in res), (t, res)
