@@ -79,3 +79,18 @@ def test_cli_json_carries_signatures_and_the_off_switch():
     out = CliRunner().invoke(main, ["detect", "--json", "--no-signatures", NIKTO])
     d = [json.loads(x) for x in out.stdout.splitlines() if x.startswith("{")][0]
     assert d["signatures"] == [] and d["attack_type"] != "scanner"
+
+
+def test_restricted_files_in_the_decoded_path_only():
+    (h,) = hits("GET /.env HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert (h.name, h.rule) == ("/.env", "930130")
+    assert [x.name for x in hits("/a/%2egit/config")] == ["/.git/"]           # URL-decoded as CRS does
+    assert [x.name for x in hits("/x/..%2f.git/HEAD")] == ["/.git/"]          # and path-normalised
+    assert hits("/index.html?f=.env") == [] and hits("/.well-known/security.txt") == []
+    assert hits("/.env", "payload") == []                                     # a value is not a filename
+
+
+def test_restricted_file_probe_is_flagged(det):
+    r = det.detect(["GET /.git/config HTTP/1.1\r\nHost: a\r\nUser-Agent: curl/8.4.0\r\n\r\n"])[0]
+    assert (r.label, r.attack_type, r.signatures) == ("malicious", "restricted-file", ["/.git/"])
+    assert [e.text for e in r.evidence] == ["/.git/"]

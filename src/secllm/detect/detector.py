@@ -34,7 +34,7 @@ from secllm.data.canonical import canonicalize, span_to_original
 from secllm.data.corpus import scrub_surrogates
 from secllm.detect.cascade import band_limits
 from secllm.detect.prefilter import is_bare_token
-from secllm.detect.signatures import match_parts
+from secllm.detect.signatures import ATTACK_TYPES, match_parts
 from secllm.data.http import Part, split_web_input
 from secllm.paths import DEFAULT_MODEL_DIR
 
@@ -437,7 +437,7 @@ class WebAttackDetector:
             res = results[k]
             if found and res.status == Status.OK and res.label != "malicious":
                 # the model found no attack, but the request names the tool that sent it
-                res.label, res.score, res.attack_type = "malicious", 1.0, "scanner"
+                res.label, res.score, res.attack_type = "malicious", 1.0, ATTACK_TYPES[found[0].rule]
                 res.stage, res.part = "signature", found[0].part
                 if evidence:
                     res.evidence = [Evidence(part=h.part, start=h.start, end=h.end, text=items[k][h.start:h.end],

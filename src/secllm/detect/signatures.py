@@ -9,8 +9,11 @@ name. These lists are the OWASP Core Rule Set's scanner-detection data (CRS 3.3.
 matched the way CRS does (case-insensitive substring). One entry is left out: ``QQGameHall``, the
 user agent of Tencent's game client, which flags ordinary traffic in China.
 
-A hit makes the detection malicious with ``attack_type`` ``scanner`` (unless the model already
-found an attack, whose type is kept); the matched name is the evidence and is listed in
+The module also carries CRS's restricted-files list (rule 930130, paranoia level 1: ``/.env``,
+``/.git/``, ``wp-config.php``, ``.ssh/id_rsa`` ...), matched in the URL-decoded, normalised path.
+
+A hit makes the detection malicious with ``attack_type`` ``scanner`` (``restricted-file`` for
+930130) unless the model already found an attack, whose type is kept; the matched name is the evidence and is listed in
 ``Detection.signatures``. Turn it off with ``WebAttackDetector.signatures = False`` or
 ``secllm detect --no-signatures``.
 
@@ -60,6 +63,35 @@ URLS = (
 )
 
 
+# CRS 3.3.4 restricted-files.data (930130, paranoia level 1): files a site should never serve,
+# looked for in the request's path after URL-decoding and path normalisation, as CRS does
+RESTRICTED_FILES = (
+    ".htaccess", ".htdigest", ".htpasswd", ".aptitude/config", ".bash_config", ".bash_history",
+    ".bash_logout", ".bash_profile", ".bashrc", ".cache/notify-osd.log", ".config/odesk/odesk team.conf",
+    ".cshrc", ".drush/", ".gitconfig", ".gnupg/", ".hplip/hplip.conf", ".ksh_history", ".lesshst", ".lftp/",
+    ".lhistory", ".lldb-history", ".local/share/mc/", ".my.cnf", ".mysql_history", ".nano_history",
+    ".node_repl_history", ".nsr", ".pearrc", ".php_history", ".pki/", ".profile", ".psql_history",
+    ".python_history", ".rediscli_history", ".Rhistory", ".sh_history", ".sqlite_history",
+    ".ssh/authorized_keys", ".ssh/config", ".ssh/id_dsa", ".ssh/id_dsa.pub", ".ssh/id_rsa", ".ssh/id_rsa.pub",
+    ".ssh/identity", ".ssh/identity.pub", ".ssh/known_hosts", ".subversion/auth", ".subversion/config",
+    ".subversion/servers", ".tconn/tconn.conf", ".tcshrc", ".vidalia/vidalia.conf", ".viminfo", ".vimrc",
+    ".xauthority", ".zhistory", ".zshrc", ".zsh_history", ".nsconfig", "/.git/", "/.gitignore", "/.hg/",
+    "/.hgignore", "/.svn/", "wp-config.php", "wp-config.bak", "wp-config.old", "wp-config.temp",
+    "wp-config.tmp", "wp-config.txt", "/config/config.yml", "/config/config_dev.yml",
+    "/config/config_prod.yml", "/config/config_test.yml", "/config/parameters.yml", "/config/routing.yml",
+    "/config/security.yml", "/config/services.yml", "/sites/default/default.settings.php",
+    "/sites/default/settings.php", "/sites/default/settings.local.php", "/app/etc/local.xml",
+    "/sftp-config.json", "/Web.config", "/package.json", "/package-lock.json", "/gruntfile.js",
+    "/npm-debug.log", "/ormconfig.json", "/tsconfig.json", "/webpack.config.js", "/yarn.lock",
+    "/composer.json", "/composer.lock", "/packages.json", "/.env", "/.DS_Store", "/.ws_ftp.ini", ".netrc",
+    ".thunderbird/", ".vmware/", ".kube/", ".java/", ".anydesk/", ".docker/", ".npm/", ".nvm/",
+    ".minikube/", ".atom/", ".aws/config", ".aws/credentials", ".cups/", ".dbus/", ".boto", ".gem/",
+    ".gnonme/", ".gsutil/", ".idea", "nbproject/", "bower.json", ".bowerrc", ".eslintrc", ".jshintrc",
+    ".gitlab-ci.yml", ".travis.yml", "database.yml", "Dockerfile",
+)
+ATTACK_TYPES = {"913100": "scanner", "913110": "scanner", "913120": "scanner", "930130": "restricted-file"}
+
+
 def _words(words: Iterable[str]) -> re.Pattern:
     # lower-cased literals, longest first so that "toata dragostea mea pentru diavola" wins over
     # "toata dragostea"; matched against lower-cased text (3x faster than re.IGNORECASE or a find loop)
@@ -69,6 +101,19 @@ def _words(words: Iterable[str]) -> re.Pattern:
 _UA = _words(USER_AGENTS)
 _HEADERS = _words(HEADERS)
 _URLS = _words(URLS)
+_RESTRICTED = _words(RESTRICTED_FILES)
+
+
+def _filename(path: str) -> str:
+    """REQUEST_FILENAME as CRS 930130 reads it: URL-decoded, Windows/dot segments normalised, lower case."""
+    import posixpath
+    from urllib.parse import unquote
+
+    p = unquote(path).replace("\\", "/")
+    norm = posixpath.normpath(p) if p else p
+    if p.endswith("/") and not norm.endswith("/"):
+        norm += "/"
+    return _lower(norm)
 
 
 def _lower(text: str) -> str:
@@ -94,7 +139,7 @@ class _P(NamedTuple):            # the fields of secllm.data.http.Part this modu
 @dataclass(frozen=True)
 class SignatureHit:
     name: str        # the matched list entry, lower-cased ("nikto")
-    rule: str        # which CRS list: "913100" user agent, "913110" header, "913120" url
+    rule: str        # which CRS rule's list: 913100 user agent, 913110 header, 913120 url, 930130 restricted file
     part: str        # the part it was found in ("header:user-agent")
     start: int       # span in the original input
     end: int
@@ -105,10 +150,9 @@ def match_parts(parts, item: str | None = None) -> list[SignatureHit]:
 
     User-agent names are looked for in ``header:user-agent``; scanner marker headers in every
     header's name and value; scanner paths in the target, path, query/body parameter values and
-    bare payloads. Each list entry is reported once per input. ``item`` (the original input) lets
+    bare payloads; restricted files (``/.env``, ``/.git/``, ``wp-config.php``) in the decoded path. Each list entry is reported once per input. ``item`` (the original input) lets
     a marker header's name be located for the evidence span; without it the span is the value's.
     """
-    low = item.lower() if item is not None else None
     hits: list[SignatureHit] = []
     seen: set[str] = set()
     low_item: list[str] = []                    # lower-cased item, made only when a header name hits
@@ -141,4 +185,12 @@ def match_parts(parts, item: str | None = None) -> list[SignatureHit]:
             # the whole target already holds the path and every query value
             have_target = have_target or n in ("target", "url")
             add(_find(_URLS, _lower(p.text)), "913120", p)
+        if n == "path":
+            found = _find(_RESTRICTED, _filename(p.text))
+            if found is not None:           # locate it in the raw path when decoding left it as it was
+                raw = _lower(p.text).find(found[0])
+                add((found[0], raw) if raw >= 0 else None, "930130", p)
+                if raw < 0 and found[0] not in seen:
+                    seen.add(found[0])
+                    hits.append(SignatureHit(found[0], "930130", p.name, p.start, p.start + len(p.text)))
     return hits
