@@ -25,6 +25,7 @@ A hit makes the detection malicious with ``attack_type`` ``scanner`` (``restrict
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Iterable, NamedTuple
@@ -102,6 +103,7 @@ _UA = _words(USER_AGENTS)
 _HEADERS = _words(HEADERS)
 _URLS = _words(URLS)
 _RESTRICTED = _words(RESTRICTED_FILES)
+_LISTS = {"ua": _UA, "headers": _HEADERS, "urls": _URLS}
 
 
 def _filename(path: str) -> str:
@@ -128,6 +130,18 @@ def _find(words: re.Pattern, low: str) -> tuple[str, int] | None:
     """The leftmost list entry found in the lower-cased text, and where."""
     m = words.search(low)
     return (m.group(0), m.start()) if m else None
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _find_short(which: str, text: str) -> tuple[str, int] | None:
+    return _find(_LISTS[which], _lower(text))
+
+
+def _find_text(which: str, text: str) -> tuple[str, int] | None:
+    """:func:`_find` on the lower-cased ``text``; short texts (header values repeat) are cached."""
+    if len(text) <= 512:
+        return _find_short(which, text)
+    return _find(_LISTS[which], _lower(text))
 
 
 class _P(NamedTuple):            # the fields of secllm.data.http.Part this module reads
@@ -175,16 +189,15 @@ def match_parts(parts, item: str | None = None) -> list[SignatureHit]:
     for p in parts:
         n = p.name
         if n.startswith("header:"):
-            low = _lower(p.text)
             if n == "header:user-agent":
-                add(_find(_UA, low), "913100", p)
-            add(_find(_HEADERS, n[7:]), "913110", p, in_name=True)      # a marker header's name
-            add(_find(_HEADERS, low), "913110", p)
+                add(_find_text("ua", p.text), "913100", p)
+            add(_find_text("headers", n[7:]), "913110", p, in_name=True)      # a marker header's name
+            add(_find_text("headers", p.text), "913110", p)
         elif n in ("target", "url", "value") or n.startswith("body:") or \
                 (not have_target and (n == "path" or n.startswith("query:"))):
             # the whole target already holds the path and every query value
             have_target = have_target or n in ("target", "url")
-            add(_find(_URLS, _lower(p.text)), "913120", p)
+            add(_find_text("urls", p.text), "913120", p)
         if n == "path":
             found = _find(_RESTRICTED, _filename(p.text))
             if found is not None:           # locate it in the raw path when decoding left it as it was
