@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fewshot", metavar="CLASS", default=None,
                     help="instead: the few-shot new-class experiment with CLASS held out")
     ap.add_argument("--shots", default="4,16,64")
+    ap.add_argument("--guard-per-class", type=int, default=0,
+                    help="few-shot: old-class validation rows per class that set the old-class guard (0: the "
+                         "replayed examples' held-out halves)")
     ap.add_argument("--test-key", default=None, help="few-shot: which test split (default: test, else the first test:*)")
     args = ap.parse_args(argv)
     if not args.base and not args.model:
@@ -82,7 +85,8 @@ def _fewshot(args, ft: FinetuneConfig) -> int:
     test_key = args.test_key or ("test" if "test" in data else sorted(k for k in data if k.startswith("test:"))[0])
     res = fewshot_experiment(data, args.fewshot, base_dir=args.base, labels=spec.label_set(data),
                              shots=tuple(int(x) for x in args.shots.split(",")), cfg=ft,
-                             work_dir=args.out / "models", benign_label=spec.benign_label, test_key=test_key)
+                             work_dir=args.out / "models", benign_label=spec.benign_label, test_key=test_key,
+                             guard_per_class=args.guard_per_class)
     res["test_key"] = test_key
     res["task"], res["limit"] = spec.name, args.limit
     args.out.mkdir(parents=True, exist_ok=True)

@@ -312,3 +312,43 @@ def test_guard_lowers_the_new_bias_until_held_out_old_rows_stay():
     if info["held_out_old_flip_before"]:
         assert drop > 0
     assert _guard_bias(feats, y, W, b, 1, max_old_flip=1.0)[0] == 0.0      # everything allowed: no drop
+
+
+def test_guard_rows_cap_the_measured_flip_share():
+    """With separate old-class guard rows the bias is set so that at most the allowed share of them moves."""
+    from secllm.tasks.adapt import _fit_new_rows, _guard_on_rows
+
+    rng = np.random.default_rng(1)
+    d = 8
+    W = np.stack([np.eye(d)[0] * 3, np.eye(d)[1] * 3]).astype(np.float32)
+    b = np.zeros(2, dtype=np.float32)
+    centre = lambda k: np.eye(d)[k] * 2                                          # noqa: E731
+    feats = np.concatenate([rng.normal(0, 1, (8, d)) + centre(0), rng.normal(0, 1, (8, d)) + centre(1),
+                            rng.normal(0, 1, (8, d)) + centre(0) + np.eye(d)[2]]).astype(np.float32)
+    y = np.array([0] * 8 + [1] * 8 + [2] * 8)
+    w, bn = _fit_new_rows(feats, y, W, b, 1)
+    guard = np.concatenate([rng.normal(0, 1, (200, d)) + centre(0), rng.normal(0, 1, (200, d)) + centre(1)])
+    for allowed in (0.0, 0.02, 0.1):
+        drop, info = _guard_on_rows(guard, W, b, w, bn, allowed)
+        moved = np.mean((guard @ w.T + bn - drop).max(1) > (guard @ W.T + b).max(1))
+        assert moved <= allowed + 1e-9 and info["guard_rows"] == 400
+    assert _guard_on_rows(guard, W, b, w, bn, 1.0)[0] == 0.0
+
+
+def test_cli_adapt_with_guard_examples(tiny_web_model, tmp_path):
+    from click.testing import CliRunner
+
+    from secllm.cli import main
+
+    ex = tmp_path / "ex.jsonl"
+    ex.write_text("\n".join(json.dumps({"text": t, "label": "ssti"}) for t in NEW) + "\n"
+                  + "\n".join(json.dumps({"text": t, "label": l}) for t, l in
+                              zip(toy_examples(4, 3).texts, toy_examples(4, 3).labels)) + "\n")
+    guard = tmp_path / "guard.jsonl"
+    g = toy_examples(20, 5)
+    guard.write_text("\n".join(json.dumps({"text": t, "label": l}) for t, l in zip(g.texts, g.labels)) + "\n")
+    r = CliRunner().invoke(main, ["adapt", "--task", "web-attack", "--model", str(tiny_web_model), "--examples",
+                                  str(ex), "--guard-examples", str(guard), "--out", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    info = json.loads([x for x in r.stdout.splitlines() if x.startswith("{")][-1])
+    assert info["old_class_guard"]["guard_rows"] == len(g)

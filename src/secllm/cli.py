@@ -968,7 +968,10 @@ def serve(host, port, model_dir, backend, api_keys, max_body_bytes, max_batch, t
 @click.option("--max-old-flip", type=click.FloatRange(0, 1), default=0.02, show_default=True,
               help="Linear method: lower the new class's bias until at most this share of held-out old-class "
                    "examples would move to it (1 = no guard).")
-def adapt(task, examples_file, out, model_dir, base_dir, method, lora, epochs, max_old_flip):
+@click.option("--guard-examples", "guard_file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="JSONL of old-class rows ({\"text\", \"label\"}) used only to set that bias (never fitted on): "
+                   "a few hundred measure a 2%% share far better than the examples' own halves.")
+def adapt(task, examples_file, out, model_dir, base_dir, method, lora, epochs, max_old_flip, guard_file):
     """Add a new class (or a new task) from a handful of labeled examples, without retraining the base.
 
     With --model (or the shipped model) the task's head grows by one row per new label; encoder and
@@ -1003,8 +1006,13 @@ def adapt(task, examples_file, out, model_dir, base_dir, method, lora, epochs, m
             click.echo(json.dumps({"adapter": str(d), "labels": labels, "examples": len(ex),
                                    "note": "validation = the examples themselves (too few to hold out)"}))
             return
+        guard = None
+        if guard_file:
+            guard, gskipped = read_examples_jsonl(guard_file, modality, prep)
+            if gskipped:
+                click.echo(f"warning: {gskipped} guard rows skipped", err=True)
         info = adapt_model_dir(model_dir or default_model_dir(task), task, ex, out, method=method,
-                               max_old_flip=None if max_old_flip >= 1 else max_old_flip)
+                               max_old_flip=None if max_old_flip >= 1 else max_old_flip, guard_examples=guard)
     except (FileNotFoundError, ValueError, KeyError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(json.dumps({"out": out, **info}))

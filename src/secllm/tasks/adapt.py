@@ -450,15 +450,30 @@ def _guard_bias(feats: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, 
     return (max(drops) if drops else 0.0), info
 
 
+def _guard_on_rows(g: np.ndarray, W: np.ndarray, b: np.ndarray, w_new: np.ndarray, b_new: np.ndarray,
+                   max_old_flip: float) -> tuple[float, dict[str, Any]]:
+    """The bias drop after which at most ``max_old_flip`` of the old-class rows ``g`` (features; never
+    used for fitting) would move to a new class."""
+    margin = (g @ w_new.T + b_new).max(1) - (g @ W.T + b).max(1)
+    allowed = int(np.floor(max_old_flip * len(margin)))
+    srt = np.sort(margin)[::-1]
+    drop = max(0.0, float(srt[allowed]) + 1e-4) if allowed < len(srt) else 0.0
+    return drop, {"max_old_flip": max_old_flip, "guard_rows": int(len(margin)),
+                  "guard_rows_flip_before": round(float(np.mean(margin > 0)), 4), "bias_drop": round(drop, 4)}
+
+
 def add_classes(model, tok, meta: dict[str, Any], examples: Examples, *, method: str = "auto",
-                seed: int = 0, max_old_flip: float | None = 0.02) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+                seed: int = 0, max_old_flip: float | None = 0.02,
+                guard_examples: Examples | None = None) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """Grow ``model``'s head by the classes of ``examples`` not in ``meta["labels"]``.
 
     ``examples`` holds the new-class rows and, optionally, old-class rows (negatives/replay).
     ``method``: ``linear``, ``prototype`` or ``auto`` (linear when there are old-class rows).
     ``max_old_flip`` (linear only): the new rows' biases are lowered until, on held-out halves of
     the examples, at most this share of old-class rows would move to a new class
-    (:func:`_guard_bias`); ``None`` turns the guard off.
+    (:func:`_guard_bias`); ``None`` turns the guard off. ``guard_examples``: old-class rows used only
+    to set that bias (never fitted on), so the share can be measured on more rows than the handful of
+    examples; with them the fitted rows' flips are measured there directly.
     Returns ``(model, new_meta, info)``; the model is changed in place (new head module).
     """
     import torch
@@ -483,7 +498,14 @@ def add_classes(model, tok, meta: dict[str, Any], examples: Examples, *, method:
             raise ValueError("method 'linear' needs old-class rows among the examples (negatives)")
         w_new, b_new = _fit_new_rows(feats, y, W, b, len(new))
         if max_old_flip is not None:
-            drop, guard = _guard_bias(feats, y, W, b, len(new), max_old_flip, seed)
+            if guard_examples is not None and len(guard_examples):
+                bad = sorted(set(guard_examples.labels) - set(labels))
+                if bad:
+                    raise ValueError(f"guard examples must be of the old classes; got {bad}")
+                g = head_features(model, tok, guard_examples, int(meta.get("max_length", 128)))
+                drop, guard = _guard_on_rows(g, W, b, w_new, b_new, max_old_flip)
+            else:
+                drop, guard = _guard_bias(feats, y, W, b, len(new), max_old_flip, seed)
             b_new = (b_new - drop).astype(np.float32)
     elif method == "prototype":
         w_new, b_new = _prototype_rows(feats, y, W, b, len(new))
@@ -508,7 +530,8 @@ def add_classes(model, tok, meta: dict[str, Any], examples: Examples, *, method:
 
 
 def adapt_model_dir(model_dir: str | Path, task: str, examples: Examples, out_dir: str | Path, *,
-                    method: str = "auto", max_old_flip: float | None = 0.02) -> dict[str, Any]:
+                    method: str = "auto", max_old_flip: float | None = 0.02,
+                    guard_examples: Examples | None = None) -> dict[str, Any]:
     """Add the new classes of ``examples`` to ``task`` in ``model_dir``; write the result to ``out_dir``.
 
     A classifier directory becomes a classifier directory (same encoder weights, grown head); a
@@ -523,14 +546,16 @@ def adapt_model_dir(model_dir: str | Path, task: str, examples: Examples, out_di
 
         model, tok, mcfg, meta = load_classifier(src)
         model.float().eval()
-        model, new_meta, info = add_classes(model, tok, meta, examples, method=method, max_old_flip=max_old_flip)
+        model, new_meta, info = add_classes(model, tok, meta, examples, method=method, max_old_flip=max_old_flip,
+                                            guard_examples=guard_examples)
         keep = {k: v for k, v in new_meta.items() if k not in ("format", "version", "kind", "model_config",
                                                                 "tokenizer_fingerprint")}
         save_model(model, tok, mcfg, out, kind="classifier", **keep)
         return info
     mt = MultiTaskModel(src)
     model, tmeta = mt.use(task)
-    model, new_meta, info = add_classes(model, mt.tok, tmeta, examples, method=method, max_old_flip=max_old_flip)
+    model, new_meta, info = add_classes(model, mt.tok, tmeta, examples, method=method, max_old_flip=max_old_flip,
+                                        guard_examples=guard_examples)
     _copy_base(src, out)
     d = out / ADAPTERS / task
     d.mkdir(parents=True, exist_ok=True)
@@ -667,7 +692,8 @@ def fewshot_experiment(data: dict[str, Examples], new_class: str, *, base_dir: s
                        random_init: bool = True, model_cfg=None, tokenizer=None,
                        cfg: FinetuneConfig | None = None, method: str = "auto", seed: int = 0,
                        work_dir: str | Path | None = None, test_key: str = "test",
-                       baseline: bool = True, benign_label: str | None = None) -> dict[str, Any]:
+                       baseline: bool = True, benign_label: str | None = None,
+                       guard_per_class: int = 0) -> dict[str, Any]:
     """F1 on a held-out class learnt from few examples, from the pretrained base vs a random base
     vs TF-IDF + LR, and the old classes' F1 before and after adding it.
 
@@ -678,7 +704,9 @@ def fewshot_experiment(data: dict[str, Examples], new_class: str, *, base_dir: s
     class are added with :func:`add_classes` (encoder and old head rows frozen). TF-IDF + LR is
     refitted on old train + the same ``k`` rows. Scores on ``data[test_key]``: the new class's F1
     (all test rows), the old classes' macro-F1 on the old-class test rows before/after, and the
-    share of old-class test predictions that changed.
+    share of old-class test predictions that changed. ``guard_per_class`` > 0: that many old-class
+    *validation* rows per class (seeded) set the old-class guard's bias (``add_classes``'s
+    ``guard_examples``) instead of the replayed examples' held-out halves.
     """
     import tempfile
 
@@ -705,6 +733,13 @@ def fewshot_experiment(data: dict[str, Examples], new_class: str, *, base_dir: s
         by_old.setdefault(l, []).append(i)
     replay_idx = sorted(i for idx in by_old.values() for i in random.Random(seed).sample(idx, min(len(idx), replay_per_class)))
     replay = old_train.subset(replay_idx)
+    guard_rows = None
+    if guard_per_class > 0:
+        by_val: dict[str, list[int]] = {}
+        for i, l in enumerate(old_val.labels):
+            by_val.setdefault(l, []).append(i)
+        guard_rows = old_val.subset(sorted(i for idx in by_val.values()
+                                           for i in random.Random(seed + 1).sample(idx, min(len(idx), guard_per_class))))
 
     work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="secllm-fewshot-"))
     inits: dict[str, dict[str, Any]] = {}
@@ -722,7 +757,8 @@ def fewshot_experiment(data: dict[str, Examples], new_class: str, *, base_dir: s
         inits["random"] = {"tokenizer": tokenizer, "model_cfg": model_cfg}
     shots = [k for k in shots if k <= len(pool)] or [len(pool)]
     result: dict[str, Any] = {"new_class": new_class, "old_labels": old_labels, "shots": list(shots),
-                              "replay_per_class": replay_per_class, "method": method, "test_key": test_key,
+                              "replay_per_class": replay_per_class, "guard_per_class": guard_per_class,
+                              "method": method, "test_key": test_key,
                               "test_rows": len(test), "test_new_rows": len(test) - len(old_test),
                               "systems": {}}
     for name, kw in inits.items():
@@ -751,7 +787,8 @@ def fewshot_experiment(data: dict[str, Examples], new_class: str, *, base_dir: s
             new_ex = train.subset(pool[:k])
             ex = Examples(replay.texts + new_ex.texts, replay.modalities + new_ex.modalities,
                           replay.labels + new_ex.labels)
-            _, new_meta, info = add_classes(model, tok, {**meta, "labels": old_labels}, ex, method=method, seed=seed)
+            _, new_meta, info = add_classes(model, tok, {**meta, "labels": old_labels}, ex, method=method, seed=seed,
+                                            guard_examples=guard_rows)
             all_labels = new_meta["labels"]
             pred = _predict_labels(model, tok, test, all_labels, ml)
             f1 = _per_class_f1(test.labels, pred, all_labels)
