@@ -10,7 +10,10 @@ The head is *served* (``secllm detect --task``, ``secllm serve``) only when it i
 validation beyond noise (the 5th percentile of a paired bootstrap of the macro-F1 difference over
 the validation rows is above 0): a token-bag model is preferred over the pretrained adapter only
 when it is clearly better, because it generalises worse to other sources (scripts: tied in
-distribution, far behind on the cross-source JavaScript set). The test split plays no part. Both figures and the choice are written to the head's
+distribution, far behind on the cross-source JavaScript set). A third candidate is the ensemble
+of head and adapter (mean of their class probabilities, its own validation threshold;
+:class:`EnsembleBackend`), served when it beats that single choice by the same rule. The test
+split plays no part. Both figures and the choice are written to the head's
 ``secllm.json``, and ``secllm eval`` reports both systems.
 
 Layout: ``<model dir>/lexical/<task>/{lexical.safetensors, secllm.json}`` beside ``adapters/``;
