@@ -94,3 +94,12 @@ def test_restricted_file_probe_is_flagged(det):
     r = det.detect(["GET /.git/config HTTP/1.1\r\nHost: a\r\nUser-Agent: curl/8.4.0\r\n\r\n"])[0]
     assert (r.label, r.attack_type, r.signatures) == ("malicious", "restricted-file", ["/.git/"])
     assert [e.text for e in r.evidence] == ["/.git/"]
+
+
+def test_restricted_extensions_and_backup_files():
+    req = "GET /tienda1/miembros/imagenes/zarandeo.jsp.BAK HTTP/1.1\r\nHost: a\r\n\r\n"
+    (h,) = hits(req)
+    assert (h.name, h.rule, req[h.start:h.end]) == ("*.bak", "920440", ".BAK")
+    assert [(x.name, x.rule) for x in hits("/index.php~")] == [("*~", "920500")]
+    assert [x.name for x in hits("/db/dump.sql?x=1")] == ["*.sql"]                 # the basename, not the query
+    assert hits("/static/app.js") == [] and hits("/a.bak/c.html") == [] and hits("/q?f=x.bak") == []

@@ -9,11 +9,13 @@ name. These lists are the OWASP Core Rule Set's scanner-detection data (CRS 3.3.
 matched the way CRS does (case-insensitive substring). One entry is left out: ``QQGameHall``, the
 user agent of Tencent's game client, which flags ordinary traffic in China.
 
-The module also carries CRS's restricted-files list (rule 930130, paranoia level 1: ``/.env``,
-``/.git/``, ``wp-config.php``, ``.ssh/id_rsa`` ...), matched in the URL-decoded, normalised path.
+The module also carries CRS's paranoia-level-1 file rules on the URL-decoded path: the
+restricted-files list (930130: ``/.env``, ``/.git/``, ``wp-config.php``, ``.ssh/id_rsa`` ...), the
+restricted basename extensions (920440: ``.bak``, ``.old``, ``.sql``, ``.ini``, ``.log`` ...) and
+editor backup files (920500: ``index.php~``).
 
-A hit makes the detection malicious with ``attack_type`` ``scanner`` (``restricted-file`` for
-930130) unless the model already found an attack, whose type is kept; the matched name is the evidence and is listed in
+A hit makes the detection malicious with ``attack_type`` ``scanner`` (``restricted-file`` for the
+file rules) unless the model already found an attack, whose type is kept; the matched name is the evidence and is listed in
 ``Detection.signatures``. Turn it off with ``WebAttackDetector.signatures = False`` or
 ``secllm detect --no-signatures``.
 
@@ -90,7 +92,16 @@ RESTRICTED_FILES = (
     ".gnonme/", ".gsutil/", ".idea", "nbproject/", "bower.json", ".bowerrc", ".eslintrc", ".jshintrc",
     ".gitlab-ci.yml", ".travis.yml", "database.yml", "Dockerfile",
 )
-ATTACK_TYPES = {"913100": "scanner", "913110": "scanner", "913120": "scanner", "930130": "restricted-file"}
+# CRS 3.3.4 tx.restricted_extensions (rule 920440, paranoia level 1): the request's basename may not
+# end in these; and rule 920500: editor backup files ("index.php~")
+RESTRICTED_EXTENSIONS = frozenset(
+    """.asa .asax .ascx .axd .backup .bak .bat .cdx .cer .cfg .cmd .com .config .conf .cs .csproj .csr
+    .dat .db .dbf .dll .dos .htr .htw .ida .idc .idq .inc .ini .key .licx .lnk .log .mdb .old .pass .pdb
+    .pol .printer .pwd .rdb .resources .resx .sql .swp .sys .vb .vbs .vbproj .vsdisco .webinfo .xsd
+    .xsx""".split())
+_BACKUP_FILE = re.compile(r"\.[^.~]+~(?:/.*|)$")
+ATTACK_TYPES = {"913100": "scanner", "913110": "scanner", "913120": "scanner", "930130": "restricted-file",
+                "920440": "restricted-file", "920500": "restricted-file"}
 
 
 def _words(words: Iterable[str]) -> re.Pattern:
@@ -159,6 +170,29 @@ class SignatureHit:
     end: int
 
 
+def _path_rules(p, seen: set[str], hits: list) -> None:
+    """CRS 920440 (restricted basename extension) and 920500 (backup file) on the decoded path."""
+    from urllib.parse import unquote
+
+    path = unquote(p.text)
+    base = path.rstrip("/").rsplit("/", 1)[-1]
+    if "." in base:
+        ext = "." + base.rsplit(".", 1)[1].lower()
+        if ext in RESTRICTED_EXTENSIONS:
+            raw = _lower(p.text).rfind(ext)
+            name = f"*{ext}"
+            if name not in seen:
+                seen.add(name)
+                s0, e0 = (p.start + raw, p.start + raw + len(ext)) if raw >= 0 else (p.start, p.start + len(p.text))
+                hits.append(SignatureHit(name, "920440", p.name, s0, e0))
+    m = _BACKUP_FILE.search(path)
+    if m is not None and "*~" not in seen:
+        seen.add("*~")
+        raw = p.text.find("~")
+        s0 = p.start + raw if raw >= 0 else p.start
+        hits.append(SignatureHit("*~", "920500", p.name, s0, s0 + 1 if raw >= 0 else p.start + len(p.text)))
+
+
 def match_parts(parts, item: str | None = None) -> list[SignatureHit]:
     """Signature hits in an input's parts (:func:`secllm.data.http.split_web_input`), in order.
 
@@ -199,6 +233,7 @@ def match_parts(parts, item: str | None = None) -> list[SignatureHit]:
             have_target = have_target or n in ("target", "url")
             add(_find_text("urls", p.text), "913120", p)
         if n == "path":
+            _path_rules(p, seen, hits)
             found = _find(_RESTRICTED, _filename(p.text))
             if found is not None:           # locate it in the raw path when decoding left it as it was
                 raw = _lower(p.text).find(found[0])
