@@ -96,10 +96,23 @@ def test_restricted_file_probe_is_flagged(det):
     assert [e.text for e in r.evidence] == ["/.git/"]
 
 
-def test_restricted_extensions_and_backup_files():
+def test_restricted_extensions_only_when_asked_and_backup_files():
     req = "GET /tienda1/miembros/imagenes/zarandeo.jsp.BAK HTTP/1.1\r\nHost: a\r\n\r\n"
-    (h,) = hits(req)
+    assert hits(req) == []                                                   # off by default
+    hits_ext = lambda t: match_parts(split_web_input(t, "auto", with_target=True)[1], t, extensions=True)  # noqa
+    (h,) = hits_ext(req)
     assert (h.name, h.rule, req[h.start:h.end]) == ("*.bak", "920440", ".BAK")
     assert [(x.name, x.rule) for x in hits("/index.php~")] == [("*~", "920500")]
-    assert [x.name for x in hits("/db/dump.sql?x=1")] == ["*.sql"]                 # the basename, not the query
-    assert hits("/static/app.js") == [] and hits("/a.bak/c.html") == [] and hits("/q?f=x.bak") == []
+    assert [x.name for x in hits_ext("/db/dump.sql?x=1")] == ["*.sql"]             # the basename, not the query
+    assert hits_ext("/static/app.js") == [] and hits_ext("/a.bak/c.html") == [] and hits_ext("/q?f=x.bak") == []
+
+
+def test_cli_restricted_extensions_switch():
+    req = "GET /backup/site.bak HTTP/1.1\r\nHost: a\r\n\r\n"
+    out = {}
+    for extra in ([], ["--restricted-extensions"]):
+        r = CliRunner().invoke(main, ["detect", "--json", *extra, req])
+        assert r.exit_code == 0, r.output
+        out[bool(extra)] = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")][0]
+    assert out[False]["signatures"] == [] and out[True]["signatures"] == ["*.bak"]
+    assert out[True]["label"] == "malicious"

@@ -231,8 +231,10 @@ def _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evide
               help="Judge every part with the full model (off: the model's small fast model decides the clear parts).")
 @click.option("--no-signatures", is_flag=True,
               help="Do not flag requests that name a known scanner (OWASP CRS 913 lists: Nikto, sqlmap, ...).")
+@click.option("--restricted-extensions", is_flag=True,
+              help="Also flag paths ending in CRS's restricted extensions (.bak .old .sql .ini .log ...; rule 920440).")
 def detect(texts, file_, jsonl, raw_requests, out_json, task, model_dir, batch, no_evidence, threads, backend, kind,
-           profile_name, no_cascade, no_signatures):
+           profile_name, no_cascade, no_signatures, restricted_extensions):
     """Judge web input: payloads, URLs or raw HTTP requests.
 
     Items come from TEXTS, --file, or stdin (when no TEXTS and stdin is not a terminal): one item
@@ -268,6 +270,7 @@ def detect(texts, file_, jsonl, raw_requests, out_json, task, model_dir, batch, 
         raise click.ClickException(str(exc)) from exc
     det.cascade = not no_cascade
     det.signatures = not no_signatures
+    det.restricted_extensions = restricted_extensions
     scorer = None
     if prof is not None:
         from secllm.profile import ProfileError, ProfileScorer

@@ -146,6 +146,7 @@ class WebAttackDetector:
         # the cheap first stage (secllm.detect.prefilter); off only for measuring its effect
         self.prefilter: bool = True
         self.signatures: bool = True        # known scanner names/markers (secllm.detect.signatures)
+        self.restricted_extensions: bool = False    # also CRS 920440 (.bak .old .sql ...): off by default
         # Exact score cache: (modality, canonical text) -> class probabilities. The model is a
         # pure function of its input, so a hit returns what the model would return; real traffic
         # repeats header values (User-Agent, Accept, Referer), paths and parameter values heavily.
@@ -366,7 +367,7 @@ class WebAttackDetector:
                 kind_k, parts = split_web_input(item, kinds[k], with_target=True)
                 res.kind = kind_k
                 if self.signatures:
-                    hits[k] = match_parts(parts, item)
+                    hits[k] = match_parts(parts, item, extensions=self.restricted_extensions)
                     res.signatures = [h.name for h in hits[k]]
                 if len(parts) > MAX_PARTS:
                     res.warnings.append(f"{len(parts) - MAX_PARTS} parts beyond {MAX_PARTS} not scored")
