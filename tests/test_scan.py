@@ -245,3 +245,27 @@ def test_source_counts_stay_bounded(monkeypatch):
     for k in range(1000):
         s.add_source(f"ip-{k}")
     assert len(s.sources) <= 50 and s.sources.most_common(1)[0] == ("scanner", 30)
+
+
+def test_access_log_user_agent_signatures(tmp_path, det):
+    """A scanner's probe of an ordinary path is caught by its logged User-Agent; --no-signatures off."""
+    lines = ['203.0.113.9 - - [10/Oct/2023:13:55:36 +0000] "GET /index.html HTTP/1.1" 200 512 "-" '
+             '"Mozilla/5.00 (Nikto/2.1.6) (Evasions:None) (Test:map_codes)"',
+             '203.0.113.9 - - [10/Oct/2023:13:55:37 +0000] "GET /index.html HTTP/1.1" 200 512 "-" '
+             '"Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"']
+    old = det.threshold
+    det.threshold = 1.01            # the tiny model flags nothing: what is flagged is the signature's doing
+    try:
+        out = io.StringIO()
+        s = scan([_access_log(tmp_path, lines)], det, out, all_items=True, progress=False)
+        rows = _jsonl(out)
+        out_off = io.StringIO()
+        scan([_access_log(tmp_path, lines)], det, out_off, all_items=True, progress=False, signatures=False)
+        off = _jsonl(out_off)
+    finally:
+        det.threshold = old
+    assert rows[0]["label"] == "malicious" and rows[0]["attack_type"] == "scanner"
+    assert rows[0]["signatures"] == ["nikto"] and rows[0]["part"] == "log:user-agent"
+    assert [e["text"] for e in rows[0]["evidence"]] == ["Nikto"]
+    assert rows[1]["signatures"] == [] and s.attack_types["scanner"] == 1
+    assert off[0]["signatures"] == [] and off[0]["label"] == "benign" and rows[1]["label"] == "benign"

@@ -895,7 +895,7 @@ def scan(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend
         summary = run_scan(paths, det, out, fmt=fmt, out_format=out_format, all_items=all_items, batch=batch,
                            evidence=not no_evidence, follow=follow, poll=poll, max_seconds=max_seconds,
                            text_field=text_field, ip_key=ip_key.encode() if ip_key else None, raw_ips=raw_ips,
-                           progress=not no_progress)
+                           progress=not no_progress, signatures=not no_signatures)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:

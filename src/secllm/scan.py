@@ -65,6 +65,7 @@ class ScanItem:
     meta: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     invalid_utf8: bool = False
+    user_agent: str | None = None        # access logs: the logged User-Agent (scanner signatures read it)
 
 
 FLUSH = object()      # yielded by a followed file when it is idle: judge what is buffered now
@@ -258,7 +259,9 @@ def _line_items(lines: Iterable[Any], name: str, fmt: str, text_field: str | Non
                 continue
             meta = {k: v for k, v in (("method", d["method"]), ("http_status", d["status"]), ("time", d["time"]))
                     if v is not None}
-            yield ScanItem(rid, d["target"], name, n, pseudonym(d["ip"]), meta, invalid_utf8=bad)
+            ua = d.get("user_agent")
+            yield ScanItem(rid, d["target"], name, n, pseudonym(d["ip"]), meta, invalid_utf8=bad,
+                           user_agent=ua if ua and ua != "-" else None)
         elif fmt == "jsonl":
             field_ = text_field or "text"
             try:
@@ -408,10 +411,29 @@ class ScanSummary:
         return "\n".join(lines)
 
 
+def _ua_signatures(ua: str, r: Any, evidence: bool) -> None:
+    """Scanner signatures in an access-log line's User-Agent (spans index the User-Agent)."""
+    from secllm.data.http import Part
+    from secllm.detect.detector import Evidence
+    from secllm.detect.signatures import ATTACK_TYPES, match_parts
+
+    found = [h for h in match_parts([Part("header:user-agent", ua, 0, len(ua))]) if h.name not in r.signatures]
+    if not found:
+        return
+    r.signatures = [*r.signatures, *(h.name for h in found)]
+    if r.label != "malicious":
+        r.label, r.score, r.attack_type = "malicious", 1.0, ATTACK_TYPES[found[0].rule]
+        r.stage, r.part = "signature", "log:user-agent"
+        if evidence:
+            r.evidence = [Evidence(part="log:user-agent", start=h.start, end=h.end, text=ua[h.start:h.end],
+                                   weight=round(1.0 / len(found), 4)) for h in found]
+
+
 def _finding(item: ScanItem, det: Any) -> dict[str, Any]:
     d = det.to_json()
     out: dict[str, Any] = {"id": item.id, "file": item.file, "line": item.line, "source": item.source}
-    for k in ("label", "score", "attack_type", "part", "evidence", "status", "error", "kind", "warnings"):
+    for k in ("label", "score", "attack_type", "part", "evidence", "status", "error", "kind", "warnings",
+              "signatures"):
         out[k] = d.get(k)
     out.update({k: v for k, v in item.meta.items() if k not in out})
     out["text"] = item.text[:MAX_TEXT_OUT]
@@ -424,8 +446,12 @@ def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str =
          out_format: str = "jsonl", all_items: bool = False, batch: int = 256, evidence: bool = True,
          follow: bool = False, poll: float = 0.5, max_seconds: float | None = None,
          text_field: str | None = None, ip_key: bytes | None = None, raw_ips: bool = False,
-         progress: bool = True) -> ScanSummary:
+         progress: bool = True, signatures: bool = True) -> ScanSummary:
     """Judge every item of ``paths`` with ``detector`` and write findings to ``out``.
+
+    An access-log line's target is what the model judges; its logged User-Agent is also matched
+    against the scanner signatures (``signatures``; :mod:`secllm.detect.signatures`), as a
+    ``header:user-agent`` part of a raw request would be.
 
     Findings are the malicious items (every item with ``all_items``). ``max_seconds`` stops the
     scan (used with ``follow``); Ctrl-C stops it too, and the summary so far is returned either way.
@@ -453,6 +479,8 @@ def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str =
         for it, r in zip(buf, results):
             if it.invalid_utf8:
                 r.warnings.append("invalid_utf8: decoded as latin-1")
+            if signatures and it.user_agent and r.status == "ok":
+                _ua_signatures(it.user_agent, r, evidence)
             key = r.label if r.status == "ok" else r.status
             summary.verdicts[key] += 1
             if r.label == "malicious":
