@@ -109,3 +109,19 @@ def test_build_stage_with_mutated_validation(tiny_web_model, tmp_path):
     assert bands["mutated_missed"] == 0.0 and bands["mutated_parts"] > 0
     assert all("mutated_missed" in c for c in bands["candidates"])
     assert bands["by_modality"]["payload"]["benign_below"] <= bands["benign_below"]
+
+
+def test_trigram_features_and_exact_attribution():
+    rng = np.random.default_rng(1)
+    seqs = [list(rng.integers(0, 30, size=rng.integers(1, 10))) for _ in range(200)]
+    r, c, v = token_features(seqs, 30, 16, n_trigrams=32)
+    assert all(0 <= x < 30 + 16 + 32 for x in c.tolist())
+    assert not (c[r == [i for i, s in enumerate(seqs) if len(s) < 3][0]] >= 46).any()     # short: no trigram
+    r2, c2, _ = token_features(seqs, 30, 16)
+    assert set(c2.tolist()) <= set(c.tolist()) and (c >= 46).any()                        # bigram view + trigrams
+    labels = ["a" if (3 in s and 4 in s) else "b" for s in seqs]
+    be = fit_lexical(seqs, labels, ["a", "b"], vocab_size=30, C=5.0, n_buckets=16, n_trigrams=32)
+    ids = [3, 4, 5, 3, 4, 5, 3]
+    z = be.logits([ids])[0]
+    attr = be.token_attribution(ids, 0, 1)
+    assert np.isclose(attr.sum(), (z[0] - z[1]) - (be.bias[0] - be.bias[1]), atol=1e-4)

@@ -41,7 +41,9 @@ def test_head_is_fitted_selected_on_validation_and_served(mt):
 
     meta = fit_head(mt, "log-hdfs", SPLITS, grid=(1.0, 20.0), log=lambda m: None)
     assert meta["val_macro_f1"] > 0.9 and meta["adapter_val_macro_f1"] is not None
-    assert [c["C"] for c in meta["candidates"]] == [1.0, 20.0]
+    assert [c["C"] for c in meta["candidates"]][:2] == [1.0, 20.0]
+    assert meta["candidates"][2]["n_trigrams"] > 0 and meta["candidates"][2]["C"] == meta["C"]   # trigrams at the best C
+    assert meta["n_trigrams"] in (0, meta["candidates"][2]["n_trigrams"])
     boot = meta["val_difference_bootstrap"]
     assert boot["low"] <= boot["mean"] <= boot["high"] and boot["resamples"] == 1000
     assert meta["serve"] and meta["val_macro_f1"] > meta["adapter_val_macro_f1"] and boot["low"] > 0

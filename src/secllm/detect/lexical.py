@@ -36,12 +36,13 @@ N_BUCKETS = 1 << 16
 _MULT = 1_000_003
 
 
-def token_features(seqs: list[list[int]], vocab_size: int, n_buckets: int = N_BUCKETS
+def token_features(seqs: list[list[int]], vocab_size: int, n_buckets: int = N_BUCKETS, n_trigrams: int = 0
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sparse features ``(rows, cols, values)`` of token-id sequences, rows sorted.
 
-    Columns ``[0, vocab_size)`` are token ids, ``vocab_size + h`` a hashed bigram of adjacent tokens;
-    values ``log1p(count)``, each row L2-normalised.
+    Columns ``[0, vocab_size)`` are token ids, ``vocab_size + h`` a hashed bigram of adjacent tokens,
+    and with ``n_trigrams`` > 0 ``vocab_size + n_buckets + h`` a hashed trigram; values
+    ``log1p(count)``, each row L2-normalised.
 
         >>> r, c, v = token_features([[5, 6, 5], [7]], vocab_size=10, n_buckets=4)
         >>> r.tolist(), c.tolist()
@@ -60,9 +61,15 @@ def token_features(seqs: list[list[int]], vocab_size: int, n_buckets: int = N_BU
     row = np.repeat(np.arange(n, dtype=np.int64), lens)
     same = row[:-1] == row[1:]
     big = vocab_size + (flat[:-1][same] * _MULT + flat[1:][same]) % n_buckets
-    rows = np.concatenate([row, row[:-1][same]])
-    cols = np.concatenate([flat, big])
-    width = vocab_size + n_buckets
+    rows_l, cols_l = [row, row[:-1][same]], [flat, big]
+    if n_trigrams:
+        same3 = same[:-1] & same[1:]                 # tokens i, i+1, i+2 in one sequence
+        tri = ((flat[:-2][same3] * _MULT + flat[1:-1][same3]) * _MULT + flat[2:][same3]) % n_trigrams
+        rows_l.append(row[:-2][same3])
+        cols_l.append(vocab_size + n_buckets + tri)
+    rows = np.concatenate(rows_l)
+    cols = np.concatenate(cols_l)
+    width = vocab_size + n_buckets + n_trigrams
     key, counts = np.unique(rows * width + cols, return_counts=True)
     r, c = key // width, key % width
     v = np.log1p(counts).astype(np.float32)
@@ -81,15 +88,15 @@ class LexicalBackend:
 
     name = "lexical"
 
-    def __init__(self, weight: np.ndarray, bias: np.ndarray, vocab_size: int, n_buckets: int):
-        if weight.shape[0] != vocab_size + n_buckets:
-            raise ValueError(f"weight has {weight.shape[0]} rows, expected {vocab_size + n_buckets}")
+    def __init__(self, weight: np.ndarray, bias: np.ndarray, vocab_size: int, n_buckets: int, n_trigrams: int = 0):
+        if weight.shape[0] != vocab_size + n_buckets + n_trigrams:
+            raise ValueError(f"weight has {weight.shape[0]} rows, expected {vocab_size + n_buckets + n_trigrams}")
         self.weight = np.ascontiguousarray(weight, dtype=np.float32)     # (features, labels)
         self.bias = np.asarray(bias, dtype=np.float32)
-        self.vocab_size, self.n_buckets = int(vocab_size), int(n_buckets)
+        self.vocab_size, self.n_buckets, self.n_trigrams = int(vocab_size), int(n_buckets), int(n_trigrams)
 
     def logits(self, seqs: list[list[int]]) -> np.ndarray:
-        r, c, v = token_features(seqs, self.vocab_size, self.n_buckets)
+        r, c, v = token_features(seqs, self.vocab_size, self.n_buckets, self.n_trigrams)
         out = np.tile(self.bias, (len(seqs), 1))
         if len(r):
             contrib = self.weight[c] * v[:, None]
@@ -106,7 +113,7 @@ class LexicalBackend:
         """Each token's share of ``logit[target] - logit[benign]`` (bias excluded): a unigram's
         contribution is split over its occurrences, a bigram's over its two tokens."""
         ids = list(ids)
-        r, c, v = token_features([ids], self.vocab_size, self.n_buckets)
+        r, c, v = token_features([ids], self.vocab_size, self.n_buckets, self.n_trigrams)
         w = dict(zip(c.tolist(), (v * (self.weight[c, target] - self.weight[c, benign])).tolist()))
         attr = np.zeros(len(ids), dtype=np.float32)
         occ: dict[int, int] = {}
@@ -122,6 +129,15 @@ class LexicalBackend:
             share = w.get(col, 0.0) / bocc[col] / 2
             attr[i] += share
             attr[i + 1] += share
+        if self.n_trigrams:
+            off = self.vocab_size + self.n_buckets
+            tris = [off + ((a * _MULT + b) * _MULT + c) % self.n_trigrams for a, b, c in zip(ids, ids[1:], ids[2:])]
+            tocc: dict[int, int] = {}
+            for col in tris:
+                tocc[col] = tocc.get(col, 0) + 1
+            for i, col in enumerate(tris):
+                share = w.get(col, 0.0) / tocc[col] / 3
+                attr[i:i + 3] += share
         return attr
 
 
@@ -134,20 +150,22 @@ def load_backend(stage_dir: str | Path) -> tuple[LexicalBackend, dict[str, Any]]
     if meta.get("kind") != "lexical":
         raise ValueError(f"{d} holds a {meta.get('kind')} model, not a lexical stage")
     t = load_file(str(d / WEIGHTS_FILE))
-    return LexicalBackend(t["weight"], t["bias"], meta["vocab_size"], meta["n_buckets"]), meta
+    return LexicalBackend(t["weight"], t["bias"], meta["vocab_size"], meta["n_buckets"],
+                          meta.get("n_trigrams", 0)), meta
 
 
 def fit_lexical(seqs: list[list[int]], labels: list[str], label_set: list[str], vocab_size: int, *,
-                C: float = 50.0, n_buckets: int = N_BUCKETS, max_iter: int = 300) -> LexicalBackend:
+                C: float = 50.0, n_buckets: int = N_BUCKETS, max_iter: int = 300, n_trigrams: int = 0
+                ) -> LexicalBackend:
     """Fit the linear model (scikit-learn multinomial logistic regression) on token sequences."""
     from scipy import sparse
     from sklearn.linear_model import LogisticRegression
 
-    r, c, v = token_features(seqs, vocab_size, n_buckets)
-    x = sparse.csr_matrix((v, (r, c)), shape=(len(seqs), vocab_size + n_buckets))
+    r, c, v = token_features(seqs, vocab_size, n_buckets, n_trigrams)
+    x = sparse.csr_matrix((v, (r, c)), shape=(len(seqs), vocab_size + n_buckets + n_trigrams))
     y = np.array([label_set.index(lab) for lab in labels])
     lr = LogisticRegression(C=C, max_iter=max_iter).fit(x, y)
-    weight = np.zeros((vocab_size + n_buckets, len(label_set)), dtype=np.float32)
+    weight = np.zeros((vocab_size + n_buckets + n_trigrams, len(label_set)), dtype=np.float32)
     bias = np.full(len(label_set), -30.0, dtype=np.float32)        # a class never seen in training
     if len(lr.classes_) == 2:                                     # binary: sklearn keeps one row
         weight[:, lr.classes_[1]], bias[lr.classes_[1]] = lr.coef_[0], lr.intercept_[0]
@@ -155,7 +173,7 @@ def fit_lexical(seqs: list[list[int]], labels: list[str], label_set: list[str], 
     else:
         weight[:, lr.classes_] = lr.coef_.T
         bias[lr.classes_] = lr.intercept_
-    return LexicalBackend(weight, bias, vocab_size, n_buckets)
+    return LexicalBackend(weight, bias, vocab_size, n_buckets, n_trigrams)
 
 
 def save_stage(backend: LexicalBackend, meta: dict[str, Any], out_dir: str | Path) -> Path:

@@ -5,7 +5,8 @@ events, BGL log lines: ``reports/tasks-shipped``). A serious tool serves what wo
 this module can fit the same linear model the web-attack cascade's first stage uses
 (:mod:`secllm.detect.lexical`: multinomial logistic regression over the base tokenizer's token
 unigrams + hashed bigrams, numpy inference, exact token attribution for evidence) on the task's
-training split, pick C on validation, and compare its validation macro-F1 with the task adapter's.
+training split, pick C on validation (then token trigrams at that C, kept if validation prefers
+them), and compare its validation macro-F1 with the task adapter's.
 The head is *served* (``secllm detect --task``, ``secllm serve``) only when it is ahead on
 validation beyond noise (the 5th percentile of a paired bootstrap of the macro-F1 difference over
 the validation rows is above 0): a token-bag model is preferred over the pretrained adapter only
@@ -37,6 +38,7 @@ import numpy as np
 HEADS_DIR = "lexical"
 HEAD_KIND = "lexical-head"
 HEAD_BUCKETS = 1 << 15          # hashed bigram buckets (the web stage uses 1 << 16; heads are per task)
+HEAD_TRIGRAMS = 1 << 16         # hashed token-trigram buckets, tried at the best C and kept if validation prefers
 HEAD_MAX_LENGTH = 512           # tokens read per item: the linear model is cheap, so read more than the adapters
 
 
@@ -112,7 +114,8 @@ def load_head(d: str | Path):
     if meta.get("kind") != HEAD_KIND:
         raise ValueError(f"{d} holds a {meta.get('kind')} model, not a lexical task head")
     t = load_file(str(d / WEIGHTS_FILE))
-    return LexicalBackend(t["weight"], t["bias"], meta["vocab_size"], meta["n_buckets"]), meta
+    return LexicalBackend(t["weight"], t["bias"], meta["vocab_size"], meta["n_buckets"],
+                          meta.get("n_trigrams", 0)), meta
 
 
 def verdicts(proba: np.ndarray, labels: list[str], benign: str | None, threshold: float) -> list[str]:
@@ -168,7 +171,8 @@ def _threshold(spec, labels: list[str], val, proba: np.ndarray) -> float:
 
 def fit_head(model_dir: str | Path, task: str, splits: dict | None = None, *, datasets: str | None = None,
              grid: tuple[float, ...] = (1.0, 5.0, 20.0, 50.0, 200.0), n_buckets: int = HEAD_BUCKETS,
-             max_length: int = HEAD_MAX_LENGTH, compare_adapter: bool = True, log=print) -> dict[str, Any]:
+             max_length: int = HEAD_MAX_LENGTH, compare_adapter: bool = True, log=print,
+             n_trigrams: int = HEAD_TRIGRAMS) -> dict[str, Any]:
     """Fit, select on validation, compare with the adapter, save ``<model_dir>/lexical/<task>/``.
 
     ``splits`` (``{"train": Examples, "val": Examples, ...}``) defaults to the task's own loader
@@ -204,6 +208,18 @@ def fit_head(model_dir: str | Path, task: str, splits: dict | None = None, *, da
         log(f"{task}: C={C} validation macro-F1 {f1:.4f}")
         if best is None or f1 > best[0] + 1e-9:
             best = (f1, C, b, thr, verdicts(p, labels, spec.benign_label, thr), p)
+    if n_trigrams:                  # token trigrams at the chosen C: kept only if validation prefers them
+        t1 = time.time()
+        b = fit_lexical(s_train, list(train.labels), labels, tok.vocab_size, C=best[1], n_buckets=n_buckets,
+                        max_iter=1000, n_trigrams=n_trigrams)
+        p = b.predict_proba(s_val)
+        thr = _threshold(spec, labels, val, p)
+        f1 = _macro_f1(list(val.labels), verdicts(p, labels, spec.benign_label, thr), labels)
+        candidates.append({"C": best[1], "n_trigrams": n_trigrams, "val_macro_f1": round(f1, 4), "threshold": thr,
+                           "fit_s": round(time.time() - t1, 1)})
+        log(f"{task}: C={best[1]} + token trigrams validation macro-F1 {f1:.4f}")
+        if f1 > best[0] + 1e-9:
+            best = (f1, best[1], b, thr, verdicts(p, labels, spec.benign_label, thr), p)
     f1, C, backend, thr, head_pred, head_proba = best
     adapter_f1, boot, ens = None, None, None
     serve: bool | str = "head"
@@ -237,7 +253,8 @@ def fit_head(model_dir: str | Path, task: str, splits: dict | None = None, *, da
     meta = {
         "format": "secllm-model", "version": 1, "kind": HEAD_KIND, "task": task, "labels": labels,
         "benign_label": spec.benign_label if spec.benign_label in labels else None, "threshold": thr,
-        "max_length": max_length, "vocab_size": tok.vocab_size, "tokenizer_fingerprint": tok.fingerprint(), "n_buckets": n_buckets, "C": C,
+        "max_length": max_length, "vocab_size": tok.vocab_size, "tokenizer_fingerprint": tok.fingerprint(),
+        "n_buckets": n_buckets, "n_trigrams": backend.n_trigrams, "C": C,
         "weights_dtype": "float16", "val_macro_f1": round(f1, 4),
         "adapter_val_macro_f1": round(adapter_f1, 4) if adapter_f1 is not None else None,
         "val_difference_bootstrap": boot, "ensemble": ens,
