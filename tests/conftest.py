@@ -36,6 +36,16 @@ def toy_examples(n_per_class: int = 40, seed: int = 0):
     return Examples(texts, ["payload"] * len(texts), labels)
 
 
+def hdfs_examples(n: int, seed: int):
+    """Tiny HDFS-like sessions: ``n`` normal and ``n`` anomalous event-key sequences."""
+    from secllm.tasks.finetune import Examples
+
+    rng = random.Random(seed)
+    norm = [" ".join(f"e{rng.choice([5, 22, 11, 9])}" for _ in range(rng.randint(3, 8))) for _ in range(n)]
+    anom = [" ".join(f"e{rng.choice([5, 7, 13, 28])}" for _ in range(rng.randint(3, 8))) for _ in range(n)]
+    return Examples(norm + anom, ["log"] * (2 * n), ["normal"] * n + ["anomaly"] * n)
+
+
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
     from secllm.tokenizer import train_tokenizer

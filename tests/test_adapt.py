@@ -9,18 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import toy_examples
+from tests.conftest import hdfs_examples as _hdfs, toy_examples
 from secllm.tasks.finetune import Examples, FinetuneConfig
 
 NEW = ["{{7*7}}", "{{config.items()}}", "${7*7}", "{{''.__class__.__mro__}}", "#{7*7}", "{{request.application}}",
        "<%= 7*7 %>", "{{self._TemplateReference__context}}"]
-
-
-def _hdfs(n: int, seed: int) -> Examples:
-    rng = random.Random(seed)
-    norm = [" ".join(f"e{rng.choice([5, 22, 11, 9])}" for _ in range(rng.randint(3, 8))) for _ in range(n)]
-    anom = [" ".join(f"e{rng.choice([5, 7, 13, 28])}" for _ in range(rng.randint(3, 8))) for _ in range(n)]
-    return Examples(norm + anom, ["log"] * (2 * n), ["normal"] * n + ["anomaly"] * n)
 
 
 @pytest.fixture(scope="module")

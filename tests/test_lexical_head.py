@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 import subprocess
 import sys
 
@@ -11,13 +10,7 @@ import numpy as np
 import pytest
 
 from secllm.tasks.finetune import Examples, FinetuneConfig
-
-
-def _hdfs(n: int, seed: int) -> Examples:
-    rng = random.Random(seed)
-    norm = [" ".join(f"e{rng.choice([5, 22, 11, 9])}" for _ in range(rng.randint(3, 8))) for _ in range(n)]
-    anom = [" ".join(f"e{rng.choice([5, 7, 13, 28])}" for _ in range(rng.randint(3, 8))) for _ in range(n)]
-    return Examples(norm + anom, ["log"] * (2 * n), ["normal"] * n + ["anomaly"] * n)
+from tests.conftest import hdfs_examples as _hdfs
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +22,12 @@ def mt(tmp_path_factory, tiny_base):
     train_adapter(tiny_base, "log-hdfs", _hdfs(30, 0), _hdfs(10, 1), ["normal", "anomaly"], out, lora=False,
                   benign_label="normal", cfg=FinetuneConfig(epochs=1, lr=1e-6, batch_tokens=1024))
     return out
+
+
+def _run_without(blocked: tuple[str, ...], code: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter where importing ``blocked`` modules fails."""
+    pre = "import sys; " + "; ".join(f"sys.modules[{m!r}] = None" for m in blocked) + "\n"
+    return subprocess.run([sys.executable, "-c", pre + code], capture_output=True, text=True, timeout=120)
 
 
 SPLITS = {"train": _hdfs(40, 2), "val": _hdfs(15, 3), "test": _hdfs(15, 4)}
@@ -99,11 +98,10 @@ def test_served_head_ships_exports_and_serves_without_torch(mt, tmp_path):
     dst = ship_tasks(mt, tmp_path / "shipped")
     assert served_head(dst, "log-hdfs") is not None
     # a process where importing torch fails still judges with the head
-    code = ("import sys; sys.modules['torch'] = None; sys.modules['onnxruntime'] = None\n"
-            "from secllm.detect.generic import TaskDetector\n"
-            f"d = TaskDetector.load({str(dst)!r}, task='log-hdfs')\n"
-            "print([r.label for r in d.detect(['e5 e7 e13 e28', 'e5 e22 e11 e9'])])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = _run_without(("torch", "onnxruntime"),
+                       "from secllm.detect.generic import TaskDetector\n"
+                       f"d = TaskDetector.load({str(dst)!r}, task='log-hdfs')\n"
+                       "print([r.label for r in d.detect(['e5 e7 e13 e28', 'e5 e22 e11 e9'])])")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "['malicious', 'benign']"
 
@@ -222,10 +220,9 @@ def test_ensemble_without_torch_serves_the_head_alone(mt, tmp_path):
     shutil.copytree(mt, d)
     fit_head(d, "log-hdfs", SPLITS, grid=(20.0,), log=lambda m: None)
     _force_ensemble(d)
-    code = ("import sys; sys.modules['torch'] = None; sys.modules['peft'] = None\n"
-            "from secllm.detect.generic import TaskDetector\n"
-            f"d = TaskDetector.load({str(d)!r}, task='log-hdfs', backend='onnx')\n"
-            "print(d.backend.name, [r.label for r in d.detect(['5 7 13 28', '5 22 11 9'])])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = _run_without(("torch", "peft"),
+                       "from secllm.detect.generic import TaskDetector\n"
+                       f"d = TaskDetector.load({str(d)!r}, task='log-hdfs', backend='onnx')\n"
+                       "print(d.backend.name, [r.label for r in d.detect(['5 7 13 28', '5 22 11 9'])])")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "lexical ['malicious', 'benign']" and "serving the lexical head alone" in out.stderr

@@ -414,19 +414,12 @@ class ScanSummary:
 def _ua_signatures(ua: str, r: Any, evidence: bool) -> None:
     """Scanner signatures in an access-log line's User-Agent (spans index the User-Agent)."""
     from secllm.data.http import Part
-    from secllm.detect.detector import Evidence
-    from secllm.detect.signatures import ATTACK_TYPES, match_parts
+    from secllm.detect.detector import flag_by_signatures
+    from secllm.detect.signatures import match_parts
 
     found = [h for h in match_parts([Part("header:user-agent", ua, 0, len(ua))]) if h.name not in r.signatures]
-    if not found:
-        return
     r.signatures = [*r.signatures, *(h.name for h in found)]
-    if r.label != "malicious":
-        r.label, r.score, r.attack_type = "malicious", 1.0, ATTACK_TYPES[found[0].rule]
-        r.stage, r.part = "signature", "log:user-agent"
-        if evidence:
-            r.evidence = [Evidence(part="log:user-agent", start=h.start, end=h.end, text=ua[h.start:h.end],
-                                   weight=round(1.0 / len(found), 4)) for h in found]
+    flag_by_signatures(r, found, ua, evidence, part="log:user-agent")
 
 
 def _finding(item: ScanItem, det: Any) -> dict[str, Any]:

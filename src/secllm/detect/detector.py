@@ -115,6 +115,20 @@ def _binary_strings(part: Part, canon) -> list[Part] | None:
     return subs
 
 
+def flag_by_signatures(res: Detection, found: list, text: str, evidence: bool = True, max_evidence: int = 5,
+                       part: str | None = None) -> None:
+    """A judged result the model did not flag becomes malicious when ``found`` (signature hits,
+    spans into ``text``) is not empty: the input names the tool that sent it. ``part`` names the
+    part for the evidence instead of each hit's own (e.g. a User-Agent read from a log line)."""
+    if not found or res.status != Status.OK or res.label == "malicious":
+        return
+    res.label, res.score, res.attack_type = "malicious", 1.0, ATTACK_TYPES[found[0].rule]
+    res.stage, res.part = "signature", part or found[0].part
+    if evidence:
+        res.evidence = [Evidence(part=part or h.part, start=h.start, end=h.end, text=text[h.start:h.end],
+                                 weight=round(1.0 / len(found), 4)) for h in found[:max_evidence]]
+
+
 _CANON_CACHE_MAX_CHARS = 256
 
 
@@ -435,14 +449,7 @@ class WebAttackDetector:
                 except Exception as exc:  # noqa: BLE001
                     res.warnings.append(f"evidence failed: {type(exc).__name__}")
         for k, found in hits.items():
-            res = results[k]
-            if found and res.status == Status.OK and res.label != "malicious":
-                # the model found no attack, but the request names the tool that sent it
-                res.label, res.score, res.attack_type = "malicious", 1.0, ATTACK_TYPES[found[0].rule]
-                res.stage, res.part = "signature", found[0].part
-                if evidence:
-                    res.evidence = [Evidence(part=h.part, start=h.start, end=h.end, text=items[k][h.start:h.end],
-                                             weight=round(1.0 / len(found), 4)) for h in found[:max_evidence]]
+            flag_by_signatures(results[k], found, items[k], evidence, max_evidence)
         return results
 
     @staticmethod

@@ -121,12 +121,11 @@ _RESTRICTED = _words(RESTRICTED_FILES)
 _LISTS = {"ua": _UA, "headers": _HEADERS, "urls": _URLS}
 
 
-def _filename(path: str) -> str:
-    """REQUEST_FILENAME as CRS 930130 reads it: URL-decoded, Windows/dot segments normalised, lower case."""
+def _filename(decoded: str) -> str:
+    """REQUEST_FILENAME as CRS 930130 reads it: (URL-decoded,) Windows/dot segments normalised, lower case."""
     import posixpath
-    from urllib.parse import unquote
 
-    p = unquote(path).replace("\\", "/")
+    p = decoded.replace("\\", "/")
     norm = posixpath.normpath(p) if p else p
     if p.endswith("/") and not norm.endswith("/"):
         norm += "/"
@@ -174,29 +173,6 @@ class SignatureHit:
     end: int
 
 
-def _path_rules(p, seen: set[str], hits: list, extensions: bool) -> None:
-    """CRS 920500 (backup file) and, with ``extensions``, 920440 (restricted basename extension)."""
-    from urllib.parse import unquote
-
-    path = unquote(p.text)
-    base = path.rstrip("/").rsplit("/", 1)[-1]
-    if extensions and "." in base:
-        ext = "." + base.rsplit(".", 1)[1].lower()
-        if ext in RESTRICTED_EXTENSIONS:
-            raw = _lower(p.text).rfind(ext)
-            name = f"*{ext}"
-            if name not in seen:
-                seen.add(name)
-                s0, e0 = (p.start + raw, p.start + raw + len(ext)) if raw >= 0 else (p.start, p.start + len(p.text))
-                hits.append(SignatureHit(name, "920440", p.name, s0, e0))
-    m = _BACKUP_FILE.search(path)
-    if m is not None and "*~" not in seen:
-        seen.add("*~")
-        raw = p.text.find("~")
-        s0 = p.start + raw if raw >= 0 else p.start
-        hits.append(SignatureHit("*~", "920500", p.name, s0, s0 + 1 if raw >= 0 else p.start + len(p.text)))
-
-
 def match_parts(parts, item: str | None = None, extensions: bool = False) -> list[SignatureHit]:
     """Signature hits in an input's parts (:func:`secllm.data.http.split_web_input`), in order.
 
@@ -209,42 +185,64 @@ def match_parts(parts, item: str | None = None, extensions: bool = False) -> lis
     """
     hits: list[SignatureHit] = []
     seen: set[str] = set()
-    low_item: list[str] = []                    # lower-cased item, made only when a header name hits
+    low_item = None                             # lower-cased item, made only when a header name hits
 
-    def add(found: tuple[str, int] | None, rule: str, part, in_name: bool = False) -> None:
-        if found is None or found[0] in seen:
+    def add(name: str, at: int | None, rule: str, part, length: int | None = None) -> None:
+        """One hit per list entry: ``at`` is its offset in ``part`` (None: unknown, the whole part)."""
+        if name in seen:
             return
-        name, i = found
         seen.add(name)
-        if not in_name:
-            s = part.start + i
-        else:                                   # the header's name, just before its value
-            if item is not None and not low_item:
-                low_item.append(_lower(item))
-            k = low_item[0].rfind(part.name[7:], 0, part.start) if low_item else -1
-            s = k + i if k >= 0 else part.start
-        hits.append(SignatureHit(name, rule, part.name, s, s + len(name)))
+        if at is None:
+            s, e = part.start, part.start + len(part.text)
+        else:
+            s = part.start + at
+            e = s + (len(name) if length is None else length)
+        hits.append(SignatureHit(name, rule, part.name, s, e))
+
+    def add_found(found: tuple[str, int] | None, rule: str, part) -> None:
+        if found is not None:
+            add(found[0], found[1], rule, part)
 
     have_target = False
     for p in parts:
         n = p.name
         if n.startswith("header:"):
             if n == "header:user-agent":
-                add(_find_text("ua", p.text), "913100", p)
-            add(_find_text("headers", n[7:]), "913110", p, in_name=True)      # a marker header's name
-            add(_find_text("headers", p.text), "913110", p)
+                add_found(_find_text("ua", p.text), "913100", p)
+            found = _find_text("headers", n[7:])                   # a marker header's name,
+            if found is not None:                                  # just before its value
+                if item is not None and low_item is None:
+                    low_item = _lower(item)
+                k = low_item.rfind(n[7:], 0, p.start) if low_item is not None else -1
+                add(found[0], k + found[1] - p.start if k >= 0 else 0, "913110", p)
+            add_found(_find_text("headers", p.text), "913110", p)
         elif n in ("target", "url", "value") or n.startswith("body:") or \
                 (not have_target and (n == "path" or n.startswith("query:"))):
             # the whole target already holds the path and every query value
             have_target = have_target or n in ("target", "url")
-            add(_find_text("urls", p.text), "913120", p)
+            add_found(_find_text("urls", p.text), "913120", p)
         if n == "path":
-            _path_rules(p, seen, hits, extensions)
-            found = _find(_RESTRICTED, _filename(p.text))
-            if found is not None:           # locate it in the raw path when decoding left it as it was
-                raw = _lower(p.text).find(found[0])
-                add((found[0], raw) if raw >= 0 else None, "930130", p)
-                if raw < 0 and found[0] not in seen:
-                    seen.add(found[0])
-                    hits.append(SignatureHit(found[0], "930130", p.name, p.start, p.start + len(p.text)))
+            _path_hits(p, add, extensions)
     return hits
+
+
+def _path_hits(p, add, extensions: bool) -> None:
+    """The CRS file rules on the URL-decoded path: 930130 restricted files, 920500 editor backups,
+    with ``extensions`` 920440 restricted basename extensions. Spans point into the raw path when
+    the match reads the same there, else cover the whole path."""
+    from urllib.parse import unquote
+
+    decoded, raw_low = unquote(p.text), _lower(p.text)
+    base = decoded.rstrip("/").rsplit("/", 1)[-1]
+    if extensions and "." in base:
+        ext = "." + base.rsplit(".", 1)[1].lower()
+        if ext in RESTRICTED_EXTENSIONS:
+            at = raw_low.rfind(ext)
+            add(f"*{ext}", at if at >= 0 else None, "920440", p, length=len(ext))
+    if _BACKUP_FILE.search(decoded) is not None:
+        at = p.text.find("~")
+        add("*~", at if at >= 0 else None, "920500", p, length=1)
+    found = _find(_RESTRICTED, _filename(decoded))
+    if found is not None:
+        at = raw_low.find(found[0])
+        add(found[0], at if at >= 0 else None, "930130", p)

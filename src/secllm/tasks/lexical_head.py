@@ -46,23 +46,19 @@ def head_dir(model_dir: str | Path, task: str) -> Path:
     return Path(model_dir) / HEADS_DIR / task
 
 
-def served_head(model_dir: str | Path, task: str) -> Path | None:
-    """The task's lexical head directory when it exists and validation chose it, else None."""
-    d = head_dir(model_dir, task)
-    try:
-        meta = json.loads((d / "secllm.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return d if meta.get("kind") == HEAD_KIND and meta.get("serve") else None
-
-
 def serve_mode(model_dir: str | Path, task: str) -> str | None:
     """``"head"``, ``"ensemble"`` (head + adapter, mean of probabilities) or None (the adapter)."""
-    d = served_head(model_dir, task)
-    if d is None:
+    try:
+        meta = json.loads((head_dir(model_dir, task) / "secllm.json").read_text())
+    except (OSError, ValueError):
         return None
-    mode = json.loads((d / "secllm.json").read_text())["serve"]
-    return "head" if mode is True else str(mode)
+    mode = meta.get("serve") if meta.get("kind") == HEAD_KIND else None
+    return None if not mode else "head" if mode is True else str(mode)
+
+
+def served_head(model_dir: str | Path, task: str) -> Path | None:
+    """The task's lexical head directory when it exists and validation chose it, else None."""
+    return head_dir(model_dir, task) if serve_mode(model_dir, task) else None
 
 
 class EnsembleBackend:
