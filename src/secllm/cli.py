@@ -656,6 +656,28 @@ def models_lexical_heads(model_dir, tasks, datasets):
         raise click.ClickException(str(exc)) from exc
 
 
+@models.command("text-heads")
+@click.argument("model_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--task", "tasks", multiple=True, required=True, help="Task name (repeatable).")
+@click.option("--datasets", envvar="SECLLM_DATASETS", type=click.Path(file_okay=False), default=None)
+@click.option("--no-encoder", is_flag=True, help="Char n-grams only (no sentence encoder).")
+def models_text_heads(model_dir, tasks, datasets, no_encoder):
+    """Fit a text head per task (char n-gram TF-IDF + all-MiniLM-L6-v2 sentence embeddings, two
+    logistic regressions averaged) beside its lexical head; served only where validation prefers it
+    over what the task served before, beyond bootstrap noise."""
+    from secllm.tasks.text_head import main as text_main
+
+    args = [str(model_dir)] + [x for t in tasks for x in ("--task", t)]
+    if datasets:
+        args += ["--datasets", str(datasets)]
+    if no_encoder:
+        args.append("--no-encoder")
+    try:
+        text_main(args)
+    except (FileNotFoundError, ValueError, KeyError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @models.command("export")
 @click.argument("model_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,

@@ -70,14 +70,26 @@ class TaskDetector:
         from secllm.tasks.lexical_head import head_dir, load_head, served_head
         from secllm.tasks.registry import get_task
 
-        if head not in ("auto", "lexical", "adapter"):
-            raise ValueError(f"head must be auto, lexical or adapter, not {head!r}")
+        if head not in ("auto", "lexical", "text", "adapter"):
+            raise ValueError(f"head must be auto, lexical, text or adapter, not {head!r}")
         d = Path(model_dir)
         meta = read_meta(d)
         task = task or meta.get("task")
         if not task:
             raise ValueError(f"{d} does not say which task it serves; pass task=")
         spec = get_task(task)
+        from secllm.tasks.lexical_head import serve_mode
+
+        if head == "text" or (head == "auto" and serve_mode(d, task) == "text"):
+            import sys
+
+            from secllm.model.modeling import load_tokenizer_checked
+            from secllm.tasks.text_head import load_text_head
+
+            tb, hmeta = load_text_head(head_dir(d, task), threads=threads,
+                                       log=lambda m: print(m, file=sys.stderr))
+            tok = load_tokenizer_checked(d, hmeta)           # offsets for evidence only
+            return cls(spec, tb, tok, {**hmeta, "threshold": hmeta["text"]["threshold"]}, d)
         hd = served_head(d, task) if head == "auto" else head_dir(d, task) if head == "lexical" else None
         if hd is not None:
             from secllm.model.modeling import load_tokenizer_checked
@@ -185,13 +197,16 @@ class TaskDetector:
             self._activate()
             enc = self.tok.encode_batch(texts, [self.spec.modality] * len(texts), max_length=self.max_length,
                                         pad=False)
-            proba = self.backend.predict_proba(enc.input_ids)
+            if getattr(self.backend, "reads_text", False):         # a text head reads the text itself
+                proba = self.backend.predict_proba_text(texts)
+            else:
+                proba = self.backend.predict_proba(enc.input_ids)
             self._judge(items, results, texts, where, enc, proba, evidence, max_evidence)
         return results
 
     def _judge(self, items, results, texts, where, enc, proba, evidence: bool, max_evidence: int) -> None:
         name = getattr(self.backend, "name", None)
-        stage = name if name in ("lexical", "ensemble") else "adapter" if self.shared is not None else "model"
+        stage = name if name in ("lexical", "ensemble", "text") else "adapter" if self.shared is not None else "model"
         for n, k in enumerate(where):
             res, p = results[k], proba[n]
             res.stage = stage                 # what judged: the task's lexical head, adapter, or model
@@ -245,7 +260,10 @@ class TaskDetector:
     # -------------------------------------------------------------------------------------
     def _evidence(self, item: str, text: str, ids: list[int], offsets, target: int, ref: int,
                   max_evidence: int) -> list[Evidence]:
-        attr = self.backend.token_attribution(ids, target, ref)
+        if getattr(self.backend, "reads_text", False):
+            attr = self.backend.text_attribution(text, offsets, target, ref)
+        else:
+            attr = self.backend.token_attribution(ids, target, ref)
         spans = sorted((s, e, float(a)) for (s, e), a in zip(offsets, attr) if e > s and a > 0)
         total = sum(a for _, _, a in spans) or 1.0
         merged: list[list[float]] = []

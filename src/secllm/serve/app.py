@@ -286,13 +286,14 @@ def _task_detectors(model_dir: Path, tasks: list[str], threads: int | None,
     have_torch = all(importlib.util.find_spec(m) is not None for m in ("torch", "peft"))
     # lexical task heads chosen on validation: numpy only. A head+adapter ensemble needs the adapter
     # (torch, on the shared base below); without torch its head serves alone, and the log says so.
-    lexical = [t for t in tasks if modes[t] == "head" or (modes[t] == "ensemble" and not have_torch)]
+    # a text head (char n-grams + sentence encoder) loads its encoder itself, or serves its char half alone
+    lexical = [t for t in tasks if modes[t] in ("head", "text") or (modes[t] == "ensemble" and not have_torch)]
     if lexical:
         from secllm.detect.generic import TaskDetector
         from secllm.tasks.registry import get_task
 
         for t in lexical:
-            out[t] = TaskDetector.load(model_dir, task=t, head="auto" if modes[t] == "head" else "lexical")
+            out[t] = TaskDetector.load(model_dir, task=t, head="auto" if modes[t] in ("head", "text") else "lexical")
             if modes[t] == "ensemble" and log_stream is not None:
                 log_stream.write(f"secllm serve: {t}: no PyTorch for the adapter half of its ensemble; "
                                  "serving its lexical head alone\n")

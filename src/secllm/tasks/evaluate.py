@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,6 +121,22 @@ def _lexical_predictor(model_dir: Path, hd: Path):
     return list(meta["labels"]), meta, predict
 
 
+def _text_predictor(hd: Path):
+    """(labels, meta, predict_proba(Examples)) for a text head (:mod:`secllm.tasks.text_head`)."""
+    from secllm.data.corpus import model_text
+    from secllm.tasks.text_head import load_text_head
+
+    backend, meta = load_text_head(hd, log=lambda m: print(m, file=sys.stderr))
+    meta = {**meta, "threshold": meta["text"]["threshold"], "halves": backend.halves}
+
+    def predict(ex: Examples) -> np.ndarray:
+        if not len(ex):
+            return np.zeros((0, len(meta["labels"])), dtype=np.float32)
+        return backend.predict_proba_text([model_text(t, m) for t, m in zip(ex.texts, ex.modalities)])
+
+    return list(meta["labels"]), meta, predict
+
+
 def _ensemble_predictor(head, adapter):
     """The served head+adapter ensemble: mean of both probabilities (head label order), its own threshold."""
     hlabels, hmeta, hpredict = head
@@ -210,6 +227,10 @@ def run_task_eval(cfg: TaskEvalConfig) -> dict[str, Any]:
         hd = head_dir(d, spec.name)
         if not (hd / "secllm.json").exists():
             predictors[name] = _model_predictor(Path(d), spec.name)
+        elif serve_mode(d, spec.name) == "text":           # text head served; the base's systems beside it
+            predictors[name] = _text_predictor(hd)
+            predictors[f"{name}: lexical head (not served)"] = _lexical_predictor(Path(d), hd)
+            predictors[f"{name}: adapter (not served)"] = _model_predictor(Path(d), spec.name)
         elif serve_mode(d, spec.name) == "ensemble":       # what `detect --task` serves, then its halves
             adapter, head = _model_predictor(Path(d), spec.name), _lexical_predictor(Path(d), hd)
             predictors[name] = _ensemble_predictor(head, adapter)
