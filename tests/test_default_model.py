@@ -121,9 +121,20 @@ def test_shipped_lexical_heads_were_chosen_on_validation():
         ens = meta["ensemble"]
         single = meta["val_macro_f1"] if head_wins else meta["adapter_val_macro_f1"]
         ens_wins = ens is not None and ens["val_macro_f1"] > single and ens["vs_single_bootstrap"]["low"] > 0
-        assert meta["serve"] == ("ensemble" if ens_wins else "head" if head_wins else False), t
+        before = "ensemble" if ens_wins else "head" if head_wins else False
+        text = meta.get("text")
+        if text:            # a text head (secllm.tasks.text_head) replaces it only when validation says so
+            assert (text["served_before"]["serve"] or False) == before, t
+            text_wins = text["val_macro_f1"] > text["served_before"]["val_macro_f1"] \
+                and text["vs_served_bootstrap"]["low"] > 0
+            assert meta["serve"] == ("text" if text_wins else before), t
+            assert (DEFAULT_TASKS_DIR / HEADS_DIR / t / "text.safetensors").exists()
+        else:
+            assert meta["serve"] == before, t
         assert (served_head(DEFAULT_TASKS_DIR, t) is not None) == bool(meta["serve"])
         det = TaskDetector.load(DEFAULT_TASKS_DIR, task=t)
-        assert det.backend.name == {"head": "lexical", "ensemble": "ensemble"}.get(meta["serve"], "torch"), t
+        assert det.backend.name == {"head": "lexical", "ensemble": "ensemble", "text": "text"}.get(meta["serve"], "torch"), t
+        if meta["serve"] == "text":
+            assert det.backend.halves == ["char", "sentence"], t     # the encoder is installed with the package
         res = det.detect(_TASK_SAMPLES[t])
         assert all(r.status == "ok" and r.label in det.labels + ["benign", "malicious"] for r in res), (t, res)

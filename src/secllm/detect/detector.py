@@ -73,7 +73,8 @@ class Detection:
     class_scores: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
-    stage: str | None = None             # what decided: "full" model, "fast" model, "lexical" stage, "prefilter", "signature"
+    stage: str | None = None             # what decided: "full" model, "fast" model, "lexical" stage, "prefilter", "signature";
+                                         # tasks: "adapter", "lexical" head, "ensemble", "text" head
     signatures: list[str] = field(default_factory=list)   # known attack-tool names/markers found (CRS 913 lists)
 
     def to_json(self) -> dict[str, Any]:
