@@ -47,4 +47,7 @@ $SECLLM finetune traffic --base "$RUNS/tasks-mt" --adapter lora --out "$RUNS/tas
 # 7b. a lexical head per task (token-bag logistic regression over the base tokenizer, C on validation),
 #     served instead of the adapter only where its validation macro-F1 is higher (secllm.tasks.lexical_head)
 $SECLLM models lexical-heads "$RUNS/tasks-mt" --task all
+# 7c. prose: a text head (char n-gram TF-IDF + all-MiniLM-L6-v2 sentence embeddings), served only where
+#     validation prefers it beyond noise (secllm.tasks.text_head): cti-attack yes, evtx-tactic no (~8 min)
+$SECLLM models text-heads "$RUNS/tasks-mt" --task cti-attack
 $PY -m secllm.model.ship --tasks "$RUNS/tasks-mt" src/secllm/assets/tasks
