@@ -186,6 +186,33 @@ def test_url_domain_split_and_phishtank_drift(root):
     assert sorted(t for t, l in zip(drift.texts, drift.labels) if l == "benign") == sorted(benign_test)
 
 
+def test_url_site_roots_and_scheme_neutral_https(root):
+    from secllm.tasks.url import _https, site_host
+
+    data = get_task("url").load(root)
+    plain = get_task("url").loader(root, site_roots=False)
+    assert data.splits["test"].texts == plain["test"].texts                      # test untouched
+    for split in ("train", "val"):
+        ex, old = data.splits[split], plain[split]
+        benign_hosts = {site_host(t) for t, lab in zip(old.texts, old.labels) if lab == "benign"}
+        roots = [t for t, s in zip(ex.texts, ex.sources) if s == "site-root"]
+        assert roots and {site_host(t) for t in roots} == benign_hosts
+        assert all(lab == "benign" and t.endswith("/") and t.count("/") == 3
+                   for t, lab, s in zip(ex.texts, ex.labels, ex.sources) if s == "site-root")
+        # 30% by hash, every class alike: the scheme says nothing about the label
+        rows = [t for t, s in zip(ex.texts, ex.sources) if s != "site-root"]
+        assert [("https://" + t[7:]) if _https(t) else t for t in old.texts] == rows
+        by_label = {lab: [t.startswith("https://") for t, l2 in zip(ex.texts, ex.labels) if l2 == lab]
+                    for lab in set(ex.labels)}
+        assert all(any(v) for v in by_label.values()) or split == "val"
+    probe = data.splits["test:site-roots"]
+    test_benign = {site_host(t) for t, lab in zip(plain["test"].texts, plain["test"].labels) if lab == "benign"}
+    assert set(probe.labels) == {"benign"} and len(probe) == 2 * len(test_benign)
+    assert {site_host(t) for t in probe.texts} == test_benign
+    assert not set(probe.texts) & (set(data.splits["train"].texts) | set(data.splits["val"].texts))
+    assert site_host("<ipv4>/a") is None and site_host("http://www.x.org:81/p?q") == "www.x.org:81"
+
+
 def test_script_dedupe_conflicts_and_cross_source(root, tmp_path):
     from secllm.tasks import script
 

@@ -8,8 +8,20 @@ time) against the *held-back* ISCX benign test URLs. PhishTank URLs whose regist
 occurs in ISCX train/val, or whose prepared text occurs anywhere in ISCX, are dropped, so the
 drift test keeps the domain rule too.
 
+Site roots (``site_roots=True``, the default). ISCX's benign URLs are deep crawled pages: not
+one of the 29,459 benign training URLs is a bare site root, while 181 phishing URLs are, and every
+benign URL is ``http://``. Models trained on that call ``https://www.wikipedia.org/`` phishing. So
+train and val get, per benign host of that split (hosts with a malicious row in the split left
+out), the root ``http://host/`` as a benign row, and 30% of all train/val rows of every class
+(chosen by a hash of the text) are rewritten ``http://`` → ``https://`` so the scheme carries no
+label. The test split is untouched; ``test:site-roots`` holds ``http://host/`` and
+``https://host/`` of the test split's benign hosts (all benign: the share flagged is the false-
+positive rate on ordinary home pages of sites never seen in training).
+
     >>> SPECS[0].prepare("HTTP://Example.com/a%20b?x=1")
     'http://example.com/a b?x=1'
+    >>> site_host("https://www.example.org/a/b?c=1"), site_host("www.example.org:8080")
+    ('www.example.org', 'www.example.org:8080')
 """
 
 from __future__ import annotations
@@ -17,6 +29,9 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import re
+import zlib
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +58,74 @@ def phishtank(root: Path) -> list[Record]:
             for i, r in enumerate(rows)]
 
 
-def load(root: Path, *, with_phishtank: bool = True) -> dict[str, Any]:
+_HOST = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?([^/?#\s]+)")
+HTTPS_SHARE = 0.3
+
+
+def site_host(text: str) -> str | None:
+    """The host (with port) of a prepared URL, or None (a masked IP host, nothing parseable)."""
+    m = _HOST.match(text)
+    if not m or "<" in m.group(1) or "." not in m.group(1):
+        return None
+    return m.group(1)
+
+
+def _https(text: str) -> bool:
+    return zlib.crc32(text.encode("utf-8", "surrogatepass")) % 1000 < HTTPS_SHARE * 1000
+
+
+def _benign_hosts(texts, labels) -> list[str]:
+    """Hosts with a benign row and no malicious row, in first-seen order."""
+    bad = {site_host(t) for t, lab in zip(texts, labels) if lab != "benign"}
+    out = dict.fromkeys(h for t, lab in zip(texts, labels) if lab == "benign" and (h := site_host(t)) not in bad)
+    out.pop(None, None)
+    return list(out)
+
+
+def add_site_roots(out: dict[str, Any]) -> dict[str, int]:
+    """After the leakage-controlled split (``finalize_splits``): train/val get benign site roots and a
+    scheme-neutral 30% ``https://``; ``test:site-roots`` is added (see the module doc)."""
+    from secllm.tasks.examples import Examples
+
+    counts: dict[str, int] = {}
+    for split in ("train", "val"):
+        ex = out.get(split)
+        if ex is None or not len(ex):
+            continue
+        texts, labels = list(ex.texts), list(ex.labels)
+        sources = list(ex.sources) if ex.sources else ["iscx"] * len(texts)
+        have = set(texts)
+        for i, t in enumerate(texts):
+            if t.startswith("http://") and _https(t) and "https://" + t[7:] not in have:
+                texts[i] = "https://" + t[7:]
+        have = set(texts)
+        n = 0
+        for h in _benign_hosts(ex.texts, ex.labels):
+            t = f"http://{h}/"
+            t = "https://" + t[7:] if _https(t) else t
+            if t not in have:
+                texts.append(t)
+                labels.append("benign")
+                sources.append("site-root")
+                have.add(t)
+                n += 1
+        out[split] = Examples(texts, ["url"] * len(texts), labels, sources)
+        counts[f"{split}_site_roots"] = n
+        counts[f"{split}_https"] = sum(t.startswith("https://") for t in texts)
+    if "test" in out:
+        seen = set(out["train"].texts) | set(out["val"].texts)
+        probe = [f"{scheme}://{h}/" for h in _benign_hosts(out["test"].texts, out["test"].labels)
+                 for scheme in ("http", "https")]
+        probe = [t for t in probe if t not in seen]
+        out["test:site-roots"] = Examples(probe, ["url"] * len(probe), ["benign"] * len(probe), ["site-root"] * len(probe))
+        counts["test_site_roots"] = len(probe)
+    for k in ("train", "val", "test:site-roots"):
+        if k in out:
+            out["_info"]["counts"][k] = dict(Counter(out[k].labels))
+    return counts
+
+
+def load(root: Path, *, with_phishtank: bool = True, site_roots: bool = True) -> dict[str, Any]:
     from secllm.data.sources import registered_domain, url_iscx2016
 
     recs = url_iscx2016(root)
@@ -66,6 +148,8 @@ def load(root: Path, *, with_phishtank: bool = True) -> dict[str, Any]:
         rows["test:phishtank"] = drift + benign_test
     out = finalize_splits(rows)
     out["_info"]["dropped"]["read"] = dict(dropped) | extra
+    if site_roots:
+        out["_info"]["site_roots"] = add_site_roots(out)
     return out
 
 
@@ -73,7 +157,8 @@ SPECS = [TaskSpec(
     name="url", modality="url", labels=LABELS, benign_label="benign", loader=load,
     split_rule="ISCX-URL-2016: dedupe on the URL, group split by registered domain 80/10/10 (seed 0); "
                "test:phishtank = PhishTank verified phishing (domains seen in ISCX train/val dropped) + "
-               "the held-back ISCX benign test URLs",
+               "the held-back ISCX benign test URLs; train/val add benign site roots and rewrite 30% of rows "
+               "to https:// (scheme-neutral); test:site-roots = http(s) roots of the test split's benign hosts",
     baselines=("tfidf-lr", "lexical-forest", "length-only"), prepare=prep, input_kind="text",
     description="URL → benign / phishing / malware / spam",
     caveats=("ISCX benign URLs are Alexa-crawled 2016 http:// URLs with long paths: scheme, length and era "
