@@ -1,7 +1,8 @@
 """URL models vs the ISCX shortcuts: bare site roots and the URL scheme, several models in one run.
 
-ISCX-URL2016's benign URLs are deep ``http://`` pages, so a model can learn "short or https →
-malicious". This prints, per model directory (what ``secllm detect --task url`` serves from it):
+ISCX-URL2016's benign URLs are deep pages of 232 registered domains, with no home page among them, so
+a model can learn "short = malicious". This prints, per model directory (what ``secllm detect --task
+url`` serves from it):
 
 * ``site roots``: the share of ``http(s)://host/`` roots of the test split's benign hosts flagged
   malicious (``test:site-roots``: sites never seen in training; every one is benign);
@@ -9,7 +10,10 @@ malicious". This prints, per model directory (what ``secllm detect --task url`` 
   split as it is, and with every ``http://`` rewritten to ``https://`` (same URLs, other scheme);
 * ``phishtank``: recall on PhishTank's phishing URLs (the drift test).
 
-    python benchmarks/url_shortcuts.py --model before=/tmp/tasks-before --model after=src/secllm/assets/tasks
+    python benchmarks/url_shortcuts.py --model shipped=src/secllm/assets/tasks --model roots=runs/tasks-url
+
+(``runs/tasks-url``: the shipped base with a URL adapter and lexical head trained with
+``secllm.tasks.url.load(..., site_roots=True)``; the README has the figures.)
 """
 
 from __future__ import annotations

@@ -173,6 +173,27 @@ def test_bootstrap_ci() -> None:
     assert tiny["estimate"] == 1.0 and 0 < tiny["n_valid"] < 30
 
 
+def test_bootstrap_ci_groups() -> None:
+    """Resampling whole groups (a cluster bootstrap): items of a group move together, so when errors
+    cluster in a few groups the interval is wider than the one that treats rows as independent."""
+    groups = np.repeat(np.arange(20), 50)                 # 20 sites of 50 rows
+    yt = np.ones(1000, dtype=int)
+    yp = yt.copy()
+    yp[groups < 4] = 0                                     # 4 sites entirely wrong: accuracy 0.8
+    rows = bootstrap_ci(accuracy_score, yt, yp, n=300, seed=1)
+    grouped = bootstrap_ci(accuracy_score, yt, yp, n=300, seed=1, groups=groups)
+    assert rows["estimate"] == grouped["estimate"] == pytest.approx(0.8)
+    assert grouped["n_groups"] == 20 and "n_groups" not in rows
+    assert grouped["high"] - grouped["low"] > 3 * (rows["high"] - rows["low"])
+    # every resample is a union of whole groups: accuracy moves in steps of one group
+    assert grouped["low"] < 0.75 and grouped["high"] >= 0.9
+    # string keys, and one group per row gives back the row bootstrap's distribution
+    same = bootstrap_ci(accuracy_score, yt, yp, n=300, seed=1, groups=[f"g{i}" for i in range(1000)])
+    assert abs((same["high"] - same["low"]) - (rows["high"] - rows["low"])) < 0.02
+    with pytest.raises(ValueError, match="groups"):
+        bootstrap_ci(accuracy_score, yt, yp, n=5, groups=groups[:10])
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_fast_macro_f1_equals_multiclass_metrics(seed):
     """The bootstrap's integer-coded macro-F1 is the same number as the reference implementation,

@@ -122,3 +122,18 @@ def test_machine_info() -> None:
     assert "numpy" in info["packages"]
     json.dumps(info)
     assert not any(isinstance(v, float) and math.isnan(v) for v in info.values())
+
+
+def test_write_report_grouped_interval(tmp_path: Path) -> None:
+    """A system that carries its rows' groups (the split's unit) gets a macro-F1 interval that
+    resamples groups, with its own column and a note in report.md; one without keeps the row interval."""
+    systems = _systems()
+    n = len(systems["model/v1"]["y_true"])
+    systems["model/v1"] |= {"groups": [f"site{i % 5}" for i in range(n)], "group_unit": "registered domain"}
+    rep = write_report(tmp_path / "g", title="grouped", manifest={}, systems=systems, machine={}, bootstrap=50)
+    g = rep["systems"]["model/v1"]["ci95"]["macro_f1_by_group"]
+    assert g["n_groups"] == 5 and g["unit"] == "registered domain"
+    assert g["low"] <= rep["systems"]["model/v1"]["multiclass"]["macro_f1"] <= g["high"]
+    assert "macro_f1_by_group" not in rep["systems"]["length-only"]["ci95"]
+    md = (tmp_path / "g" / "report.md").read_text()
+    assert "macro-F1, resampling registered domains" in md and "has 5 of them" in md

@@ -189,9 +189,15 @@ def test_url_domain_split_and_phishtank_drift(root):
 def test_url_site_roots_and_scheme_neutral_https(root):
     from secllm.tasks.url import _https, site_host
 
-    data = get_task("url").load(root)
+    default = get_task("url").load(root)                                         # augmentation is opt-in
+    aug = get_task("url").loader(root, site_roots=True)
     plain = get_task("url").loader(root, site_roots=False)
-    assert data.splits["test"].texts == plain["test"].texts                      # test untouched
+    for split in ("train", "val"):
+        assert default.splits[split].texts == plain[split].texts
+        assert "site-root" not in set(default.splits[split].sources)
+    assert aug["test"].texts == plain["test"].texts                               # test untouched
+    assert default.splits["test:site-roots"].texts == aug["test:site-roots"].texts
+    data = type(default)({k: v for k, v in aug.items() if not k.startswith("_")}, aug["_info"])
     for split in ("train", "val"):
         ex, old = data.splits[split], plain[split]
         benign_hosts = {site_host(t) for t, lab in zip(old.texts, old.labels) if lab == "benign"}
@@ -211,6 +217,14 @@ def test_url_site_roots_and_scheme_neutral_https(root):
     assert {site_host(t) for t in probe.texts} == test_benign
     assert not set(probe.texts) & (set(data.splits["train"].texts) | set(data.splits["val"].texts))
     assert site_host("<ipv4>/a") is None and site_host("http://www.x.org:81/p?q") == "www.x.org:81"
+    # reports resample the split's unit: the group of a URL is the registered domain the split used
+    spec = get_task("url")
+    assert spec.group_of("http://a.b.example.co.uk/x?y=1", "iscx") == spec.group_of("https://example.co.uk/", "") \
+        == "example.co.uk"
+    from secllm.data.sources import registered_domain
+    test = plain["test"]
+    assert all(spec.group_of(t, "") == registered_domain(t) for t in test.texts)
+    assert not {spec.group_of(t, "") for t in test.texts} & {spec.group_of(t, "") for t in plain["train"].texts}
 
 
 def test_script_dedupe_conflicts_and_cross_source(root, tmp_path):

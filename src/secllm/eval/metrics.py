@@ -289,10 +289,14 @@ def bootstrap_ci(
     seed: int = 0,
     *,
     level: float = 0.95,
+    groups: Any = None,
 ) -> dict[str, float]:
     """Percentile bootstrap confidence interval of ``metric_fn(y_true, y_pred)``.
 
     Resamples items with replacement ``n`` times (``numpy`` generator seeded with ``seed``).
+    With ``groups`` (one key per item) it resamples whole groups instead (a cluster bootstrap):
+    the honest interval when the split is grouped (URLs by registered domain) and items of one
+    group rise and fall together; the result then carries ``n_groups``.
     ``y_pred`` may be predictions or scores, whatever ``metric_fn`` takes. Resamples where the
     metric is ``nan`` (e.g. one class only) are dropped; ``n_valid`` says how many remained.
     Returns ``{"estimate", "low", "high", "level", "n_valid"}`` (``estimate`` is the metric on the
@@ -320,9 +324,20 @@ def bootstrap_ci(
     estimate = _safe(yt, yp) if m else NAN
     rng = np.random.default_rng(seed)
     values: list[float] = []
+    members: list[np.ndarray] | None = None
+    if groups is not None:
+        g = np.asarray(list(groups), dtype=object).astype(str)
+        if g.shape[0] != m:
+            raise ValueError(f"groups has {g.shape[0]} keys, y_true {m} items")
+        _, inverse = np.unique(g, return_inverse=True)
+        order = np.argsort(inverse, kind="stable")
+        members = np.split(order, np.cumsum(np.bincount(inverse))[:-1]) if m else []
     if m:
         for _ in range(int(n)):
-            idx = rng.integers(0, m, size=m)
+            if members is not None:
+                idx = np.concatenate([members[k] for k in rng.integers(0, len(members), size=len(members))])
+            else:
+                idx = rng.integers(0, m, size=m)
             v = _safe(yt[idx], yp[idx])
             if not math.isnan(v):
                 values.append(v)
@@ -331,4 +346,7 @@ def bootstrap_ci(
         low, high = (float(x) for x in np.quantile(np.asarray(values), [alpha, 1.0 - alpha]))
     else:
         low = high = NAN
-    return {"estimate": estimate, "low": low, "high": high, "level": float(level), "n_valid": len(values)}
+    out = {"estimate": estimate, "low": low, "high": high, "level": float(level), "n_valid": len(values)}
+    if members is not None:
+        out["n_groups"] = len(members)
+    return out

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from secllm.tasks.registry import TaskSpec, finalize_splits, prepare_text, splits_from_records
+from secllm.tasks.registry import TaskSpec, finalize_splits, group_from_source, prepare_text, splits_from_records
 
 
 def prep(text: str) -> str:
@@ -27,7 +27,7 @@ def load(root: Path) -> dict[str, Any]:
     from secllm.data.sources import tram
 
     recs = tram(root)
-    rows, dropped = splits_from_records(recs, prep)
+    rows, dropped = splits_from_records(recs, prep, source_fn=lambda r: f"{r.source}:{r.group}")
     out = finalize_splits(rows, modality="cti")
     train_labels = set(out["train"].labels)
     for split in ("val", "test"):
@@ -47,6 +47,7 @@ def load(root: Path) -> dict[str, Any]:
 
 SPECS = [TaskSpec(
     name="cti-attack", modality="cti", labels=(), benign_label=None, loader=load,
+    group_of=group_from_source, group_unit="report",
     split_rule="TRAM 2 single-label sentences: group split by report (doc_title) 80/10/10 (seed 0); "
                "prepared duplicates dropped within splits and from val/test when in train",
     baselines=("tfidf-lr", "tfidf-word-lr"), prepare=prep, input_kind="text",

@@ -338,5 +338,8 @@ def _system(spec, labels: list[str], ex: Examples, proba: np.ndarray, threshold:
     else:
         s["y_score"] = proba.max(1).tolist() if len(ex) else []
         s["y_true_binary"] = [1] * len(ex)
+    if spec.group_of is not None:
+        srcs = ex.sources or [""] * len(ex)
+        s["groups"], s["group_unit"] = [spec.group_of(t, src) for t, src in zip(ex.texts, srcs)], spec.group_unit
     s["_macro"] = float(multiclass_metrics(s["y_true"], pred, report_labels)["macro_f1"]) if len(ex) else float("nan")
     return s

@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from secllm.tasks.registry import TaskSpec, finalize_splits, prepare_text, splits_from_records
+from secllm.tasks.registry import TaskSpec, finalize_splits, group_from_source, prepare_text, splits_from_records
 
 LABELS = ("Command and Control", "Lateral Movement", "Privilege Escalation", "AutomatedTestingTools", "Other",
           "Credential Access", "Execution", "Defense Evasion", "Persistence", "Discovery")
@@ -59,7 +59,8 @@ def prep(text: str) -> str:
 def load(root: Path) -> dict[str, Any]:
     from secllm.data.sources import evtx_attack
 
-    rows, dropped = splits_from_records(evtx_attack(root), prep)
+    rows, dropped = splits_from_records(evtx_attack(root), prep,
+                                        source_fn=lambda r: f"{r.source}:{r.group}")
     out = finalize_splits(rows, modality="evtx")
     out["_info"]["dropped"]["read"] = dict(dropped)
     return out
@@ -67,6 +68,7 @@ def load(root: Path) -> dict[str, Any]:
 
 SPECS = [TaskSpec(
     name="evtx-tactic", modality="evtx", labels=LABELS, benign_label=None, loader=load,
+    group_of=group_from_source, group_unit="source file",
     split_rule="EVTX-ATTACK-SAMPLES events: group split by source .evtx file 80/10/10 (seed 0); events "
                "compacted (per-recording ids, times, host names removed); prepared duplicates dropped within "
                "splits and from val/test when in train",

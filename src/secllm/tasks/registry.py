@@ -67,6 +67,11 @@ class TaskData:
         return {k: v for k, v in self.splits.items() if k == "test" or k.startswith("test:")}
 
 
+def group_from_source(text: str, source: str) -> str:
+    """``TaskSpec.group_of`` for loaders that write ``"<source>:<group>"`` (``source_fn``)."""
+    return source.partition(":")[2] or source
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """One downstream task.
@@ -93,6 +98,10 @@ class TaskSpec:
     max_item_chars: int = 64 * 1024
     max_length: int = 128
     detector: str = "generic"          # "web" = secllm.detect.detector.WebAttackDetector
+    # the unit the split keeps together, from a row's (prepared text, source) (URL → registered domain,
+    # TRAM → report): reports add a macro-F1 interval that resamples these groups (``bootstrap_ci``)
+    group_of: Callable[[str, str], str] | None = None
+    group_unit: str = "group"
 
     def prep(self, text: str) -> str:
         """Raw input → the prepared text stored in Examples (before ``model_text``)."""
@@ -170,8 +179,12 @@ def list_tasks() -> list[str]:
 def splits_from_records(records: Iterable[Record], prep: Callable[[str], str], *,
                         label_fn: Callable[[Record], str | None] = lambda r: r.label,
                         split_fn: Callable[[Record], str] = lambda r: r.meta["split"],
+                        source_fn: Callable[[Record], str] = lambda r: r.source,
                         ) -> tuple[dict[str, list[tuple[str, str, str, str]]], Counter]:
     """Group prepared rows ``(text, modality, label, source)`` by split name.
+
+    ``source_fn`` makes the row's source; grouped tasks put the split's group in it
+    (``"tram:<report>"``) so reports can resample groups (``TaskSpec.group_of``).
 
     Rows whose prepared text is empty, or whose label is ``None``, are dropped (counted in the
     returned Counter under ``"empty"`` / ``"unlabeled"``).
@@ -187,7 +200,7 @@ def splits_from_records(records: Iterable[Record], prep: Callable[[str], str], *
         if not text.strip():
             dropped["empty"] += 1
             continue
-        out.setdefault(split_fn(r), []).append((text, r.modality, label, r.source))
+        out.setdefault(split_fn(r), []).append((text, r.modality, label, source_fn(r)))
     return out, dropped
 
 

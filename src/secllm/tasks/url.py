@@ -8,15 +8,20 @@ time) against the *held-back* ISCX benign test URLs. PhishTank URLs whose regist
 occurs in ISCX train/val, or whose prepared text occurs anywhere in ISCX, are dropped, so the
 drift test keeps the domain rule too.
 
-Site roots (``site_roots=True``, the default). ISCX's benign URLs are deep crawled pages: not
-one of the 29,459 benign training URLs is a bare site root, while 181 phishing URLs are, and every
-benign URL is ``http://``. Models trained on that call ``https://www.wikipedia.org/`` phishing. So
-train and val get, per benign host of that split (hosts with a malicious row in the split left
-out), the root ``http://host/`` as a benign row, and 30% of all train/val rows of every class
-(chosen by a hash of the text) are rewritten ``http://`` → ``https://`` so the scheme carries no
-label. The test split is untouched; ``test:site-roots`` holds ``http://host/`` and
-``https://host/`` of the test split's benign hosts (all benign: the share flagged is the false-
-positive rate on ordinary home pages of sites never seen in training).
+Home pages (``test:site-roots``, always built). ISCX's benign URLs are deep pages crawled from
+232 registered domains (235 hosts): not one of the 29,459 benign training URLs is a bare site root,
+while 181 phishing URLs are (PhishTank: 1,710 of 13,139). ``test:site-roots`` holds ``http://host/``
+and ``https://host/`` of the test split's benign hosts (all benign, none seen in train/val): the share
+flagged is the false-positive rate on ordinary home pages. It is the ``url_shortcuts`` benchmark's
+probe too.
+
+``site_roots=True`` (an experiment, off by default) also adds, after the split, the root of every
+benign train/val host (hosts with a malicious row left out) as a benign row, and rewrites 30% of
+train/val rows (a hash of the text picks them) from ``http://`` to ``https://`` so the scheme carries
+no label (ISCX: 5.5% of benign, 2% of phishing rows are https; PhishTank 45%). Measured on the shipped
+recipe it removes the false positives on those test hosts' roots but not on well-known sites outside
+ISCX (``https://www.google.com/`` is still phishing): 232 benign domains are too few to learn what a
+benign host name looks like. See the README.
 
     >>> SPECS[0].prepare("HTTP://Example.com/a%20b?x=1")
     'http://example.com/a b?x=1'
@@ -70,6 +75,14 @@ def site_host(text: str) -> str | None:
     return m.group(1)
 
 
+def _domain_of(text: str, source: str = "") -> str:
+    """The registered domain of a prepared URL: the split's group. Masked IP hosts (``<ipv4>``) all
+    fall into one group here though the split kept each address apart (a coarser, wider interval)."""
+    from secllm.data.sources import registered_domain
+
+    return registered_domain(text)
+
+
 def _https(text: str) -> bool:
     return zlib.crc32(text.encode("utf-8", "surrogatepass")) % 1000 < HTTPS_SHARE * 1000
 
@@ -82,13 +95,13 @@ def _benign_hosts(texts, labels) -> list[str]:
     return list(out)
 
 
-def add_site_roots(out: dict[str, Any]) -> dict[str, int]:
-    """After the leakage-controlled split (``finalize_splits``): train/val get benign site roots and a
-    scheme-neutral 30% ``https://``; ``test:site-roots`` is added (see the module doc)."""
+def add_site_roots(out: dict[str, Any], augment: bool = False) -> dict[str, int]:
+    """After the leakage-controlled split (``finalize_splits``): adds ``test:site-roots``; with
+    ``augment`` train/val also get benign site roots and a scheme-neutral 30% ``https://`` (module doc)."""
     from secllm.tasks.examples import Examples
 
     counts: dict[str, int] = {}
-    for split in ("train", "val"):
+    for split in ("train", "val") if augment else ():
         ex = out.get(split)
         if ex is None or not len(ex):
             continue
@@ -125,7 +138,7 @@ def add_site_roots(out: dict[str, Any]) -> dict[str, int]:
     return counts
 
 
-def load(root: Path, *, with_phishtank: bool = True, site_roots: bool = True) -> dict[str, Any]:
+def load(root: Path, *, with_phishtank: bool = True, site_roots: bool = False) -> dict[str, Any]:
     from secllm.data.sources import registered_domain, url_iscx2016
 
     recs = url_iscx2016(root)
@@ -148,8 +161,7 @@ def load(root: Path, *, with_phishtank: bool = True, site_roots: bool = True) ->
         rows["test:phishtank"] = drift + benign_test
     out = finalize_splits(rows)
     out["_info"]["dropped"]["read"] = dict(dropped) | extra
-    if site_roots:
-        out["_info"]["site_roots"] = add_site_roots(out)
+    out["_info"]["site_roots"] = add_site_roots(out, augment=site_roots)
     return out
 
 
@@ -157,12 +169,18 @@ SPECS = [TaskSpec(
     name="url", modality="url", labels=LABELS, benign_label="benign", loader=load,
     split_rule="ISCX-URL-2016: dedupe on the URL, group split by registered domain 80/10/10 (seed 0); "
                "test:phishtank = PhishTank verified phishing (domains seen in ISCX train/val dropped) + "
-               "the held-back ISCX benign test URLs; train/val add benign site roots and rewrite 30% of rows "
-               "to https:// (scheme-neutral); test:site-roots = http(s) roots of the test split's benign hosts",
+               "the held-back ISCX benign test URLs; test:site-roots = http(s):// roots of the test split's benign "
+               "hosts (home pages, all benign)",
     baselines=("tfidf-lr", "lexical-forest", "length-only"), prepare=prep, input_kind="text",
     description="URL → benign / phishing / malware / spam",
+    group_of=_domain_of, group_unit="registered domain",
     caveats=("ISCX benign URLs are Alexa-crawled 2016 http:// URLs with long paths: scheme, length and era "
              "are shortcuts (see the length-only baseline and the PhishTank drift test)",
              "the malware class is 77% duplicates in the raw file (deduplicated here)",
-             "IP-address hosts are masked (<ipv4>) as in the pretraining corpus"),
+             "IP-address hosts are masked (<ipv4>) as in the pretraining corpus",
+             "few sites make each class of a domain-grouped split (test: 1,407 spam rows from 26 registered "
+             "domains, 628 from one; 3,021 benign rows from 40): one site's rows flip together, so read the "
+             "macro-F1 interval that resamples registered domains, not the row interval",
+             "benign training URLs come from 232 registered domains and include no home page: short URLs and "
+             "home pages of sites outside ISCX are often called phishing (test:site-roots measures it)"),
 )]
