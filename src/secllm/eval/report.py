@@ -383,7 +383,8 @@ def _markdown(rep: dict[str, Any]) -> str:
             lines += ["", f"The split keeps each {_md_escape(grouped['unit'])} in one split, and this test set has "
                       f"{grouped.get('n_groups', '?')} of them: rows of one {_md_escape(grouped['unit'])} rise and "
                       f"fall together, so the interval that resamples whole {_md_escape(grouped['unit'])}s (a "
-                      "cluster bootstrap) is the one to read; the row interval beside it is too narrow."]
+                      "cluster bootstrap) is the one to read; the row interval beside it treats rows as "
+                      "independent, which they are not."]
 
     lines += ["", "## Operating points (binary, flagged when score >= threshold)", ""]
     op_rows = []
