@@ -414,3 +414,25 @@ def test_cli_detect_task_pcap_and_malformed_log(traffic_model, hdfs_model, tmp_p
     assert r.exit_code != 0 and "available" in r.output
     r = CliRunner().invoke(main, ["detect", "--task", "url", "--model", str(hdfs_model), "http://a.b/"])
     assert r.exit_code != 0 and "no model for task" in r.output
+
+
+def test_probe_benchmark_smoke(root, tiny_base, tmp_path):
+    """benchmarks/probe.py: both frozen encoders probed on the same label subset, figures written."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "probe.py"
+    mod_spec = importlib.util.spec_from_file_location("probe_bench", path)
+    probe = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(probe)
+    out = tmp_path / "probe.json"
+    assert probe.main(["--task", "url", "--base", str(tiny_base), "--datasets", str(root), "--train-fraction", "0.5",
+                       "--seeds", "0,1", "--max-length", "32", "--out", str(out)]) == 0
+    rep = json.loads(out.read_text())
+    n_train = len(get_task("url").load(root).splits["train"])
+    assert [r["seed"] for r in rep["rows"]] == [0, 1]
+    for r in rep["rows"]:
+        assert r["train_rows"] == round(0.5 * n_train)
+        for name in ("pretrained", "random-init"):
+            assert 0.0 <= r[name]["test_macro_f1"] <= 1.0 and r[name]["C"] in (0.01, 0.1, 1.0, 10.0)
+        assert -1.0 <= r["test_difference_95"]["low"] <= r["test_difference_95"]["high"] <= 1.0
+    assert set(rep["mean_test_macro_f1"]) == {"pretrained", "random-init"}
