@@ -145,10 +145,17 @@ def test_fewshot_experiment_on_fixtures(tiny_base, tmp_path):
     res = fewshot_experiment(data, "cmdi", base_dir=tiny_base,
                              labels=["benign", "sqli", "xss", "cmdi", "path-traversal"], shots=(4, 8),
                              replay_per_class=4, cfg=FinetuneConfig(epochs=2, lr=3e-3, batch_tokens=1024),
-                             work_dir=tmp_path, benign_label="benign")
+                             work_dir=tmp_path, benign_label="benign", max_old_flip=(0.02, None))
     assert set(res["systems"]) == {"pretrained", "random", "tfidf-lr"}
     for name, sysres in res["systems"].items():
-        assert [r["shots"] for r in sysres["rows"]] == [4, 8]
+        if name == "tfidf-lr":
+            assert [r["shots"] for r in sysres["rows"]] == [4, 8]
+        else:        # one row per (shots, guard target), on the same old-class model and examples
+            assert [(r["shots"], r["max_old_flip"]) for r in sysres["rows"]] == [(4, 0.02), (4, None), (8, 0.02), (8, None)]
+            for guarded, free in zip(sysres["rows"][::2], sysres["rows"][1::2]):
+                # the guard only lowers the new rows' biases: what moves with it also moves without it
+                assert guarded["old_changed"] <= free["old_changed"]
+                assert guarded["old_class_guard"] is not None and free["old_class_guard"] is None
         for r in sysres["rows"]:
             assert 0.0 <= r["new_f1"] <= 1.0
             assert 0.0 <= r["old_changed"] <= 1.0

@@ -693,7 +693,8 @@ def fewshot_experiment(data: dict[str, Examples], new_class: str, *, base_dir: s
                        cfg: FinetuneConfig | None = None, method: str = "auto", seed: int = 0,
                        work_dir: str | Path | None = None, test_key: str = "test",
                        baseline: bool = True, benign_label: str | None = None,
-                       guard_per_class: int = 0) -> dict[str, Any]:
+                       guard_per_class: int = 0,
+                       max_old_flip: float | None | Sequence[float | None] = 0.02) -> dict[str, Any]:
     """F1 on a held-out class learnt from few examples, from the pretrained base vs a random base
     vs TF-IDF + LR, and the old classes' F1 before and after adding it.
 
@@ -706,7 +707,9 @@ def fewshot_experiment(data: dict[str, Examples], new_class: str, *, base_dir: s
     (all test rows), the old classes' macro-F1 on the old-class test rows before/after, and the
     share of old-class test predictions that changed. ``guard_per_class`` > 0: that many old-class
     *validation* rows per class (seeded) set the old-class guard's bias (``add_classes``'s
-    ``guard_examples``) instead of the replayed examples' held-out halves.
+    ``guard_examples``) instead of the replayed examples' held-out halves. ``max_old_flip``: the
+    guard's target share (``add_classes``; ``None`` turns the guard off); several targets give one
+    row per (shots, target) on the same old-class model and examples.
     """
     import tempfile
 
@@ -758,6 +761,7 @@ def fewshot_experiment(data: dict[str, Examples], new_class: str, *, base_dir: s
     shots = [k for k in shots if k <= len(pool)] or [len(pool)]
     result: dict[str, Any] = {"new_class": new_class, "old_labels": old_labels, "shots": list(shots),
                               "replay_per_class": replay_per_class, "guard_per_class": guard_per_class,
+                              "max_old_flip": max_old_flip,
                               "method": method, "test_key": test_key,
                               "test_rows": len(test), "test_new_rows": len(test) - len(old_test),
                               "systems": {}}
@@ -775,7 +779,8 @@ def fewshot_experiment(data: dict[str, Examples], new_class: str, *, base_dir: s
         f1_before = _per_class_f1(old_test.labels, before, old_labels)
         W0, b0 = model.classifier.weight.detach().clone(), model.classifier.bias.detach().clone()
         rows = []
-        for k in shots:
+        targets = list(max_old_flip) if isinstance(max_old_flip, (list, tuple)) else [max_old_flip]
+        for k, target in ((k, t) for k in shots for t in targets):
             import torch
 
             with torch.no_grad():        # back to the old head for every k
@@ -788,13 +793,13 @@ def fewshot_experiment(data: dict[str, Examples], new_class: str, *, base_dir: s
             ex = Examples(replay.texts + new_ex.texts, replay.modalities + new_ex.modalities,
                           replay.labels + new_ex.labels)
             _, new_meta, info = add_classes(model, tok, {**meta, "labels": old_labels}, ex, method=method, seed=seed,
-                                            guard_examples=guard_rows)
+                                            guard_examples=guard_rows, max_old_flip=target)
             all_labels = new_meta["labels"]
             pred = _predict_labels(model, tok, test, all_labels, ml)
             f1 = _per_class_f1(test.labels, pred, all_labels)
             after_old = [pred[i] for i in old_test_idx]
             f1_after = _per_class_f1(old_test.labels, after_old, all_labels)
-            rows.append({"shots": k, "new_f1": f1[new_class], "method": info["method"],
+            rows.append({"shots": k, "max_old_flip": target, "new_f1": f1[new_class], "method": info["method"],
                          "old_macro_f1_before": _mean(f1_before[c] for c in old_labels),
                          "old_macro_f1_after": _mean(f1_after[c] for c in old_labels),
                          "old_changed": float(np.mean([a != b for a, b in zip(before, after_old)])) if before else 0.0,
