@@ -436,3 +436,22 @@ def test_probe_benchmark_smoke(root, tiny_base, tmp_path):
             assert 0.0 <= r[name]["test_macro_f1"] <= 1.0 and r[name]["C"] in (0.01, 0.1, 1.0, 10.0)
         assert -1.0 <= r["test_difference_95"]["low"] <= r["test_difference_95"]["high"] <= 1.0
     assert set(rep["mean_test_macro_f1"]) == {"pretrained", "random-init"}
+
+
+def test_cli_finetune_adapter_seed(root, tiny_base, tmp_path):
+    """`secllm finetune TASK --adapter lora --seed N`: the seed reaches the training config (run-to-run
+    variance is measured by changing it), and two seeds give different adapters."""
+    from click.testing import CliRunner
+
+    from secllm.cli import main
+
+    outs = {}
+    for seed in (0, 3):
+        out = tmp_path / f"s{seed}"
+        r = CliRunner().invoke(main, ["finetune", "cti-attack", "--base", str(tiny_base), "--adapter", "lora",
+                                      "--out", str(out), "--epochs", "1", "--seed", str(seed), "--datasets", str(root)])
+        assert r.exit_code == 0, r.output
+        meta = json.loads((out / "adapters" / "cti-attack" / "task.json").read_text())
+        assert meta["finetune"]["config"]["seed"] == seed
+        outs[seed] = (out / "adapters" / "cti-attack" / "adapter_model.safetensors").read_bytes()
+    assert outs[0] != outs[3]

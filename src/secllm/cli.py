@@ -383,8 +383,10 @@ def pretrain(corpus_dir, out, size, steps, max_minutes, batch_tokens, max_length
               help="Other tasks: train a LoRA (or head-only) adapter into OUT/adapters/TASK on the shared --base.")
 @click.option("--device", default="auto", show_default=True,
               help="Full fine-tunes: auto (a CUDA GPU when PyTorch sees one, bf16 autocast), cpu, cuda, cuda:N.")
+@click.option("--seed", default=0, show_default=True,
+              help="Seeds the new head's / adapter's initialisation and the batch order (run-to-run variance).")
 def finetune(task, base_dir, random_init, size, tokenizer_dir, out, datasets, no_1book, epochs, lr,
-             max_minutes, freeze_base, adapter, device):
+             max_minutes, freeze_base, adapter, device, seed):
     """Fine-tune a task head on labeled data (model selection on validation only).
 
     TASK is web-attack or any task of `secllm.tasks.registry` (url, script, traffic, log-hdfs,
@@ -392,7 +394,7 @@ def finetune(task, base_dir, random_init, size, tokenizer_dir, out, datasets, no
     """
     if task != "web-attack":
         _finetune_task(task, base_dir, random_init, size, tokenizer_dir, out, datasets, epochs, lr, max_minutes,
-                       freeze_base, adapter, device)
+                       freeze_base, adapter, device, seed)
         return
     from secllm.model.config import load_config
     from secllm.paths import datasets_dir
@@ -409,7 +411,8 @@ def finetune(task, base_dir, random_init, size, tokenizer_dir, out, datasets, no
         raise click.ClickException(str(exc)) from exc
     data = load_web_attack(root, use_1book=not no_1book)
     data.pop("_dropped_overlap", None)
-    cfg = FinetuneConfig(epochs=epochs, lr=lr, max_minutes=max_minutes, freeze_base=freeze_base, device=device)
+    cfg = FinetuneConfig(epochs=epochs, lr=lr, max_minutes=max_minutes, freeze_base=freeze_base, device=device,
+                         seed=seed)
     kw = {}
     if random_init:
         tdir = tokenizer_dir or base_dir
@@ -422,7 +425,7 @@ def finetune(task, base_dir, random_init, size, tokenizer_dir, out, datasets, no
 
 
 def _finetune_task(task, base_dir, random_init, size, tokenizer_dir, out, datasets, epochs, lr, max_minutes,
-                   freeze_base, adapter, device="auto"):
+                   freeze_base, adapter, device="auto", seed=0):
     """``secllm finetune NAME`` for the registered tasks other than web-attack."""
     from secllm.model.config import load_config
     from secllm.paths import datasets_dir
@@ -450,10 +453,12 @@ def _finetune_task(task, base_dir, random_init, size, tokenizer_dir, out, datase
             raise click.UsageError("--adapter needs --base DIR (the shared base)")
         d = train_adapter(base_dir, task, train, val, labels, out, lora=adapter == "lora",
                           benign_label=spec.benign_label,
-                          cfg=FinetuneConfig(epochs=epochs, lr=lr if lr != 2e-4 else 2e-3, max_minutes=max_minutes))
+                          cfg=FinetuneConfig(epochs=epochs, lr=lr if lr != 2e-4 else 2e-3, max_minutes=max_minutes,
+                                             seed=seed))
         click.echo(f"adapter: {d}")
         return
-    cfg = FinetuneConfig(epochs=epochs, lr=lr, max_minutes=max_minutes, freeze_base=freeze_base, device=device)
+    cfg = FinetuneConfig(epochs=epochs, lr=lr, max_minutes=max_minutes, freeze_base=freeze_base, device=device,
+                         seed=seed)
     kw = {}
     if random_init:
         tdir = tokenizer_dir or base_dir
