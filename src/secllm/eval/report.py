@@ -374,7 +374,8 @@ def _markdown(rep: dict[str, Any]) -> str:
         for name, r in systems.items():
             ci = r.get("ci95") or {}
             keys = ("macro_f1", *(("macro_f1_by_group",) if grouped else ()), "roc_auc", "tpr_at_fpr_1e-2")
-            cells = [f"{_fmt(c.get('low'))} – {_fmt(c.get('high'))}" if c else "–" for c in map(ci.get, keys)]
+            cells = [f"{_fmt(c.get('low'))} – {_fmt(c.get('high'))}" if c and _fmt(c.get("low")) != "–" else "–"
+                     for c in map(ci.get, keys)]
             ci_rows.append([_md_escape(name), *cells])
         head = ["system", "macro-F1", *([f"macro-F1, resampling {grouped['unit']}s"] if grouped else []),
                 "ROC-AUC", "TPR@1%FPR"]
