@@ -29,12 +29,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 
-def features(model, tok, ex, max_length: int) -> np.ndarray:
-    from secllm.tasks.adapt import head_features
-
-    return head_features(model, tok, ex, max_length)
-
-
 def fit_probe(xtr, ytr, xva, yva, labels, grid=(0.01, 0.1, 1.0, 10.0)):
     """Standardise, fit LR per C, keep the best validation macro-F1. Returns (C, val F1, model)."""
     from sklearn.linear_model import LogisticRegression
@@ -53,25 +47,18 @@ def fit_probe(xtr, ytr, xva, yva, labels, grid=(0.01, 0.1, 1.0, 10.0)):
 
 
 def paired_diff(y, a, b, labels, n=1000, seed=0, groups=None) -> dict[str, float]:
-    """95% paired bootstrap of macro-F1(a) - macro-F1(b); with ``groups`` whole groups are resampled."""
+    """95% paired bootstrap of macro-F1(a) - macro-F1(b) (``bootstrap_ci``; ``groups``: whole groups)."""
     from sklearn.metrics import f1_score
 
-    rng = np.random.default_rng(seed)
-    y, a, b = map(np.asarray, (y, a, b))
-    members = None
-    if groups is not None:
-        _, inv = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
-        members = [np.flatnonzero(inv == k) for k in range(inv.max() + 1)]
-    d = []
-    for _ in range(n):
-        if members is not None:
-            i = np.concatenate([members[k] for k in rng.integers(0, len(members), len(members))])
-        else:
-            i = rng.integers(0, len(y), len(y))
-        d.append(f1_score(y[i], a[i], labels=labels, average="macro", zero_division=0)
-                 - f1_score(y[i], b[i], labels=labels, average="macro", zero_division=0))
-    lo, hi = np.quantile(d, [0.025, 0.975])
-    return {"low": round(float(lo), 4), "high": round(float(hi), 4)}
+    from secllm.eval.metrics import bootstrap_ci
+
+    def diff(yy, pp):
+        f1 = lambda col: f1_score(yy, pp[:, col], labels=labels, average="macro", zero_division=0)  # noqa: E731
+        return f1(0) - f1(1)
+
+    ci = bootstrap_ci(diff, np.asarray(y), np.stack([np.asarray(a), np.asarray(b)], axis=1), n=n, seed=seed,
+                      groups=groups)
+    return {"low": round(ci["low"], 4), "high": round(ci["high"], 4)}
 
 
 def main(argv=None) -> int:
@@ -85,11 +72,14 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="write the figures here (JSON)")
     a = ap.parse_args(argv)
 
+    import dataclasses
+
     import torch
     from sklearn.metrics import f1_score
 
     from secllm.model.modeling import ModelConfig, load_classifier, new_classifier, read_meta
     from secllm.paths import datasets_dir
+    from secllm.tasks.adapt import head_features
     from secllm.tasks.registry import get_task, sample_examples
 
     spec = get_task(a.task)
@@ -100,8 +90,9 @@ def main(argv=None) -> int:
     t0 = time.time()
     pre, tok, _, _ = load_classifier(a.base, num_labels=len(labels), from_base=True)
     pre.float().eval()
-    cache = {"pretrained": {"val": features(pre, tok, val, max_length), "test": features(pre, tok, test, max_length)}}
-    cache["pretrained"]["train_all"] = features(pre, tok, splits["train"], max_length)
+    features = lambda model, ex: head_features(model, tok, ex, max_length)  # noqa: E731
+    cache = {"pretrained": {"val": features(pre, val), "test": features(pre, test)}}
+    cache["pretrained"]["train_all"] = features(pre, splits["train"])
     index = {t: i for i, t in enumerate(splits["train"].texts)}
     print(f"pretrained features: {time.time() - t0:.0f} s", flush=True)
     mcfg = ModelConfig.from_json(read_meta(a.base)["model_config"])
@@ -112,11 +103,11 @@ def main(argv=None) -> int:
             train = sample_examples(train, max(len(labels), round(a.train_fraction * len(train))), seed)
         pick = [index[t] for t in train.texts]
         torch.manual_seed(seed)
-        rnd = new_classifier(dataclasses_replace(mcfg, tok.vocab_size), len(labels)).float().eval()
+        rnd = new_classifier(dataclasses.replace(mcfg, vocab_size=tok.vocab_size), len(labels)).float().eval()
         t1 = time.time()
         feats = {"pretrained": {"train": cache["pretrained"]["train_all"][pick], **cache["pretrained"]},
-                 "random-init": {"train": features(rnd, tok, train, max_length), "val": features(rnd, tok, val, max_length),
-                                 "test": features(rnd, tok, test, max_length)}}
+                 "random-init": {"train": features(rnd, train), "val": features(rnd, val),
+                                 "test": features(rnd, test)}}
         row = {"seed": seed, "train_rows": len(train), "random_features_s": round(time.time() - t1, 1)}
         preds = {}
         for name, f in feats.items():
@@ -143,12 +134,6 @@ def main(argv=None) -> int:
         a.out.parent.mkdir(parents=True, exist_ok=True)
         a.out.write_text(json.dumps(summary, indent=2))
     return 0
-
-
-def dataclasses_replace(cfg, vocab_size: int):
-    import dataclasses
-
-    return dataclasses.replace(cfg, vocab_size=vocab_size)
 
 
 if __name__ == "__main__":

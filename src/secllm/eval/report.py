@@ -314,11 +314,9 @@ def _evaluate_system(name: str, s: Mapping[str, Any], bootstrap: int, seed: int)
         "timing": dict(s.get("timing") or {}),
     }
     if bootstrap > 0:
+        codes = _codes(y_true, y_pred, labels)
         out["ci95"] = {
-            "macro_f1": bootstrap_ci(
-                lambda a, b: macro_f1_codes(a, b, len(labels)), *_codes(y_true, y_pred, labels), n=bootstrap,
-                seed=seed,
-            ),
+            "macro_f1": bootstrap_ci(lambda a, b: macro_f1_codes(a, b, len(labels)), *codes, n=bootstrap, seed=seed),
             "roc_auc": bootstrap_ci(
                 lambda a, b: float(roc_auc_score(a, b)) if 0 < a.sum() < a.size else float("nan"),
                 yb, score, n=bootstrap, seed=seed,
@@ -327,8 +325,7 @@ def _evaluate_system(name: str, s: Mapping[str, Any], bootstrap: int, seed: int)
         }
         if s.get("groups") is not None:          # the split's unit (e.g. registered domain): resample those
             out["ci95"]["macro_f1_by_group"] = bootstrap_ci(
-                lambda a, b: macro_f1_codes(a, b, len(labels)), *_codes(y_true, y_pred, labels), n=bootstrap,
-                seed=seed, groups=s["groups"])
+                lambda a, b: macro_f1_codes(a, b, len(labels)), *codes, n=bootstrap, seed=seed, groups=s["groups"])
             out["ci95"]["macro_f1_by_group"]["unit"] = str(s.get("group_unit", "group"))
     curve = None
     if 0 < int(yb.sum()) < yb.size:
