@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--probe", action="store_true", help="also a frozen-base linear probe")
     ap.add_argument("--lora", action="store_true", help="also a LoRA adapter on the shared base")
     ap.add_argument("--bootstrap", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=0,
+                    help="seeds the --limit/--train-fraction subsets, the fine-tunes and the bootstrap")
     ap.add_argument("--fewshot", metavar="CLASS", default=None,
                     help="instead: the few-shot new-class experiment with CLASS held out")
     ap.add_argument("--shots", default="4,16,64")
@@ -58,14 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if not args.base and not args.model:
         ap.error("give --base and/or --model")
-    ft = FinetuneConfig(epochs=args.epochs, lr=args.lr, max_minutes=args.max_minutes, device=args.device)
+    ft = FinetuneConfig(epochs=args.epochs, lr=args.lr, max_minutes=args.max_minutes, device=args.device,
+                        seed=args.seed)
     if args.fewshot:
         return _fewshot(args, ft)
     cfg = TaskEvalConfig(task=args.task, out=args.out, base=args.base,
                          models={(f"secllm-model-{i + 1}" if len(args.model) > 1 else "secllm-model"): m
                                  for i, m in enumerate(args.model)},
                          datasets=args.datasets, limit=args.limit, train_fraction=args.train_fraction, random_init=not args.no_random,
-                         probe=args.probe, lora=args.lora, finetune=ft, bootstrap=args.bootstrap, progress=True)
+                         probe=args.probe, lora=args.lora, finetune=ft, bootstrap=args.bootstrap, seed=args.seed,
+                         progress=True)
     index = run_task_eval(cfg)
     for key, rep in index["reports"].items():
         print(f"{args.task} {key} (n={rep['n']}):")

@@ -351,16 +351,29 @@ def corpus_build(datasets, out, sources):
 @click.option("--max-per-modality", default=60000, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.")
 @click.option("--seed", default=0, show_default=True)
+@click.option("--init", "init_dir", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Continue pretraining this base (kind mlm; e.g. the shipped src/secllm/assets/tasks) on the "
+                   "corpus instead of starting from random weights; keeps its tokenizer and size.")
+@click.option("--warmup", default=200, show_default=True, help="Linear warm-up steps.")
+@click.option("--decay-by-time", is_flag=True,
+              help="With --max-minutes: decay the learning rate over the time budget as well as the steps.")
 def pretrain(corpus_dir, out, size, steps, max_minutes, batch_tokens, max_length, lr, tokenizer_dir,
-             max_per_modality, resume, seed):
+             max_per_modality, resume, seed, init_dir, warmup, decay_by_time):
     """Masked-LM pretraining of a base model (runs unchanged under `accelerate launch`)."""
     from secllm.pretrain.recipe import run_pretrain
     from secllm.pretrain.trainer import PretrainConfig
 
+    if init_dir and tokenizer_dir:
+        raise click.UsageError("--init keeps the base's tokenizer; drop --tokenizer")
+    if decay_by_time and not max_minutes:
+        raise click.UsageError("--decay-by-time needs --max-minutes")
     cfg = PretrainConfig(size=size, steps=steps, max_minutes=max_minutes, batch_tokens=batch_tokens,
-                         max_length=max_length, lr=lr, seed=seed)
-    path = run_pretrain(corpus_dir, out, cfg=cfg, tokenizer_dir=tokenizer_dir,
-                        max_per_modality=max_per_modality, resume=resume)
+                         max_length=max_length, lr=lr, seed=seed, warmup=warmup, decay_by_time=decay_by_time)
+    try:
+        path = run_pretrain(corpus_dir, out, cfg=cfg, tokenizer_dir=tokenizer_dir,
+                            max_per_modality=max_per_modality, resume=resume, init_dir=init_dir)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(f"base model: {path}")
 
 

@@ -49,8 +49,11 @@ def balanced_rows(rows: list[tuple[str, str]], max_per_modality: int | None, see
 def run_pretrain(corpus_dir: str | Path, out_dir: str | Path, *, size: str = "cpu-small",
                  vocab_size: int | None = None, tokenizer_dir: str | Path | None = None,
                  cfg: PretrainConfig | None = None, max_per_modality: int | None = 60_000,
-                 resume: bool = False, progress: bool = True) -> Path:
-    """Train the tokenizer on the training corpus (unless given), then pretrain; returns model dir."""
+                 resume: bool = False, progress: bool = True, init_dir: str | Path | None = None) -> Path:
+    """Train the tokenizer on the training corpus (unless given), then pretrain; returns model dir.
+
+    ``init_dir``: continue an existing base (its tokenizer and architecture) instead.
+    """
     from secllm.model.config import load_config
 
     cfg = cfg or PretrainConfig(size=size)
@@ -60,7 +63,11 @@ def run_pretrain(corpus_dir: str | Path, out_dir: str | Path, *, size: str = "cp
     val_rows = list(read_corpus(val_path))[:5000] if val_path.exists() else None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if tokenizer_dir:
+    if init_dir:
+        if tokenizer_dir:
+            raise ValueError("continuing a base keeps its tokenizer; give init_dir or tokenizer_dir, not both")
+        tok = SecTokenizer.load(init_dir)
+    elif tokenizer_dir:
         tok = SecTokenizer.load(tokenizer_dir)
     elif resume and (out / "tokenizer" / "tokenizer.json").exists():
         tok = SecTokenizer.load(out / "tokenizer")
@@ -68,4 +75,5 @@ def run_pretrain(corpus_dir: str | Path, out_dir: str | Path, *, size: str = "cp
         vs = vocab_size or load_config(cfg.size).vocab_size
         tok = train_tokenizer((t for _, t in train_rows), vocab_size=vs)
         tok.save(out / "tokenizer")
-    return pretrain(train_rows, tok, cfg, out, val_corpus=val_rows, resume=resume, progress=progress)
+    return pretrain(train_rows, tok, cfg, out, val_corpus=val_rows, resume=resume, progress=progress,
+                    init_dir=init_dir)

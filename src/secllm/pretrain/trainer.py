@@ -44,6 +44,9 @@ class PretrainConfig:
     save_every: int = 250
     log_every: int = 20
     eval_every: int = 250
+    # with max_minutes: decay the learning rate over the time budget too (whichever of steps and
+    # minutes is nearer its end), so a run cut by the clock still ends at the low learning rate
+    decay_by_time: bool = False
 
     @classmethod
     def from_json(cls, d: dict) -> "PretrainConfig":
@@ -192,10 +195,12 @@ def load_optimizer(opt: torch.optim.Optimizer, path: Path) -> None:
 # the loop
 # ---------------------------------------------------------------------------------------------
 
-def lr_at(step: int, cfg: PretrainConfig) -> float:
+def lr_at(step: int, cfg: PretrainConfig, elapsed_s: float | None = None) -> float:
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
     progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    if cfg.decay_by_time and cfg.max_minutes and elapsed_s is not None:
+        progress = max(progress, min(1.0, elapsed_s / (cfg.max_minutes * 60)))
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
@@ -218,8 +223,15 @@ def evaluate(model, tok, seqs, cfg, accelerator, max_batches: int = 20) -> dict:
 
 def pretrain(corpus: list[tuple[str, str]], tok: SecTokenizer, cfg: PretrainConfig, run_dir: str | Path,
              val_corpus: list[tuple[str, str]] | None = None, resume: bool = False,
-             model_cfg: ModelConfig | None = None, progress: bool = True) -> Path:
-    """Pretrain a base model on ``(modality, text)`` rows; returns the final model directory."""
+             model_cfg: ModelConfig | None = None, progress: bool = True,
+             init_dir: str | Path | None = None) -> Path:
+    """Pretrain a base model on ``(modality, text)`` rows; returns the final model directory.
+
+    ``init_dir``: continue pretraining an existing base (kind mlm) instead of starting from
+    random weights -- domain-adaptive pretraining on a team's own unlabeled data. Its tokenizer
+    and architecture are kept (``tok`` must be that tokenizer), so lexical heads built on the
+    tokenizer stay valid.
+    """
     from accelerate import Accelerator
     from tqdm.auto import tqdm
 
@@ -227,14 +239,24 @@ def pretrain(corpus: list[tuple[str, str]], tok: SecTokenizer, cfg: PretrainConf
     run.mkdir(parents=True, exist_ok=True)
     accelerator = Accelerator()
     torch.manual_seed(cfg.seed)
-    mcfg = model_cfg or load_config(cfg.size)
-    if mcfg.vocab_size != tok.vocab_size:
-        mcfg = dataclasses.replace(mcfg, vocab_size=tok.vocab_size)
+    init_meta = None
+    if init_dir is not None:
+        from secllm.model.modeling import load_mlm
+
+        model, init_tok, mcfg, init_meta = load_mlm(init_dir)
+        if init_tok.fingerprint() != tok.fingerprint():
+            raise ValueError(f"continuing {init_dir} needs its own tokenizer (fingerprint {init_tok.fingerprint()}, "
+                             f"given {tok.fingerprint()})")
+        model = model.float()          # shipped bases are fp16; train in fp32 (autocast does the rest)
+    else:
+        mcfg = model_cfg or load_config(cfg.size)
+        if mcfg.vocab_size != tok.vocab_size:
+            mcfg = dataclasses.replace(mcfg, vocab_size=tok.vocab_size)
+        model = new_mlm(mcfg)
     max_len = min(cfg.max_length, mcfg.max_position)
 
     seqs = tokenize_corpus(tok, corpus, max_len)
     val_seqs = tokenize_corpus(tok, val_corpus, max_len) if val_corpus else None
-    model = new_mlm(mcfg)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
@@ -286,6 +308,11 @@ def pretrain(corpus: list[tuple[str, str]], tok: SecTokenizer, cfg: PretrainConf
         save_optimizer(opt.optimizer if hasattr(opt, "optimizer") else opt, ckpt / "optimizer")
         (ckpt / "trainer_state.json").write_text(json.dumps({"step": step, "kind": kind}))
 
+    if init_meta is not None and val_seqs and step == 0 and accelerator.is_main_process:
+        # where the continued run starts: the given base's validation loss on this corpus
+        metrics_f.write(json.dumps({"step": 0, "init": str(init_dir),
+                                    **evaluate(unwrapped, tok, val_seqs, cfg, accelerator)}) + "\n")
+        metrics_f.flush()
     objective.train()
     for epoch, b in batches_from(step):
         if step >= cfg.steps:
@@ -294,7 +321,7 @@ def pretrain(corpus: list[tuple[str, str]], tok: SecTokenizer, cfg: PretrainConf
             accelerator.print(f"time budget of {cfg.max_minutes} min reached at step {step}")
             break
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg)
+            g["lr"] = lr_at(step, cfg, time.time() - t0)
         ids, att = collate([seqs[i] for i in b], tok.pad_id)
         inp, labels = mask_tokens(ids, att, tok, cfg.mask_prob, gen)
         loss, acc = objective(inp.to(accelerator.device), att.to(accelerator.device), labels.to(accelerator.device))
@@ -326,7 +353,9 @@ def pretrain(corpus: list[tuple[str, str]], tok: SecTokenizer, cfg: PretrainConf
             metrics_f.write(json.dumps({"step": step, "final": True, **ev}) + "\n")
         save_model(unwrapped, tok, mcfg, final, kind="mlm",
                    pretrain={"steps": step, "config": dataclasses.asdict(cfg),
-                             "train_rows": len(seqs), "elapsed_s": round(time.time() - t0, 1)})
+                             "train_rows": len(seqs), "elapsed_s": round(time.time() - t0, 1),
+                             **({"init": {"dir": str(init_dir), "pretrain": init_meta.get("pretrain")}}
+                                if init_meta is not None else {})})
     metrics_f.close()
     accelerator.wait_for_everyone()
     return final
