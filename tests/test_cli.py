@@ -79,3 +79,28 @@ def test_detect_kind_states_what_the_items_are(tiny_web_model):
     assert kinds("--kind", "payload") == ["payload"]
     r = CliRunner().invoke(main, ["detect", "--model", str(tiny_web_model), "--kind", "bogus", "x"])
     assert r.exit_code != 0
+
+
+def test_pretrain_init_continues_a_base_through_the_cli(tmp_path, tiny_base):
+    import json
+
+    from secllm.model.modeling import read_meta
+
+    corpus = tmp_path / "corpus" / "train"
+    corpus.mkdir(parents=True)
+    rows = [{"m": "payload", "t": t} for t in ["' or 1=1--", "john smith", "<script>x</script>"]] * 10
+    (corpus / "corpus.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = tmp_path / "run"
+    r = CliRunner().invoke(main, ["pretrain", "--corpus", str(tmp_path / "corpus"), "--out", str(out), "--init",
+                                  str(tiny_base), "--steps", "2", "--batch-tokens", "256", "--warmup", "1"])
+    assert r.exit_code == 0, r.output
+    meta = read_meta(out / "model")
+    assert meta["pretrain"]["steps"] == 2 and meta["pretrain"]["init"]["dir"] == str(tiny_base)
+    assert meta["model_config"] == read_meta(tiny_base)["model_config"]       # size kept, --size ignored
+    assert not (out / "tokenizer").exists()                                     # no new tokenizer trained
+    r = CliRunner().invoke(main, ["pretrain", "--corpus", str(tmp_path / "corpus"), "--out", str(out), "--init",
+                                  str(tiny_base), "--tokenizer", str(tiny_base)])
+    assert r.exit_code != 0 and "keeps the base's tokenizer" in r.output
+    r = CliRunner().invoke(main, ["pretrain", "--corpus", str(tmp_path / "corpus"), "--out", str(out),
+                                  "--decay-by-time"])
+    assert r.exit_code != 0 and "--max-minutes" in r.output

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -104,3 +105,64 @@ def test_runs_unchanged_under_accelerate_launch_two_processes(tmp_path, tiny_tok
     assert r.returncode == 0, r.stderr[-3000:]
     meta = read_meta(out / "model")
     assert meta["pretrain"]["steps"] == 4
+
+
+def test_continued_pretraining_starts_from_the_given_base(tmp_path, tiny_base, tiny_tokenizer):
+    from safetensors.torch import load_file
+
+    rows = [("payload", t) for t in ["' or 1=1--", "john smith", "<script>x</script>", "ls -la /tmp"]] * 8
+    cfg = PretrainConfig(size="tiny", steps=3, batch_tokens=256, warmup=1, log_every=1, save_every=100, eval_every=100)
+    out = pretrain(rows, tiny_tokenizer, cfg, tmp_path, val_corpus=rows[:8], progress=False, init_dir=tiny_base)
+    meta = read_meta(out)
+    assert meta["pretrain"]["init"]["dir"] == str(tiny_base)
+    assert meta["pretrain"]["init"]["pretrain"]["steps"] == 6         # the given base's own history
+    first = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0])
+    assert first["step"] == 0 and first["init"] == str(tiny_base) and "val_loss" in first
+    before, after = load_file(str(tiny_base / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    assert before.keys() == after.keys()
+    # continued, not restarted: a position these short rows never reach keeps the base's embedding
+    # (only weight decay touches it)
+    pe = "bert.embeddings.position_embeddings.weight"
+    assert torch.allclose(before[pe][-1], after[pe][-1], rtol=1e-3, atol=1e-6)
+    assert not torch.equal(before["bert.encoder.layer.0.attention.self.query.weight"],
+                           after["bert.encoder.layer.0.attention.self.query.weight"])
+
+
+def test_continued_pretraining_refuses_another_tokenizer(tmp_path, tiny_base):
+    from secllm.tokenizer import train_tokenizer
+
+    other = train_tokenizer(["completely different corpus text"] * 30, vocab_size=300, min_frequency=1)
+    cfg = PretrainConfig(size="tiny", steps=1, batch_tokens=256, warmup=1)
+    with pytest.raises(ValueError, match="needs its own tokenizer"):
+        pretrain([("payload", "x y z")] * 4, other, cfg, tmp_path, progress=False, init_dir=tiny_base)
+
+
+def test_learning_rate_decays_over_the_time_budget():
+    from secllm.pretrain.trainer import lr_at
+
+    by_steps = PretrainConfig(lr=1e-3, warmup=10, steps=10_000, max_minutes=1.0)
+    by_time = PretrainConfig(lr=1e-3, warmup=10, steps=10_000, max_minutes=1.0, decay_by_time=True)
+    assert lr_at(5, by_time, 59.0) == lr_at(5, by_steps, 59.0)             # warm-up is by steps
+    assert lr_at(20, by_steps, 60.0) == pytest.approx(lr_at(20, by_steps))  # clock ignored without the flag
+    assert lr_at(20, by_steps, 60.0) > 0.99e-3
+    assert lr_at(20, by_time, 60.0) == pytest.approx(1e-4)                  # budget spent: the floor (0.1 lr)
+    assert lr_at(20, by_time, 30.0) == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))
+
+
+def test_mlm_scores_by_modality_are_repeatable_and_see_training(tmp_path, tiny_tokenizer):
+    from secllm.model.config import preset
+    from secllm.model.modeling import new_mlm
+    from secllm.pretrain.trainer import mlm_scores_by_modality
+
+    rows = [("payload", "select * from users where id = 1 union select password")] * 64
+    cfg = PretrainConfig(size="tiny", steps=40, batch_tokens=1024, warmup=2, lr=3e-3, log_every=5,
+                         save_every=1000, eval_every=1000)
+    trained, _, _, _ = load_mlm(pretrain(rows, tiny_tokenizer, cfg, tmp_path, progress=False))
+    torch.manual_seed(0)
+    fresh = new_mlm(dataclasses.replace(preset("tiny"), vocab_size=tiny_tokenizer.vocab_size))
+    probe = rows[:16] + [("url", "http://example.com/a?b=1")] * 8
+    s1 = mlm_scores_by_modality(trained, tiny_tokenizer, probe)
+    assert s1 == mlm_scores_by_modality(trained, tiny_tokenizer, probe)
+    assert set(s1) == {"payload", "url"} and s1["payload"]["rows"] == 16 and s1["payload"]["masked_tokens"] > 0
+    s0 = mlm_scores_by_modality(fresh, tiny_tokenizer, probe)
+    assert s1["payload"]["loss"] < s0["payload"]["loss"] and s1["payload"]["accuracy"] > s0["payload"]["accuracy"]

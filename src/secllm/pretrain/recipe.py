@@ -16,6 +16,9 @@ from secllm.pretrain.trainer import PretrainConfig, pretrain
 from secllm.tokenizer import SecTokenizer, train_tokenizer
 
 
+VAL_ROWS_PER_MODALITY = 1000
+
+
 def build_corpus_from_datasets(datasets: str | Path, out_dir: str | Path, sources: list[str] | None = None) -> dict:
     """Write ``train/`` and ``val/`` corpora (training and validation splits only)."""
     out = Path(out_dir)
@@ -60,7 +63,9 @@ def run_pretrain(corpus_dir: str | Path, out_dir: str | Path, *, size: str = "cp
     corpus = Path(corpus_dir)
     train_rows = balanced_rows(list(read_corpus(corpus / "train")), max_per_modality, cfg.seed)
     val_path = corpus / "val" / "corpus.jsonl"
-    val_rows = list(read_corpus(val_path))[:5000] if val_path.exists() else None
+    # validation: up to 1,000 rows of every modality (the corpus is written source by source, so
+    # its first rows are one or two modalities only)
+    val_rows = balanced_rows(list(read_corpus(val_path)), VAL_ROWS_PER_MODALITY, 0) if val_path.exists() else None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if init_dir:

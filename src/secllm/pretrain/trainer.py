@@ -221,6 +221,42 @@ def evaluate(model, tok, seqs, cfg, accelerator, max_batches: int = 20) -> dict:
     return {"val_loss": sum(losses) / max(1, len(losses)), "val_mlm_acc": sum(accs) / max(1, len(accs))}
 
 
+@torch.no_grad()
+def mlm_scores_by_modality(model, tok: SecTokenizer, rows: list[tuple[str, str]], max_length: int = 128,
+                           batch_tokens: int = 8192, mask_prob: float = 0.15, seed: int = 1234,
+                           device: str | torch.device = "cpu") -> dict[str, dict[str, float]]:
+    """Masked-token loss and accuracy of a base, per modality, on ``(modality, text)`` rows.
+
+    The masks are a pure function of ``seed`` and the rows, so two bases scored on the same rows
+    are judged on exactly the same masked positions. Loss and accuracy are token-weighted.
+    """
+    model.eval()
+    by: dict[str, list[tuple[str, str]]] = {}
+    for r in rows:
+        by.setdefault(r[0], []).append(r)
+    out: dict[str, dict[str, float]] = {}
+    for modality in sorted(by):
+        seqs = tokenize_corpus(tok, by[modality], max_length)
+        gen = torch.Generator().manual_seed(seed)
+        loss_sum, correct, n = 0.0, 0, 0
+        for b in make_batches(seqs, batch_tokens, seed=seed):
+            ids, att = collate([seqs[i] for i in b], tok.pad_id)
+            inp, labels = mask_tokens(ids, att, tok, mask_prob, gen)
+            k = int((labels != -100).sum())
+            if k == 0:
+                continue
+            logits = model(input_ids=inp.to(device), attention_mask=att.to(device)).logits.float()
+            lab = labels.to(device)
+            loss_sum += float(torch.nn.functional.cross_entropy(logits.view(-1, logits.size(-1)), lab.view(-1),
+                                                                 ignore_index=-100, reduction="sum"))
+            sel = lab != -100
+            correct += int((logits.argmax(-1)[sel] == lab[sel]).sum())
+            n += k
+        out[modality] = {"rows": len(seqs), "masked_tokens": n, "loss": round(loss_sum / max(1, n), 4),
+                         "accuracy": round(correct / max(1, n), 4)}
+    return out
+
+
 def pretrain(corpus: list[tuple[str, str]], tok: SecTokenizer, cfg: PretrainConfig, run_dir: str | Path,
              val_corpus: list[tuple[str, str]] | None = None, resume: bool = False,
              model_cfg: ModelConfig | None = None, progress: bool = True,
