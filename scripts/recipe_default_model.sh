@@ -34,20 +34,6 @@ $PY -m secllm.detect.cascade "$RUNS/web-pretrained" "$RUNS/web-fast"
 $PY -m secllm.detect.lexical "$RUNS/web-pretrained"
 # 6. ship the fine-tuned model (and its fast model) as the package default (fp16 weights + int8 ONNX)
 $PY -m secllm.model.ship "$RUNS/web-pretrained" src/secllm/assets/default
-# 7. every other task: a LoRA adapter on one shared copy of the pretrained base (<= 4 min each), shipped
-rm -rf "$RUNS/tasks-mt" && mkdir -p "$RUNS/tasks-mt"
-cp "$RUNS"/base/model/{secllm.json,config.json,model.safetensors,tokenizer.json} "$RUNS/tasks-mt/"
-for t in script log-hdfs log-bgl cti-attack evtx-tactic; do
-    $SECLLM finetune "$t" --base "$RUNS/tasks-mt" --adapter lora --out "$RUNS/tasks-mt" --epochs 3 --max-minutes 4
-done
-# URL (46,506 training rows) needs its 3 whole epochs (validation 0.73 after one, 0.91 after three; ~21 min)
-$SECLLM finetune url --base "$RUNS/tasks-mt" --adapter lora --out "$RUNS/tasks-mt" --epochs 3 --max-minutes 28
-# traffic needs many more epochs (validation macro-F1 0.74 after one, 0.91 after six; ~45 min here)
-$SECLLM finetune traffic --base "$RUNS/tasks-mt" --adapter lora --out "$RUNS/tasks-mt" --epochs 8 --max-minutes 45
-# 7b. a lexical head per task (token-bag logistic regression over the base tokenizer, C on validation),
-#     served instead of the adapter only where its validation macro-F1 is higher (secllm.tasks.lexical_head)
-$SECLLM models lexical-heads "$RUNS/tasks-mt" --task all
-# 7c. prose: a text head (char n-gram TF-IDF + all-MiniLM-L6-v2 sentence embeddings), served only where
-#     validation prefers it beyond noise (secllm.tasks.text_head): cti-attack yes, evtx-tactic no (~8 min)
-$SECLLM models text-heads "$RUNS/tasks-mt" --task cti-attack
-$PY -m secllm.model.ship --tasks "$RUNS/tasks-mt" src/secllm/assets/tasks
+# 7. every other task: a LoRA adapter on one shared copy of the pretrained base, lexical heads, the
+#    text head for cti-attack, shipped (scripts/recipe_tasks.sh; ~1.5 h)
+SECLLM="$SECLLM" PY="$PY" bash scripts/recipe_tasks.sh "$RUNS/base/model" "$RUNS/tasks-mt" src/secllm/assets/tasks
