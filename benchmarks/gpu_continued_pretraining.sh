@@ -8,7 +8,7 @@
 # 1. `secllm pretrain --init src/secllm/assets/tasks`: the shipped base (1,587 CPU steps of 4,096
 #    tokens) continued on the same training corpus (same tokenizer, same 128-token windows) for
 #    MINUTES (default 3) with 32k-token batches, bf16, the learning rate decayed over the time budget.
-# 2. USTC-TFC 20 classes at 10% of the labels, three label subsets (--seed 0,1,2), 40 epochs each:
+# 2. USTC-TFC 20 classes at 10% of the labels, six label subsets (SEEDS, default --seed 0..5), 40 epochs each:
 #    the shipped base, the continued base and random init, side by side on the one GPU; and TRAM
 #    (by report) from both bases. Test sets are read only by the evaluation of each fine-tune.
 #
@@ -34,7 +34,7 @@ ACCELERATE_MIXED_PRECISION=${MIXED:-bf16} OMP_NUM_THREADS=${PRETRAIN_THREADS:-8}
 date +%T
 V2="$OUT/continued/model"
 export OMP_NUM_THREADS=2
-for s in 0 1 2; do
+for s in ${SEEDS:-0 1 2 3 4 5}; do
     $PY benchmarks/tasks.py --task traffic --base "$BASE" --out "$OUT/traffic10-shipped-s$s" --train-fraction 0.1 \
         --epochs "$EPOCHS" --max-minutes "$CAP" --seed "$s" $LIMIT_ARG > "$OUT/logs/traffic10-shipped-s$s.log" 2>&1 &
     $PY benchmarks/tasks.py --task traffic --base "$V2" --out "$OUT/traffic10-continued-s$s" --train-fraction 0.1 \
