@@ -455,3 +455,52 @@ def test_cli_finetune_adapter_seed(root, tiny_base, tmp_path):
         assert meta["finetune"]["config"]["seed"] == seed
         outs[seed] = (out / "adapters" / "cti-attack" / "adapter_model.safetensors").read_bytes()
     assert outs[0] != outs[3]
+
+
+def _bench(name: str):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    mod_spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    mod = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(mod)
+    return mod
+
+
+def test_seeds_summary_pairs_runs_by_seed(tmp_path):
+    """benchmarks/seeds_summary.py: systems matched across runs by the --seed in each report's command."""
+    f1 = {0: (0.80, 0.70), 1: (0.90, 0.85), 2: (0.70, 0.68)}
+    for seed, (a, b) in f1.items():
+        d = tmp_path / f"run-s{seed}" / "test"
+        d.mkdir(parents=True)
+        flag = f" --seed {seed}" if seed else ""          # seed 0: the flag left out, as tasks.py's default
+        rep = {"command": f"benchmarks/tasks.py --task traffic --out x{flag}",
+               "systems": {n: {"ci95": {"macro_f1": {"estimate": v}}} for n, v in (("pre", a), ("rnd", b))}}
+        (d / "report.json").write_text(json.dumps(rep))
+    out = tmp_path / "summary.json"
+    summary = _bench("seeds_summary")
+    assert summary.main(["--system", f"p=pre:{tmp_path}/run-s*", "--system", f"r=rnd:{tmp_path}/run-s*",
+                         "--pair", "p,r", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert res["systems"]["p"]["by_seed"] == {"0": 0.8, "1": 0.9, "2": 0.7}
+    pair = res["pairs"]["p - r"]
+    assert pair["differences"] == [0.1, 0.05, 0.02] and pair["positive"] == 3
+    assert pair["mean"] == pytest.approx(0.0567, abs=1e-4)
+    assert pair["t95"][0] < pair["mean"] < pair["t95"][1]
+    with pytest.raises(SystemExit, match="no system"):
+        summary.main(["--system", f"p=nope:{tmp_path}/run-s*"])
+
+
+def test_mlm_eval_benchmark_smoke(tiny_base, tmp_path):
+    """benchmarks/mlm_eval.py: per-modality masked-token scores of each base on the corpus's val split."""
+    val = tmp_path / "corpus" / "val"
+    val.mkdir(parents=True)
+    rows = [{"m": "payload", "t": "' or 1=1--"}, {"m": "url", "t": "http://a.example/x?y=1"}] * 6
+    (val / "corpus.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = tmp_path / "mlm.json"
+    assert _bench("mlm_eval").main(["--corpus", str(tmp_path / "corpus"), "--base", f"a={tiny_base}",
+                                    "--base", f"b={tiny_base}", "--per-modality", "4", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    a, b = res["bases"]["a"]["by_modality"], res["bases"]["b"]["by_modality"]
+    assert set(a) == {"payload", "url"} and a["url"]["rows"] == 4
+    assert a == b                                        # same base, same masked positions → same scores
