@@ -34,9 +34,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
-    import torch
-
-    torch.set_grad_enabled(False)
     rows = balanced_rows(list(read_corpus(args.corpus / "val")), args.per_modality, 0)
     result = {"corpus": str(args.corpus / "val"), "rows": len(rows), "per_modality": args.per_modality,
               "max_length": args.max_length, "bases": {}}
