@@ -245,12 +245,9 @@ def mlm_scores_by_modality(model, tok: SecTokenizer, rows: list[tuple[str, str]]
             k = int((labels != -100).sum())
             if k == 0:
                 continue
-            logits = model(input_ids=inp.to(device), attention_mask=att.to(device)).logits.float()
-            lab = labels.to(device)
-            loss_sum += float(torch.nn.functional.cross_entropy(logits.view(-1, logits.size(-1)), lab.view(-1),
-                                                                 ignore_index=-100, reduction="sum"))
-            sel = lab != -100
-            correct += int((logits.argmax(-1)[sel] == lab[sel]).sum())
+            loss, acc = mlm_loss(model, inp.to(device), att.to(device), labels.to(device))   # means over the k
+            loss_sum += float(loss) * k
+            correct += round(float(acc) * k)
             n += k
         out[modality] = {"rows": len(seqs), "masked_tokens": n, "loss": round(loss_sum / max(1, n), 4),
                          "accuracy": round(correct / max(1, n), 4)}
