@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-old-flip", default="0.02",
                     help="few-shot: the old-class guard's target share of old-class rows moved; comma-separated "
                          "targets are compared on the same old-class models (default 0.02)")
+    ap.add_argument("--heads", action="store_true",
+                    help="few-shot: also grow a lexical head and the head + pretrained-model ensemble (what "
+                         "`secllm detect` serves for most tasks; secllm.tasks.grow)")
     ap.add_argument("--test-key", default=None, help="few-shot: which test split (default: test, else the first test:*)")
     args = ap.parse_args(argv)
     if not args.base and not args.model:
@@ -94,7 +97,8 @@ def _fewshot(args, ft: FinetuneConfig) -> int:
                              shots=tuple(int(x) for x in args.shots.split(",")), cfg=ft,
                              work_dir=args.out / "models", benign_label=spec.benign_label, test_key=test_key,
                              guard_per_class=args.guard_per_class,
-                             max_old_flip=[float(x) for x in args.max_old_flip.split(",")])
+                             max_old_flip=[float(x) for x in args.max_old_flip.split(",")],
+                             random_init=not args.no_random, heads=args.heads)
     res["test_key"] = test_key
     res["task"], res["limit"] = spec.name, args.limit
     args.out.mkdir(parents=True, exist_ok=True)

@@ -145,8 +145,11 @@ def test_fewshot_experiment_on_fixtures(tiny_base, tmp_path):
     res = fewshot_experiment(data, "cmdi", base_dir=tiny_base,
                              labels=["benign", "sqli", "xss", "cmdi", "path-traversal"], shots=(4, 8),
                              replay_per_class=4, cfg=FinetuneConfig(epochs=2, lr=3e-3, batch_tokens=1024),
-                             work_dir=tmp_path, benign_label="benign", max_old_flip=(0.02, None))
-    assert set(res["systems"]) == {"pretrained", "random", "tfidf-lr"}
+                             work_dir=tmp_path, benign_label="benign", max_old_flip=(0.02, None), heads=True,
+                             head_grid=(5.0, 50.0))
+    assert set(res["systems"]) == {"pretrained", "random", "tfidf-lr", "lexical head",
+                                   "ensemble (pretrained + lexical head)"}
+    assert res["systems"]["lexical head"]["head_C"] in (5.0, 50.0)
     for name, sysres in res["systems"].items():
         if name == "tfidf-lr":
             assert [r["shots"] for r in sysres["rows"]] == [4, 8]
@@ -352,3 +355,54 @@ def test_cli_adapt_with_guard_examples(tiny_web_model, tmp_path):
     assert r.exit_code == 0, r.output
     info = json.loads([x for x in r.stdout.splitlines() if x.startswith("{")][-1])
     assert info["old_class_guard"]["guard_rows"] == len(g)
+
+
+def test_grow_parts_sparse_equals_dense_and_old_logits_stay():
+    from scipy import sparse
+
+    from secllm.tasks.grow import _fit_new_rows
+
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 12)) * (rng.random((40, 12)) < 0.3)
+    W, b = rng.normal(size=(3, 12)), rng.normal(size=3)
+    y = np.r_[np.zeros(10), np.ones(10), np.full(10, 2), np.full(10, 3)].astype(int)
+    wd, bd = _fit_new_rows(x, y, W, b, 1)
+    ws, bs = _fit_new_rows(sparse.csr_matrix(x), y, W, b, 1)
+    assert np.allclose(wd, ws, atol=1e-5) and np.allclose(bd, bs, atol=1e-5)
+    # the new row learns the new class: it wins on most of its own rows and on few old ones
+    z = np.c_[x @ W.T + b, x @ wd.T + bd]
+    assert (z[y == 3].argmax(1) == 3).mean() > (z[y < 3].argmax(1) == 3).mean()
+
+
+def test_joint_guard_holds_on_the_mean_of_parts_with_reordered_labels():
+    from secllm.tasks.grow import grow_parts, moved_share
+
+    rng = np.random.default_rng(1)
+    n_old, d = 3, 8
+    centers = rng.normal(size=(n_old + 1, d)) * 2
+
+    def rows(k, n):
+        return centers[k] + rng.normal(size=(n, d))
+
+    y = np.r_[np.repeat(np.arange(n_old), 6), np.full(8, n_old)]
+    xa = np.vstack([rows(k, 6) for k in range(n_old)] + [rows(n_old, 8)])
+    xb = xa + rng.normal(scale=0.5, size=xa.shape)
+    Wa, ba = centers[:n_old] * 0.7, np.zeros(n_old)
+    perm = [2, 0, 1]                            # part b stores the old classes in another order
+    Wb, bb = (centers[:n_old] * 0.5)[perm], np.zeros(n_old)
+    orders = [None, [perm.index(k) for k in range(n_old)]]
+    guard_y = np.repeat(np.arange(n_old), 40)
+    ga = np.vstack([rows(k, 40) for k in range(n_old)]) + 1.2 * centers[n_old]     # old rows leaning new
+    gb = ga + rng.normal(scale=0.5, size=ga.shape)
+    # part b's example labels are in the common order; grow_parts maps them to its own
+    free, info0 = grow_parts([(Wa, ba, xa), (Wb, bb, xb)], y, 1, max_old_flip=None, orders=orders)
+    for target in (0.0, 0.05, 0.2):
+        grown, info = grow_parts([(Wa, ba, xa), (Wb, bb, xb)], y, 1, max_old_flip=target, guard=[ga, gb], orders=orders)
+        old = [ga @ Wa.T + ba, gb @ Wb.T + bb]
+        new = [ga @ w.T + bn for w, bn in [grown[0]]] + [gb @ w.T + bn for w, bn in [grown[1]]]
+        share = moved_share(old, new, 0.0, orders)
+        assert share <= target + 1e-9, (target, share)
+        assert info["guard_rows"] == len(guard_y) and info["bias_drop"] >= 0
+        assert np.allclose(grown[0][0], free[0][0])          # the guard moves biases only
+    new_free = [ga @ free[0][0].T + free[0][1], gb @ free[1][0].T + free[1][1]]
+    assert moved_share([ga @ Wa.T + ba, gb @ Wb.T + bb], new_free, 0.0, orders) > 0.2   # the guard had work to do

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from secllm.tasks.finetune import Examples, FinetuneConfig
+from secllm.tasks.finetune import Examples, FinetuneConfig, encode_examples
 from tests.conftest import hdfs_examples as _hdfs
 
 
@@ -144,24 +144,67 @@ def test_cli_fits_heads_from_the_datasets_folder(mt, root, tmp_path):
     assert summary["log-hdfs"]["serve"] == meta["serve"]
 
 
-def test_adapt_in_place_hands_the_task_back_to_the_grown_adapter(mt, tmp_path):
-    """`secllm adapt` grows the adapter; a served head that lacks the new class must stop serving."""
+def test_adapt_in_place_grows_the_served_head(mt, tmp_path):
+    """`secllm adapt` grows what validation chose to serve (here the lexical head) with the adapter:
+    the head keeps serving, knows the new class, and its old-class logits do not change."""
     import shutil
 
     from secllm.detect.generic import TaskDetector
+    from secllm.detect.lexical import LexicalBackend
     from secllm.tasks.adapt import adapt_model_dir
     from secllm.tasks.lexical_head import fit_head, served_head
 
     d = tmp_path / "mt"
     shutil.copytree(mt, d)
     fit_head(d, "log-hdfs", SPLITS, grid=(20.0,), log=lambda m: None)
-    assert served_head(d, "log-hdfs") is not None
+    before = TaskDetector.load(d, task="log-hdfs")
+    seqs = encode_examples(before.tok, SPLITS["test"], 512)
+    z0 = before.backend.logits(seqs)
     new = Examples(["e40 e41 e42", "e41 e42 e40 e40", "e42 e40 e41", "e40 e40 e42 e41"], ["log"] * 4, ["burst"] * 4)
     info = adapt_model_dir(d, "log-hdfs", new, d)
-    assert "lexical_head" in info and served_head(d, "log-hdfs") is None
+    assert served_head(d, "log-hdfs") is not None and info["served_system"]["served"] == "lexical head"
+    assert info["served_system"]["old_class_guard"]["method"] == "prototype"      # no old-class rows given
     meta = json.loads((d / "lexical" / "log-hdfs" / "secllm.json").read_text())
-    assert "burst" in meta["not_served_because"]
-    assert "burst" in TaskDetector.load(d, task="log-hdfs").labels
+    assert meta["labels"] == ["normal", "anomaly", "burst"] and meta["adaptations"][-1]["new_classes"] == ["burst"]
+    det = TaskDetector.load(d, task="log-hdfs")
+    assert isinstance(det.backend, LexicalBackend) and det.labels == ["normal", "anomaly", "burst"]
+    z1 = det.backend.logits(seqs)
+    assert np.array_equal(z1[:, :2], z0)                   # old-class logits unchanged, bit for bit
+    r = det.detect(["e40 e42 e41 e40"])[0]
+    assert r.attack_type == "burst" and r.stage == "lexical"
+    # the adapter grew too (it is what `--head adapter` and ONNX export serve)
+    assert TaskDetector.load(d, task="log-hdfs", head="adapter").labels[-1] == "burst"
+
+
+def test_adapt_grows_an_ensemble_jointly_under_one_guard(mt, tmp_path):
+    """Head + adapter ensemble: both grow; one bias drop keeps the *served* mean's moved share of the
+    guard rows within max_old_flip."""
+    import shutil
+
+    from secllm.detect.generic import TaskDetector
+    from secllm.tasks.adapt import adapt_model_dir
+    from secllm.tasks.lexical_head import EnsembleBackend, fit_head, serve_mode
+
+    d = tmp_path / "mt"
+    shutil.copytree(mt, d)
+    fit_head(d, "log-hdfs", SPLITS, grid=(20.0,), log=lambda m: None)
+    _force_ensemble(d)
+    burst = ["e40 e41 e42", "e41 e42 e40 e40", "e42 e40 e41", "e40 e40 e42 e41", "e40 e42", "e41 e40 e42 e42"]
+    replay = _hdfs(6, 7)
+    ex = Examples(burst + replay.texts, ["log"] * (len(burst) + len(replay)), ["burst"] * len(burst) + replay.labels)
+    guard = _hdfs(30, 8)
+    info = adapt_model_dir(d, "log-hdfs", ex, d, guard_examples=guard, max_old_flip=0.1)
+    g = info["served_system"]["old_class_guard"]
+    assert info["served_system"]["parts"] == ["adapter", "lexical head"] and g["guard_rows"] == len(guard)
+    assert g["method"] == "linear" and g["bias_drop"] >= 0
+    assert serve_mode(d, "log-hdfs") == "ensemble"
+    det = TaskDetector.load(d, task="log-hdfs")
+    assert isinstance(det.backend, EnsembleBackend) and det.labels == ["normal", "anomaly", "burst"]
+    seqs = encode_examples(det.tok, guard, 512)
+    moved = (det.backend.predict_proba(seqs).argmax(1) == 2).sum()
+    assert moved <= int(0.1 * len(guard))                      # the guard holds on the served system
+    task = json.loads((d / "adapters" / "log-hdfs" / "task.json").read_text())
+    assert task["labels"][-1] == "burst" and "joint" in task["adaptations"][-1]["method"]
 
 
 def _force_ensemble(d):

@@ -152,12 +152,30 @@ def test_eval_reports_the_text_head_and_the_base_systems(text_mt, tmp_path):
     assert systems["shipped"]["macro_f1"] > 0.9
 
 
-def test_adapt_in_place_stops_serving_the_text_head(text_mt):
+def test_adapt_in_place_grows_the_text_head(text_mt):
+    """Both halves of a served text head grow by the new class (and the unserved token head with them);
+    the text head keeps serving; the char half's old-class logits do not change."""
+    from secllm.detect.generic import TaskDetector
     from secllm.tasks.adapt import adapt_model_dir
     from secllm.tasks.lexical_head import serve_mode
+    from secllm.tasks.text_head import load_text_head
 
     d, _ = text_mt
-    new = Examples(["e40 e41 e42", "e41 e42 e40 e40", "e42 e40 e41", "e40 e40 e42 e41"], ["log"] * 4, ["burst"] * 4)
+    tb0, _ = load_text_head(d / "lexical" / "log-hdfs", encoder=False)
+    probe = SPLITS["test"].texts
+    z0 = tb0.char.logits(probe)
+    burst = ["e40 e41 e42", "e41 e42 e40 e40", "e42 e40 e41", "e40 e40 e42 e41"]
+    replay = SPLITS["train"].subset(range(8))
+    new = Examples(burst + replay.texts, ["log"] * (4 + len(replay)), ["burst"] * 4 + replay.labels)
     info = adapt_model_dir(d, "log-hdfs", new, d)
-    assert serve_mode(d, "log-hdfs") is None and "no longer served" in info["lexical_head"]
-    assert json.loads((d / "lexical" / "log-hdfs" / "secllm.json").read_text())["text"]      # kept, not served
+    assert serve_mode(d, "log-hdfs") == "text" and info["served_system"]["served"] == "text head"
+    meta = json.loads((d / "lexical" / "log-hdfs" / "secllm.json").read_text())
+    assert meta["labels"][-1] == "burst" and meta["text"]
+    tb1, _ = load_text_head(d / "lexical" / "log-hdfs", encoder=False)
+    assert tb1.char.coef.shape[0] == 3 and np.abs(tb1.char.logits(probe)[:, :2] - z0).max() < 1e-9
+    if tb1.sent_w is not None:
+        assert tb1.sent_w.shape[0] == 3 and len(tb1.sent_b) == 3
+        assert info["served_system"]["parts"] == ["char n-grams", "sentence embedding"]
+    det = TaskDetector.load(d, task="log-hdfs")
+    assert det.labels[-1] == "burst"
+    assert TaskDetector.load(d, task="log-hdfs", head="lexical").labels[-1] == "burst"   # token head grew too

@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from secllm.tasks.finetune import Examples, FinetuneConfig
+from secllm.tasks.grow import _fit_new_rows  # noqa: F401  (re-exported: tests and callers use it from here)
 
 ADAPTERS = "adapters"
 LORA_TARGETS = ["query", "value"]
@@ -346,48 +347,6 @@ def head_features(model, tok, ex: Examples, max_length: int, batch_tokens: int =
     return out
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(1, keepdims=True)
-
-
-def _fit_new_rows(feats: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, n_new: int, *,
-                  l2: float = 1e-2, steps: int = 300, lr: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """Fit ``n_new`` rows appended to a frozen head by class-balanced softmax cross-entropy.
-
-    Only the new rows get gradients (old rows fixed): an old-class logit never changes. Plain
-    NumPy Adam on the closed-form gradient: the old logits are computed once, so each step is two
-    small matrix products (milliseconds even for thousands of examples).
-    """
-    x = feats.astype(np.float64)
-    n, k_old = len(x), W.shape[0]
-    old_logits = x @ W.T.astype(np.float64) + b.astype(np.float64)
-    scale = float(np.linalg.norm(W, axis=1).mean()) or 1.0
-    mu = np.stack([x[y == k_old + k].mean(0) for k in range(n_new)])
-    w = mu / (np.linalg.norm(mu, axis=1, keepdims=True) + 1e-8) * scale          # imprinting start
-    bn = np.full(n_new, float(b.mean()))
-    counts = np.bincount(y, minlength=k_old + n_new).astype(np.float64)
-    cw = np.where(counts > 0, 1.0 / np.maximum(counts, 1.0), 0.0)
-    cw = cw / cw[counts > 0].mean()
-    sw = cw[y] / cw[y].sum()                       # per-row weight (weighted-mean cross-entropy)
-    onehot = np.zeros((n, n_new))
-    for k in range(n_new):
-        onehot[:, k] = y == k_old + k
-    m_w, v_w, m_b, v_b = np.zeros_like(w), np.zeros_like(w), np.zeros_like(bn), np.zeros_like(bn)
-    b1, b2, eps = 0.9, 0.999, 1e-8
-    for t in range(1, steps + 1):
-        p = _softmax(np.concatenate([old_logits, x @ w.T + bn], 1))[:, k_old:]
-        g = (p - onehot) * sw[:, None]                                    # d loss / d new logits
-        gw = g.T @ x + 2 * l2 * w / scale ** 2
-        gb = g.sum(0)
-        m_w, v_w = b1 * m_w + (1 - b1) * gw, b2 * v_w + (1 - b2) * gw ** 2
-        m_b, v_b = b1 * m_b + (1 - b1) * gb, b2 * v_b + (1 - b2) * gb ** 2
-        w -= lr * (m_w / (1 - b1 ** t)) / (np.sqrt(v_w / (1 - b2 ** t)) + eps)
-        bn -= lr * (m_b / (1 - b1 ** t)) / (np.sqrt(v_b / (1 - b2 ** t)) + eps)
-    return w.astype(np.float32), bn.astype(np.float32)
-
-
 def _prototype_rows(feats: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, n_new: int,
                     quantile: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
     """Weight imprinting: row = normalised class mean × mean old-row norm; bias calibrated.
@@ -476,8 +435,6 @@ def add_classes(model, tok, meta: dict[str, Any], examples: Examples, *, method:
     examples; with them the fitted rows' flips are measured there directly.
     Returns ``(model, new_meta, info)``; the model is changed in place (new head module).
     """
-    import torch
-
     labels = list(meta["labels"])
     new = [l for l in dict.fromkeys(examples.labels) if l not in labels]
     if not new:
@@ -511,6 +468,21 @@ def add_classes(model, tok, meta: dict[str, Any], examples: Examples, *, method:
         w_new, b_new = _prototype_rows(feats, y, W, b, len(new))
     else:
         raise ValueError(f"unknown method {method!r}: linear, prototype or auto")
+    info = {"method": method, "examples": dict(Counter(examples.labels)), "elapsed_s": round(time.time() - t0, 2)}
+    if guard is not None:
+        info["old_class_guard"] = guard
+    return _append_rows(model, meta, new, w_new, b_new, info)
+
+
+def _append_rows(model, meta: dict[str, Any], new: list[str], w_new: np.ndarray, b_new: np.ndarray,
+                 info: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """Replace ``model``'s head by its old rows + the new classes' rows; record the adaptation."""
+    import torch
+
+    labels = list(meta["labels"])
+    all_labels = labels + list(new)
+    W = model.classifier.weight.detach().float().numpy()
+    b = model.classifier.bias.detach().float().numpy()
     head = torch.nn.Linear(W.shape[1], len(all_labels))
     with torch.no_grad():
         head.weight.copy_(torch.from_numpy(np.concatenate([W, w_new]).astype(np.float32)))
@@ -518,14 +490,10 @@ def add_classes(model, tok, meta: dict[str, Any], examples: Examples, *, method:
     model.classifier = head.eval()
     model.config.num_labels = len(all_labels)
     model.config.id2label = dict(enumerate(all_labels))
-    model.config.label2id = lab2id
+    model.config.label2id = {l: i for i, l in enumerate(all_labels)}
     new_meta = {**meta, "labels": all_labels}
-    info = {"new_classes": new, "method": method, "examples": dict(Counter(examples.labels)),
-            "elapsed_s": round(time.time() - t0, 2)}
-    if guard is not None:
-        info["old_class_guard"] = guard
-    new_meta.setdefault("adaptations", [])
-    new_meta["adaptations"] = [*new_meta["adaptations"], info]
+    info = {"new_classes": list(new), **info}
+    new_meta["adaptations"] = [*new_meta.get("adaptations", []), info]
     return model, new_meta, info
 
 
@@ -554,8 +522,19 @@ def adapt_model_dir(model_dir: str | Path, task: str, examples: Examples, out_di
         return info
     mt = MultiTaskModel(src)
     model, tmeta = mt.use(task)
-    model, new_meta, info = add_classes(model, mt.tok, tmeta, examples, method=method, max_old_flip=max_old_flip,
-                                        guard_examples=guard_examples)
+    from secllm.tasks.grow import grow_served
+
+    # what validation chose to serve (lexical head, ensemble, text head) grows with the adapter
+    served = grow_served(src, task, examples, model=model, tok=mt.tok, task_meta=tmeta,
+                         guard_examples=guard_examples, max_old_flip=max_old_flip)
+    if served is not None and served.adapter_rows is not None:
+        # an ensemble: its adapter rows were fitted jointly with the head's, under one guard
+        model, new_meta, info = _append_rows(model, tmeta, served.new, *served.adapter_rows,
+                                             {"method": "linear (joint with the lexical head)",
+                                              "examples": dict(Counter(examples.labels))})
+    else:
+        model, new_meta, info = add_classes(model, mt.tok, tmeta, examples, method=method,
+                                            max_old_flip=max_old_flip, guard_examples=guard_examples)
     _copy_base(src, out)
     d = out / ADAPTERS / task
     d.mkdir(parents=True, exist_ok=True)
@@ -571,6 +550,10 @@ def adapt_model_dir(model_dir: str | Path, task: str, examples: Examples, out_di
     (d / "task.json").write_text(json.dumps(keep, indent=2, ensure_ascii=False))
     from secllm.tasks.lexical_head import head_dir, serve_mode
 
+    if served is not None:
+        served.write(head_dir(src, task), head_dir(out, task))
+        info["served_system"] = served.info
+        return info
     mode = serve_mode(src, task)
     if mode is not None and src.resolve() != out.resolve():
         info["note"] = (f"in {src} this task is served by its lexical {mode} (chosen on validation); the "
@@ -687,6 +670,80 @@ def _predict_labels(model, tok, ex: Examples, labels: Sequence[str], max_length:
     return [labels[i] for i in proba.argmax(1)]
 
 
+def _fewshot_heads(train, old_train, old_val, test, old_test_idx, old_labels, new_class, pool, shots, replay,
+                   guard_rows, max_old_flip, seed, grid, pretrained, tokenizer, base_dir) -> dict[str, Any]:
+    """The lexical head and head + pretrained-model ensemble rows of :func:`fewshot_experiment`."""
+    from secllm.detect.lexical import fit_lexical
+    from secllm.tasks.finetune import encode_examples
+    from secllm.tasks.grow import grow_parts, lexical_features, served_proba
+    from secllm.tasks.lexical_head import HEAD_MAX_LENGTH
+
+    if pretrained is not None:
+        model, tok, ml, W0, b0 = pretrained
+    else:
+        from secllm.tokenizer import SecTokenizer
+
+        tok = tokenizer or SecTokenizer.load(base_dir)
+    enc = lambda ex: encode_examples(tok, ex, HEAD_MAX_LENGTH)  # noqa: E731
+    t0 = time.time()
+    s_tr, s_va = enc(old_train), enc(old_val)
+    best = None
+    for C in grid:
+        lex = fit_lexical(s_tr, list(old_train.labels), old_labels, tok.vocab_size, C=C, n_buckets=1 << 15, max_iter=1000)
+        pv = lex.predict_proba(s_va).argmax(1)
+        f1 = _mean(_per_class_f1(old_val.labels, [old_labels[i] for i in pv], old_labels).values())
+        if best is None or f1 > best[0]:
+            best = (f1, C, lex)
+    _, C, lex = best
+    fit_s = time.time() - t0
+    lab2id = {lab: i for i, lab in enumerate(old_labels + [new_class])}
+
+    def lex_part(ex):
+        return lexical_features(lex, enc(ex))
+
+    def ad_part(ex):
+        return head_features(model, tok, ex, ml).astype(np.float64)
+
+    systems: dict[str, list] = {"lexical head": [(lex.weight.T.astype(np.float64), lex.bias.astype(np.float64), lex_part)]}
+    if pretrained is not None:
+        systems["ensemble (pretrained + lexical head)"] = [(W0.astype(np.float64), b0.astype(np.float64), ad_part),
+                                                          systems["lexical head"][0]]
+    targets = list(max_old_flip) if isinstance(max_old_flip, (list, tuple)) else [max_old_flip]
+    old_test = test.subset(old_test_idx)
+    out: dict[str, Any] = {}
+    for name, parts in systems.items():
+        test_f = [f(test) for _, _, f in parts]
+        guard_f = [f(guard_rows) for _, _, f in parts] if guard_rows is not None else None
+        old_logits = [np.asarray(x @ W.T) + b for (W, b, _), x in zip(parts, test_f)]
+        empty = [np.zeros((len(test), 0)) for _ in parts]
+        before_all = [old_labels[i] for i in served_proba(old_logits, empty).argmax(1)]
+        before = [before_all[i] for i in old_test_idx]
+        f1_before = _per_class_f1(old_test.labels, before, old_labels)
+        rows = []
+        for k, target in ((k, t) for k in shots for t in targets):
+            new_ex = train.subset(pool[:k])
+            ex = Examples(replay.texts + new_ex.texts, replay.modalities + new_ex.modalities, replay.labels + new_ex.labels)
+            y = np.array([lab2id[lab] for lab in ex.labels])
+            t1 = time.time()
+            grown, ginfo = grow_parts([(W, b, f(ex)) for W, b, f in parts], y, 1, max_old_flip=target,
+                                      guard=guard_f, seed=seed)
+            adapt_s = time.time() - t1
+            new_logits = [np.asarray(x @ w.T.astype(np.float64)) + bn for (w, bn), x in zip(grown, test_f)]
+            all_labels = old_labels + [new_class]
+            pred = [all_labels[i] for i in served_proba(old_logits, new_logits).argmax(1)]
+            f1 = _per_class_f1(test.labels, pred, all_labels)
+            after_old = [pred[i] for i in old_test_idx]
+            f1_after = _per_class_f1(old_test.labels, after_old, all_labels)
+            rows.append({"shots": k, "max_old_flip": target, "new_f1": f1[new_class], "method": ginfo.get("method"),
+                         "old_macro_f1_before": _mean(f1_before[c] for c in old_labels),
+                         "old_macro_f1_after": _mean(f1_after[c] for c in old_labels),
+                         "old_changed": float(np.mean([a != b for a, b in zip(before, after_old)])) if before else 0.0,
+                         "adapt_s": round(adapt_s, 2), "old_class_guard": ginfo if target is not None else None})
+        out[name] = {"rows": rows, "old_per_class_f1_before": f1_before, "head_C": C, "head_fit_s": round(fit_s, 1),
+                     "note": "served-system growth (secllm.tasks.grow): old rows frozen, joint guard"}
+    return out
+
+
 def fewshot_experiment(data: dict[str, Examples], new_class: str, *, base_dir: str | Path | None,
                        labels: Sequence[str], shots: Sequence[int] = (4, 16, 64), replay_per_class: int = 16,
                        random_init: bool = True, model_cfg=None, tokenizer=None,
@@ -694,7 +751,8 @@ def fewshot_experiment(data: dict[str, Examples], new_class: str, *, base_dir: s
                        work_dir: str | Path | None = None, test_key: str = "test",
                        baseline: bool = True, benign_label: str | None = None,
                        guard_per_class: int = 0,
-                       max_old_flip: float | None | Sequence[float | None] = 0.02) -> dict[str, Any]:
+                       max_old_flip: float | None | Sequence[float | None] = 0.02,
+                       heads: bool = False, head_grid: Sequence[float] = (5.0, 50.0, 200.0)) -> dict[str, Any]:
     """F1 on a held-out class learnt from few examples, from the pretrained base vs a random base
     vs TF-IDF + LR, and the old classes' F1 before and after adding it.
 
@@ -710,6 +768,12 @@ def fewshot_experiment(data: dict[str, Examples], new_class: str, *, base_dir: s
     ``guard_examples``) instead of the replayed examples' held-out halves. ``max_old_flip``: the
     guard's target share (``add_classes``; ``None`` turns the guard off); several targets give one
     row per (shots, target) on the same old-class model and examples.
+
+    ``heads``: also the systems ``secllm detect`` serves for most tasks, grown by
+    :mod:`secllm.tasks.grow` — a lexical head (token-bag logistic regression over the base tokenizer,
+    fitted on the old classes' training rows, C from ``head_grid`` on their validation rows) and the
+    ensemble of that head with the pretrained old-class model (mean of probabilities; both grown
+    jointly under one guard). Same examples, guard rows and old/new scoring (argmax) as the others.
     """
     import tempfile
 
@@ -806,6 +870,13 @@ def fewshot_experiment(data: dict[str, Examples], new_class: str, *, base_dir: s
                          "adapt_s": info["elapsed_s"], "old_class_guard": info.get("old_class_guard")})
         result["systems"][name] = {"finetune_old_s": round(ft_s, 1), "rows": rows,
                                    "old_per_class_f1_before": f1_before}
+        if name == "pretrained":
+            kept = (model, tok, ml, W0.numpy().copy(), b0.numpy().copy())
+    if heads:
+        result["systems"].update(_fewshot_heads(train, old_train, old_val, test, old_test_idx, old_labels, new_class,
+                                                pool, shots, replay, guard_rows, max_old_flip, seed, head_grid,
+                                                kept if base_dir is not None else None,
+                                                tokenizer if base_dir is None else None, base_dir))
     if baseline:
         from secllm.eval.baselines import TfidfLogReg
 
