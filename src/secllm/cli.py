@@ -1010,15 +1010,16 @@ def serve(host, port, model_dir, backend, api_keys, max_body_bytes, max_batch, t
 @click.option("--epochs", default=5, show_default=True, help="With --base: adapter training epochs.")
 @click.option("--max-old-flip", type=click.FloatRange(0, 1), default=0.02, show_default=True,
               help="Linear method: lower the new class's bias until at most this share of held-out old-class "
-                   "examples would move to it (1 = no guard).")
+                   "examples would move to it in what the task serves (1 = no guard).")
 @click.option("--guard-examples", "guard_file", type=click.Path(dir_okay=False, exists=True), default=None,
               help="JSONL of old-class rows ({\"text\", \"label\"}) used only to set that bias (never fitted on): "
                    "a few hundred measure a 2%% share far better than the examples' own halves.")
 def adapt(task, examples_file, out, model_dir, base_dir, method, lora, epochs, max_old_flip, guard_file):
     """Add a new class (or a new task) from a handful of labeled examples, without retraining the base.
 
-    With --model (or the shipped model) the task's head grows by one row per new label; encoder and
-    old rows stay frozen, so old-class scores do not change. With --base the examples define a new
+    With --model (or the shipped model) what the task serves grows by one row per new label — its
+    adapter's head, and its lexical head, head + adapter ensemble or text head where validation chose
+    one; encoder and old rows stay frozen, so old-class scores do not change. With --base the examples define a new
     task, trained as a head (or --lora adapter) on the frozen shared base.
     """
     from secllm.data.records import MODALITIES

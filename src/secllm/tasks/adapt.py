@@ -526,11 +526,12 @@ def adapt_model_dir(model_dir: str | Path, task: str, examples: Examples, out_di
 
     # what validation chose to serve (lexical head, ensemble, text head) grows with the adapter
     served = grow_served(src, task, examples, model=model, tok=mt.tok, task_meta=tmeta,
-                         guard_examples=guard_examples, max_old_flip=max_old_flip)
+                         guard_examples=guard_examples, max_old_flip=max_old_flip, method=method)
     if served is not None and served.adapter_rows is not None:
         # an ensemble: its adapter rows were fitted jointly with the head's, under one guard
         model, new_meta, info = _append_rows(model, tmeta, served.new, *served.adapter_rows,
-                                             {"method": "linear (joint with the lexical head)",
+                                             {"method": f"{served.info['old_class_guard']['method']} "
+                                                        "(joint with the lexical head)",
                                               "examples": dict(Counter(examples.labels))})
     else:
         model, new_meta, info = add_classes(model, mt.tok, tmeta, examples, method=method,

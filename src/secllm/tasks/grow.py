@@ -142,7 +142,7 @@ PartData = tuple[np.ndarray, np.ndarray, Matrix]     # (W old rows (k_old, d), b
 
 def grow_parts(parts: Sequence[PartData], y: np.ndarray, n_new: int, *, max_old_flip: float | None = 0.02,
                guard: Sequence[Matrix] | None = None, orders: Sequence[Sequence[int] | None] | None = None,
-               seed: int = 0) -> tuple[list[tuple[np.ndarray, np.ndarray]], dict[str, Any]]:
+               seed: int = 0, method: str = "auto") -> tuple[list[tuple[np.ndarray, np.ndarray]], dict[str, Any]]:
     """Fit every part's new rows on the examples (``y``: old classes ``< k_old`` in the *common* order,
     new ones ``k_old + j``) and apply the joint guard. Returns ``[(w_new, b_new)]`` per part (biases
     already lowered) and the guard's record.
@@ -170,8 +170,12 @@ def grow_parts(parts: Sequence[PartData], y: np.ndarray, n_new: int, *, max_old_
         return old, new
 
     has_old = bool((y < k_old).any())
+    if method not in ("auto", "linear", "prototype"):
+        raise ValueError(f"unknown method {method!r}: linear, prototype or auto")
+    if method == "linear" and not has_old:
+        raise ValueError("method 'linear' needs old-class rows among the examples (negatives)")
     info: dict[str, Any] = {"parts": len(parts), "max_old_flip": max_old_flip}
-    if has_old:
+    if has_old and method != "prototype":
         rows = fit(np.ones(len(y), dtype=bool))
         info["method"] = "linear"
     else:
@@ -182,7 +186,7 @@ def grow_parts(parts: Sequence[PartData], y: np.ndarray, n_new: int, *, max_old_
         rows = [_prototype_rows(np.asarray(x.todense()) if not isinstance(x, np.ndarray) else x, part_y(p), W, b, n_new)
                 for p, (W, b, x) in enumerate(parts)]
         info["method"] = "prototype"
-    if max_old_flip is None or (not has_old and (guard is None or not guard[0].shape[0])):
+    if max_old_flip is None or info["method"] == "prototype":     # as add_classes: the guard is the linear fit's
         return rows, info
     if guard is not None and guard[0].shape[0]:
         old, new = logits(rows, guard)
@@ -270,7 +274,7 @@ class ServedGrowth:
 
 
 def grow_served(model_dir: Any, task: str, examples, *, model=None, tok=None, task_meta: dict | None = None,
-                guard_examples=None, max_old_flip: float | None = 0.02, seed: int = 0,
+                guard_examples=None, max_old_flip: float | None = 0.02, seed: int = 0, method: str = "auto",
                 log=None) -> ServedGrowth | None:
     """Grow the served lexical head / ensemble / text head of ``task`` in ``model_dir`` by the new
     classes of ``examples`` (old-class rows among them are negatives, as for ``add_classes``).
@@ -372,7 +376,8 @@ def grow_served(model_dir: Any, task: str, examples, *, model=None, tok=None, ta
             names.append("sentence embedding")
     rows, ginfo = grow_parts(parts, y, len(new), max_old_flip=max_old_flip,
                              guard=guard_feats if guard_examples is not None else None,
-                             orders=orders if any(o is not None for o in orders) else None, seed=seed)
+                             orders=orders if any(o is not None for o in orders) else None, seed=seed,
+                             method=method)
     adapter_rows = None
     for name, (W, b, _), (w_new, b_new) in zip(names, parts, rows):
         if name == "adapter":
@@ -391,7 +396,7 @@ def grow_served(model_dir: Any, task: str, examples, *, model=None, tok=None, ta
     if mode == "text":               # the (unserved) token head grows too, on its own guard, so its labels stay the task's
         part, gf = lexical_part()
         (w_new, b_new), = grow_parts([part], y, len(new), max_old_flip=max_old_flip,
-                                     guard=[gf] if gf is not None else None, seed=seed)[0]
+                                     guard=[gf] if gf is not None else None, seed=seed, method=method)[0]
         grown_lexical(w_new, b_new)
     info = {"served": {"head": "lexical head", "ensemble": "lexical head + adapter ensemble",
                        "text": "text head"}[mode],
