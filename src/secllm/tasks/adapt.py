@@ -671,9 +671,42 @@ def _predict_labels(model, tok, ex: Examples, labels: Sequence[str], max_length:
     return [labels[i] for i in proba.argmax(1)]
 
 
+def _text_parts(old_train, old_val, old_labels) -> tuple[list, dict[str, Any]]:
+    """A text head's two parts (char n-gram TF-IDF + LR, MiniLM embeddings + LR) fitted on the old
+    classes, each C on validation (:mod:`secllm.tasks.text_head`'s grids), as ``(W, b, features)``."""
+    from sklearn.linear_model import LogisticRegression
+
+    from secllm.data.corpus import model_text
+    from secllm.tasks.grow import char_features
+    from secllm.tasks.text_head import SentenceEncoder, _linear_in_order, fit_char
+
+    tx = lambda ex: [model_text(t, m) for t, m in zip(ex.texts, ex.modalities)]  # noqa: E731
+    t0 = time.time()
+    tr, va = tx(old_train), tx(old_val)
+
+    def val_f1(p: np.ndarray) -> float:
+        return _mean(_per_class_f1(old_val.labels, [old_labels[i] for i in p.argmax(1)], old_labels).values())
+
+    char = max((fit_char(tr, list(old_train.labels), old_labels, C)[0] for C in (3.0, 10.0, 30.0)),
+               key=lambda m: val_f1(m.predict_proba(va)))
+    enc = SentenceEncoder()
+    etr, eva = enc.embed(tr).astype(np.float64), enc.embed(va).astype(np.float64)
+    sent = []
+    for C in (1.0, 5.0, 20.0, 50.0):
+        lr = LogisticRegression(C=C, max_iter=3000, random_state=0).fit(etr, list(old_train.labels))
+        w, b = _linear_in_order(lr.coef_, lr.intercept_, [str(c) for c in lr.classes_], old_labels)
+        sent.append((val_f1(eva @ w.T + b), C, w, b))
+    _, sc, sw, sb = max(sent, key=lambda r: r[0])
+    parts = [(char.coef.astype(np.float64), char.intercept.astype(np.float64), lambda ex: char_features(char, tx(ex))),
+             (sw, sb, lambda ex: enc.embed(tx(ex)).astype(np.float64))]
+    return parts, {"sentence_C": sc, "fit_s": round(time.time() - t0, 1)}
+
+
 def _fewshot_heads(train, old_train, old_val, test, old_test_idx, old_labels, new_class, pool, shots, replay,
-                   guard_rows, max_old_flip, seed, grid, pretrained, tokenizer, base_dir) -> dict[str, Any]:
-    """The lexical head and head + pretrained-model ensemble rows of :func:`fewshot_experiment`."""
+                   guard_rows, max_old_flip, seed, grid, pretrained, tokenizer, base_dir,
+                   text: bool = False) -> dict[str, Any]:
+    """The lexical head, head + pretrained-model ensemble and (``text``) text head rows of
+    :func:`fewshot_experiment`."""
     from secllm.detect.lexical import fit_lexical
     from secllm.tasks.finetune import encode_examples
     from secllm.tasks.grow import grow_parts, lexical_features, served_proba
@@ -709,6 +742,9 @@ def _fewshot_heads(train, old_train, old_val, test, old_test_idx, old_labels, ne
     if pretrained is not None:
         systems["ensemble (pretrained + lexical head)"] = [(W0.astype(np.float64), b0.astype(np.float64), ad_part),
                                                           systems["lexical head"][0]]
+    text_info = None
+    if text:
+        systems["text head"], text_info = _text_parts(old_train, old_val, old_labels)
     targets = list(max_old_flip) if isinstance(max_old_flip, (list, tuple)) else [max_old_flip]
     old_test = test.subset(old_test_idx)
     out: dict[str, Any] = {}
@@ -742,6 +778,8 @@ def _fewshot_heads(train, old_train, old_val, test, old_test_idx, old_labels, ne
                          "adapt_s": round(adapt_s, 2), "old_class_guard": ginfo if target is not None else None})
         out[name] = {"rows": rows, "old_per_class_f1_before": f1_before, "head_C": C, "head_fit_s": round(fit_s, 1),
                      "note": "served-system growth (secllm.tasks.grow): old rows frozen, joint guard"}
+        if name == "text head":
+            out[name].update({"head_C": None, "head_fit_s": text_info["fit_s"], "sentence_C": text_info["sentence_C"]})
     return out
 
 
@@ -753,7 +791,8 @@ def fewshot_experiment(data: dict[str, Examples], new_class: str, *, base_dir: s
                        baseline: bool = True, benign_label: str | None = None,
                        guard_per_class: int = 0,
                        max_old_flip: float | None | Sequence[float | None] = 0.02,
-                       heads: bool = False, head_grid: Sequence[float] = (5.0, 50.0, 200.0)) -> dict[str, Any]:
+                       heads: bool = False, head_grid: Sequence[float] = (5.0, 50.0, 200.0),
+                       text_head: bool = False) -> dict[str, Any]:
     """F1 on a held-out class learnt from few examples, from the pretrained base vs a random base
     vs TF-IDF + LR, and the old classes' F1 before and after adding it.
 
@@ -774,7 +813,9 @@ def fewshot_experiment(data: dict[str, Examples], new_class: str, *, base_dir: s
     :mod:`secllm.tasks.grow` — a lexical head (token-bag logistic regression over the base tokenizer,
     fitted on the old classes' training rows, C from ``head_grid`` on their validation rows) and the
     ensemble of that head with the pretrained old-class model (mean of probabilities; both grown
-    jointly under one guard). Same examples, guard rows and old/new scoring (argmax) as the others.
+    jointly under one guard). ``text_head``: also a text head (char n-grams + MiniLM sentence
+    embeddings, :mod:`secllm.tasks.text_head`) fitted on the old classes and grown the same way.
+    Same examples, guard rows and old/new scoring (argmax) as the others.
     """
     import tempfile
 
@@ -873,11 +914,11 @@ def fewshot_experiment(data: dict[str, Examples], new_class: str, *, base_dir: s
                                    "old_per_class_f1_before": f1_before}
         if name == "pretrained":
             kept = (model, tok, ml, W0.numpy().copy(), b0.numpy().copy())
-    if heads:
+    if heads or text_head:
         result["systems"].update(_fewshot_heads(train, old_train, old_val, test, old_test_idx, old_labels, new_class,
                                                 pool, shots, replay, guard_rows, max_old_flip, seed, head_grid,
                                                 kept if base_dir is not None else None,
-                                                tokenizer if base_dir is None else None, base_dir))
+                                                tokenizer if base_dir is None else None, base_dir, text=text_head))
     if baseline:
         from secllm.eval.baselines import TfidfLogReg
 

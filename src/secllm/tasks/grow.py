@@ -66,7 +66,9 @@ def _fit_new_rows(feats: Matrix, y: np.ndarray, W: np.ndarray, b: np.ndarray, n_
     scale = float(np.linalg.norm(W64, axis=1).mean()) or 1.0
     mu = np.stack([_dense_rows_mean(x, y == k_old + k) for k in range(n_new)])
     w = mu / (np.linalg.norm(mu, axis=1, keepdims=True) + 1e-8) * scale          # imprinting start
-    bn = np.full(n_new, float(np.mean(b)))
+    b64 = np.asarray(b, dtype=np.float64)
+    seen = b64[b64 > -25]                  # a class its fit never saw has bias -30 / -1e4: not a start
+    bn = np.full(n_new, float(seen.mean()) if len(seen) else 0.0)
     counts = np.bincount(y, minlength=k_old + n_new).astype(np.float64)
     cw = np.where(counts > 0, 1.0 / np.maximum(counts, 1.0), 0.0)
     cw = cw / cw[counts > 0].mean()
