@@ -53,9 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--guard-per-class", type=int, default=0,
                     help="few-shot: old-class validation rows per class that set the old-class guard (0: the "
                          "replayed examples' held-out halves)")
-    ap.add_argument("--max-old-flip", default="0.02",
+    ap.add_argument("--max-old-flip", default="0.005",
                     help="few-shot: the old-class guard's target share of old-class rows moved; comma-separated "
-                         "targets are compared on the same old-class models (default 0.02)")
+                         "targets are compared on the same old-class models (default 0.005, the product's)")
     ap.add_argument("--heads", action="store_true",
                     help="few-shot: also grow a lexical head and the head + pretrained-model ensemble (what "
                          "`secllm detect` serves for most tasks; secllm.tasks.grow)")

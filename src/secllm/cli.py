@@ -1008,12 +1008,12 @@ def serve(host, port, model_dir, backend, api_keys, max_body_bytes, max_batch, t
 @click.option("--lora/--no-lora", default=False, show_default=True,
               help="With --base: train a LoRA adapter too, not only the head.")
 @click.option("--epochs", default=5, show_default=True, help="With --base: adapter training epochs.")
-@click.option("--max-old-flip", type=click.FloatRange(0, 1), default=0.02, show_default=True,
+@click.option("--max-old-flip", type=click.FloatRange(0, 1), default=0.005, show_default=True,
               help="Linear method: lower the new class's bias until at most this share of held-out old-class "
                    "examples would move to it in what the task serves (1 = no guard).")
 @click.option("--guard-examples", "guard_file", type=click.Path(dir_okay=False, exists=True), default=None,
               help="JSONL of old-class rows ({\"text\", \"label\"}) used only to set that bias (never fitted on): "
-                   "a few hundred measure a 2%% share far better than the examples' own halves.")
+                   "a few hundred measure a 0.5%% share far better than the examples' own halves.")
 def adapt(task, examples_file, out, model_dir, base_dir, method, lora, epochs, max_old_flip, guard_file):
     """Add a new class (or a new task) from a handful of labeled examples, without retraining the base.
 

@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 
 from secllm.tasks.finetune import Examples, FinetuneConfig
-from secllm.tasks.grow import _fit_new_rows  # noqa: F401  (re-exported: tests and callers use it from here)
+from secllm.tasks.grow import DEFAULT_MAX_OLD_FLIP, _fit_new_rows  # noqa: F401  (re-exported)
 
 ADAPTERS = "adapters"
 LORA_TARGETS = ["query", "value"]
@@ -422,7 +422,7 @@ def _guard_on_rows(g: np.ndarray, W: np.ndarray, b: np.ndarray, w_new: np.ndarra
 
 
 def add_classes(model, tok, meta: dict[str, Any], examples: Examples, *, method: str = "auto",
-                seed: int = 0, max_old_flip: float | None = 0.02,
+                seed: int = 0, max_old_flip: float | None = DEFAULT_MAX_OLD_FLIP,
                 guard_examples: Examples | None = None) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     """Grow ``model``'s head by the classes of ``examples`` not in ``meta["labels"]``.
 
@@ -498,7 +498,7 @@ def _append_rows(model, meta: dict[str, Any], new: list[str], w_new: np.ndarray,
 
 
 def adapt_model_dir(model_dir: str | Path, task: str, examples: Examples, out_dir: str | Path, *,
-                    method: str = "auto", max_old_flip: float | None = 0.02,
+                    method: str = "auto", max_old_flip: float | None = DEFAULT_MAX_OLD_FLIP,
                     guard_examples: Examples | None = None) -> dict[str, Any]:
     """Add the new classes of ``examples`` to ``task`` in ``model_dir``; write the result to ``out_dir``.
 
@@ -790,7 +790,7 @@ def fewshot_experiment(data: dict[str, Examples], new_class: str, *, base_dir: s
                        work_dir: str | Path | None = None, test_key: str = "test",
                        baseline: bool = True, benign_label: str | None = None,
                        guard_per_class: int = 0,
-                       max_old_flip: float | None | Sequence[float | None] = 0.02,
+                       max_old_flip: float | None | Sequence[float | None] = DEFAULT_MAX_OLD_FLIP,
                        heads: bool = False, head_grid: Sequence[float] = (5.0, 50.0, 200.0),
                        text_head: bool = False) -> dict[str, Any]:
     """F1 on a held-out class learnt from few examples, from the pretrained base vs a random base
