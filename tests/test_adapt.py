@@ -409,3 +409,53 @@ def test_joint_guard_holds_on_the_mean_of_parts_with_reordered_labels():
         assert np.allclose(grown[0][0], free[0][0])          # the guard moves biases only
     new_free = [ga @ free[0][0].T + free[0][1], gb @ free[1][0].T + free[1][1]]
     assert moved_share([ga @ Wa.T + ba, gb @ Wb.T + bb], new_free, 0.0, orders) > 0.2   # the guard had work to do
+
+
+def test_adapt_grows_the_web_cascade_and_reexports_onnx(tiny_web_model, tmp_path):
+    """A web detector's lexical stage and fast model grow with the full model (same new labels), so the
+    cascade stays on; an int8-only export is redone (never left stale with the old labels)."""
+    import shutil
+
+    from secllm.data.corpus import model_text
+    from secllm.detect.cascade import attach, calibrate
+    from secllm.detect.detector import WebAttackDetector
+    from secllm.detect.lexical import build_stage, load_backend
+    from secllm.runtime import resolve_backend
+    from secllm.runtime.onnx import export_onnx
+    from secllm.tasks.adapt import adapt_model_dir
+    from secllm.tasks.finetune import encode_examples
+
+    d = tmp_path / "web"
+    shutil.copytree(tiny_web_model, d)
+    val = toy_examples(8, 3)
+    texts = [model_text(t, m) for t, m in zip(val.texts, val.modalities)]
+    attach(d, tiny_web_model, calibrate(d, tiny_web_model, texts, list(val.modalities), list(val.labels),
+                                        max_disagreement=0.05))
+    build_stage(d, toy_examples(30, 5), toy_examples(10, 6), grid=(10.0,), budgets=(0.05,), max_f1_drop=1.0)
+    for m in (d, d / "fast"):
+        export_onnx(m, quantize=True)
+        (m / "model.onnx").unlink()                                # int8 only, as shipped
+    old = WebAttackDetector.load(d, backend=resolve_backend(d, "auto"))
+    assert [n for n, _, _ in old.cascade_stages()] == ["lexical", "fast"]
+    replay = toy_examples(2, 4)
+    ex = Examples(NEW + replay.texts, ["payload"] * len(NEW) + list(replay.modalities),
+                  ["ssti"] * len(NEW) + list(replay.labels))
+    out = tmp_path / "out"
+    info = adapt_model_dir(d, "web-attack", ex, out)
+    assert info["new_classes"] == ["ssti"] and info["lexical_stage"]["new_classes"] == ["ssti"]
+    assert info["fast_stage"]["old_class_guard"] is not None and info["onnx"]["re-exported"] == "int8"
+    assert info["fast_stage"]["onnx"]["re-exported"] == "int8"
+    assert (out / "model.int8.onnx").exists() and not (out / "model.onnx").exists()
+    assert json.loads((out / "onnx.json").read_text())["labels"][-1] == "ssti"
+    det = WebAttackDetector.load(out, backend=resolve_backend(out, "auto"))
+    assert det.labels[-1] == "ssti" and [n for n, _, _ in det.cascade_stages()] == ["lexical", "fast"]
+    assert type(det.backend).__name__ == "OnnxBackend"
+    # the lexical stage's old-class logits are unchanged
+    lex0, _ = load_backend(d / "lexical")
+    lex1, m1 = load_backend(out / "lexical")
+    seqs = encode_examples(old.tok, toy_examples(3, 7), int(m1["max_length"]))
+    assert np.array_equal(lex1.logits(seqs)[:, :-1], lex0.logits(seqs)) and m1["cascade"]
+    # in place: the stale graph (old labels) is replaced, not left behind
+    adapt_model_dir(d, "web-attack", ex, d)
+    assert json.loads((d / "onnx.json").read_text())["labels"][-1] == "ssti"
+    assert WebAttackDetector.load(d, backend=resolve_backend(d, "auto")).labels[-1] == "ssti"

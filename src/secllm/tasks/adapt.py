@@ -497,29 +497,116 @@ def _append_rows(model, meta: dict[str, Any], new: list[str], w_new: np.ndarray,
     return model, new_meta, info
 
 
+_ONNX_FILES = ("model.onnx", "model.int8.onnx", "onnx.json")
+
+
+def _adapt_classifier_dir(src: Path, out: Path, examples: Examples, *, method: str, max_old_flip: float | None,
+                          guard_examples: Examples | None, stage: bool = False) -> dict[str, Any]:
+    """Grow a classifier directory and, for a web-attack detector, its whole cascade.
+
+    The full model's head grows (:func:`add_classes`); so do its cascade stages, each with the same new
+    classes and its own guard — the lexical first stage (``lexical/``, sparse token n-grams,
+    :mod:`secllm.tasks.grow`) and the fast model (``fast/``) — so that the detector keeps its cascade
+    (it drops a stage whose labels differ from the full model's) and a stage that never saw the new
+    class cannot pass it as benign before the grown model sees it. The cascade's bands are kept (set
+    on the old classes' validation parts). A directory that carried an ONNX export gets a fresh one
+    (parity-checked; int8 only where it had only int8); a stale graph with the old labels is never left.
+    """
+    from secllm.model.modeling import load_classifier, save_model
+
+    model, tok, mcfg, meta = load_classifier(src)
+    model.float().eval()
+    model, new_meta, info = add_classes(model, tok, meta, examples, method=method, max_old_flip=max_old_flip,
+                                        guard_examples=guard_examples)
+    keep = {k: v for k, v in new_meta.items() if k not in ("format", "version", "kind", "model_config",
+                                                            "tokenizer_fingerprint")}
+    save_model(model, tok, mcfg, out, kind="classifier", **keep)
+    had_onnx = (src / "onnx.json").exists()
+    int8_only = had_onnx and not (src / "model.onnx").exists()
+    for name in _ONNX_FILES:                                  # an in-place adapt: the old graphs are stale
+        (out / name).unlink(missing_ok=True)
+    if not stage:
+        from secllm.detect.cascade import FAST_DIR
+        from secllm.detect.lexical import LEXICAL_DIR
+
+        if (src / LEXICAL_DIR / "secllm.json").exists():
+            info["lexical_stage"] = _grow_lexical_stage(src / LEXICAL_DIR, out / LEXICAL_DIR, tok, examples,
+                                                        new_meta["labels"], method, max_old_flip, guard_examples)
+        if (src / FAST_DIR / "secllm.json").exists():
+            fi = _adapt_classifier_dir(src / FAST_DIR, out / FAST_DIR, examples, method=method,
+                                       max_old_flip=max_old_flip, guard_examples=guard_examples, stage=True)
+            info["fast_stage"] = {k: fi[k] for k in ("method", "old_class_guard", "onnx") if k in fi}
+    if had_onnx:
+        from secllm.runtime.onnx import export_onnx
+
+        try:
+            ex = export_onnx(out, quantize=True)
+        except Exception as exc:     # noqa: BLE001 — the torch model still serves; say why ONNX does not
+            for name in _ONNX_FILES:
+                (out / name).unlink(missing_ok=True)
+            info["onnx"] = f"not re-exported ({type(exc).__name__}: {exc}); PyTorch serves this directory"
+        else:
+            if int8_only:
+                Path(ex["onnx"]).unlink(missing_ok=True)
+            info["onnx"] = {"re-exported": "int8" if int8_only else "fp32 + int8", "parity": ex["parity"]}
+    return info
+
+
+def _grow_lexical_stage(src: Path, out: Path, tok, examples: Examples, labels: list[str], method: str,
+                        max_old_flip: float | None, guard_examples: Examples | None) -> dict[str, Any]:
+    """The web cascade's lexical first stage grown by the same new classes (labels in the same order)."""
+    import shutil
+
+    from safetensors.numpy import save_file
+
+    from secllm.detect.lexical import WEIGHTS_FILE, load_backend
+    from secllm.tasks.finetune import encode_examples
+    from secllm.tasks.grow import grow_parts, lexical_features
+
+    be, lmeta = load_backend(src)
+    old = list(lmeta["labels"])
+    if labels[:len(old)] != old:
+        raise ValueError(f"{src}: the lexical stage's labels {old} are not the model's {labels[:len(old)]}")
+    new = labels[len(old):]
+    lab2id = {lab: i for i, lab in enumerate(labels)}
+    y = np.array([lab2id[lab] for lab in examples.labels])
+    ml = int(lmeta.get("max_length", 128))
+    g = [lexical_features(be, encode_examples(tok, guard_examples, ml))] if guard_examples is not None \
+        and len(guard_examples) else None
+    feats = lexical_features(be, encode_examples(tok, examples, ml))
+    rows, ginfo = grow_parts([(be.weight.T, be.bias, feats)], y, len(new), max_old_flip=max_old_flip, guard=g,
+                             method=method)
+    w_new, b_new = rows[0]
+    if src.resolve() != out.resolve():
+        out.mkdir(parents=True, exist_ok=True)
+        for f in src.iterdir():
+            if f.is_file():
+                shutil.copy2(f, out / f.name)
+    save_file({"weight": np.concatenate([be.weight, w_new.T], 1).astype(np.float16),
+               "bias": np.concatenate([be.bias, b_new]).astype(np.float32)}, str(out / WEIGHTS_FILE))
+    info = {"new_classes": new, "old_class_guard": ginfo}
+    lmeta = {**lmeta, "labels": labels, "adaptations": [*lmeta.get("adaptations", []), info]}
+    (out / "secllm.json").write_text(json.dumps(lmeta, indent=2, ensure_ascii=False))
+    return info
+
+
 def adapt_model_dir(model_dir: str | Path, task: str, examples: Examples, out_dir: str | Path, *,
                     method: str = "auto", max_old_flip: float | None = DEFAULT_MAX_OLD_FLIP,
                     guard_examples: Examples | None = None) -> dict[str, Any]:
     """Add the new classes of ``examples`` to ``task`` in ``model_dir``; write the result to ``out_dir``.
 
-    A classifier directory becomes a classifier directory (same encoder weights, grown head); a
-    multi-task directory gets ``out_dir/adapters/<task>`` (base copied once, LoRA weights kept).
+    A classifier directory becomes a classifier directory (same encoder weights, grown head; a web
+    detector's cascade stages grow with it, :func:`_adapt_classifier_dir`); a multi-task directory gets
+    ``out_dir/adapters/<task>`` (base copied once, LoRA weights kept) and the task's served lexical /
+    text head grows too (:func:`secllm.tasks.grow.grow_served`).
     """
-    from secllm.model.modeling import read_meta, save_model
+    from secllm.model.modeling import read_meta
 
     src, out = Path(model_dir), Path(out_dir)
     meta = read_meta(src)
     if meta.get("kind") == "classifier" and meta.get("task") == task and not (src / ADAPTERS / task).exists():
-        from secllm.model.modeling import load_classifier
-
-        model, tok, mcfg, meta = load_classifier(src)
-        model.float().eval()
-        model, new_meta, info = add_classes(model, tok, meta, examples, method=method, max_old_flip=max_old_flip,
-                                            guard_examples=guard_examples)
-        keep = {k: v for k, v in new_meta.items() if k not in ("format", "version", "kind", "model_config",
-                                                                "tokenizer_fingerprint")}
-        save_model(model, tok, mcfg, out, kind="classifier", **keep)
-        return info
+        return _adapt_classifier_dir(src, out, examples, method=method, max_old_flip=max_old_flip,
+                                     guard_examples=guard_examples)
     mt = MultiTaskModel(src)
     model, tmeta = mt.use(task)
     from secllm.tasks.grow import grow_served
