@@ -383,12 +383,10 @@ def _guard_bias(feats: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, 
     sample the fitted rows separate the examples perfectly, so only held-out rows can show how
     much a new row steals from the old classes.
     """
-    rng = np.random.default_rng(seed)
+    from secllm.tasks.grow import stratified_halves
+
     k_old = W.shape[0]
-    fold = np.zeros(len(y), dtype=int)
-    for c in np.unique(y):                     # stratified halves
-        idx = rng.permutation(np.flatnonzero(y == c))
-        fold[idx[len(idx) // 2:]] = 1
+    fold = stratified_halves(y, seed)
     drops, flips = [], []
     for f in (0, 1):
         fit, held = fold != f, fold == f

@@ -144,6 +144,16 @@ def joint_drop(old_logits, new_logits, max_old_flip: float, orders=None) -> floa
     return hi
 
 
+def stratified_halves(y: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Fold 0/1 per row, each class split in half (seeded): the guard's held-out halves."""
+    rng = np.random.default_rng(seed)
+    fold = np.zeros(len(y), dtype=int)
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        fold[idx[len(idx) // 2:]] = 1
+    return fold
+
+
 PartData = tuple[np.ndarray, np.ndarray, Matrix]     # (W old rows (k_old, d), b (k_old,), example features)
 
 
@@ -201,11 +211,7 @@ def grow_parts(parts: Sequence[PartData], y: np.ndarray, n_new: int, *,
         info.update({"guard_rows": int(guard[0].shape[0]),
                      "guard_rows_flip_before": round(moved_share(old, new, 0.0, orders), 4)})
     else:
-        rng = np.random.default_rng(seed)
-        fold = np.zeros(len(y), dtype=int)
-        for c in np.unique(y):                  # stratified halves
-            idx = rng.permutation(np.flatnonzero(y == c))
-            fold[idx[len(idx) // 2:]] = 1
+        fold = stratified_halves(y, seed)
         drops, flips = [], []
         for f in (0, 1):
             fit_m, held = fold != f, (fold == f) & (y < k_old)
