@@ -634,25 +634,11 @@ def adapt_model_dir(model_dir: str | Path, task: str, examples: Examples, out_di
     _save_head(model.classifier, d / "head.safetensors")
     keep = {k: v for k, v in new_meta.items() if k not in ("format", "version", "model_config")}
     (d / "task.json").write_text(json.dumps(keep, indent=2, ensure_ascii=False))
-    from secllm.tasks.lexical_head import head_dir, serve_mode
+    if served is not None:             # the served head grew too (the adapter alone serves otherwise)
+        from secllm.tasks.lexical_head import head_dir
 
-    if served is not None:
         served.write(head_dir(src, task), head_dir(out, task))
         info["served_system"] = served.info
-        return info
-    mode = serve_mode(src, task)
-    if mode is not None and src.resolve() != out.resolve():
-        info["note"] = (f"in {src} this task is served by its lexical {mode} (chosen on validation); the "
-                        f"adapted copy in {out} serves the grown adapter, which may be weaker on the old classes")
-    hm = head_dir(out, task) / "secllm.json"
-    if hm.exists():              # the task's lexical head lacks the new classes: the grown adapter serves
-        hmeta = json.loads(hm.read_text())
-        if hmeta.get("serve"):
-            hmeta["serve"] = False
-            hmeta["not_served_because"] = f"secllm adapt added {sorted(set(examples.labels) - set(hmeta['labels']))} " \
-                                          "to the adapter; the head does not know them"
-            hm.write_text(json.dumps(hmeta, indent=2, ensure_ascii=False))
-            info["lexical_head"] = "no longer served (it lacks the new classes)"
     return info
 
 
