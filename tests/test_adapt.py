@@ -416,6 +416,23 @@ def test_joint_guard_holds_on_the_mean_of_parts_with_reordered_labels():
     assert moved_share([ga @ Wa.T + ba, gb @ Wb.T + bb], new_free, 0.0, orders) > 0.2   # the guard had work to do
 
 
+def test_grow_parts_maps_common_labels_to_each_parts_own_columns():
+    """With unequal class counts the class weights depend on which old class a row is: a part whose
+    columns are reordered must be fitted on its own column indices."""
+    from secllm.tasks.grow import _fit_new_rows, grow_parts
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(30, 5))
+    y = np.r_[np.zeros(14), np.ones(4), np.full(4, 2), np.full(8, 3)].astype(int)     # old 0,1,2 + new 3
+    W, b = rng.normal(size=(3, 5)), rng.normal(size=3)
+    perm = [2, 0, 1]                       # the part's column j holds common class perm[j]
+    order = [perm.index(k) for k in range(3)]           # common class k -> the part's column
+    rows, _ = grow_parts([(W[perm], b[perm], x)], y, 1, max_old_flip=None, orders=[order])
+    own = np.array([order[v] if v < 3 else v for v in y])
+    w_ref, b_ref = _fit_new_rows(x, own, W[perm], b[perm], 1)
+    assert np.allclose(rows[0][0], w_ref) and np.allclose(rows[0][1], b_ref)
+
+
 def test_adapt_grows_the_web_cascade_and_reexports_onnx(tiny_web_model, tmp_path):
     """A web detector's lexical stage and fast model grow with the full model (same new labels), so the
     cascade stays on; an int8-only export is redone (never left stale with the old labels)."""

@@ -159,7 +159,8 @@ PartData = tuple[np.ndarray, np.ndarray, Matrix]     # (W old rows (k_old, d), b
 
 def grow_parts(parts: Sequence[PartData], y: np.ndarray, n_new: int, *,
                max_old_flip: float | None = DEFAULT_MAX_OLD_FLIP, guard: Sequence[Matrix] | None = None,
-               orders: Sequence[Sequence[int] | None] | None = None, seed: int = 0, method: str = "auto") -> tuple[list[tuple[np.ndarray, np.ndarray]], dict[str, Any]]:
+               orders: Sequence[Sequence[int] | None] | None = None, seed: int = 0,
+               method: str = "auto") -> tuple[list[tuple[np.ndarray, np.ndarray]], dict[str, Any]]:
     """Fit every part's new rows on the examples (``y``: old classes ``< k_old`` in the *common* order,
     new ones ``k_old + j``) and apply the joint guard. Returns ``[(w_new, b_new)]`` per part (biases
     already lowered) and the guard's record.
@@ -171,11 +172,10 @@ def grow_parts(parts: Sequence[PartData], y: np.ndarray, n_new: int, *,
     y = np.asarray(y)
     k_old = parts[0][0].shape[0]
 
-    def part_y(p: int) -> np.ndarray:          # labels in part p's own old-class order
+    def part_y(p: int) -> np.ndarray:          # labels as part p's own columns (orders[p][common index])
         if orders is None or orders[p] is None:
             return y
-        inv = {c: j for j, c in enumerate(orders[p])}
-        return np.array([inv[v] if v < k_old else v for v in y])
+        return np.array([orders[p][v] if v < k_old else v for v in y])
 
     def fit(mask: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         return [_fit_new_rows(x[np.flatnonzero(mask)], part_y(p)[mask], W, b, n_new)
@@ -196,8 +196,8 @@ def grow_parts(parts: Sequence[PartData], y: np.ndarray, n_new: int, *,
         rows = fit(np.ones(len(y), dtype=bool))
         info["method"] = "linear"
     else:
-        # only new-class rows: weight imprinting per part (``adapt._prototype_rows``: bias such that 90%
-        # of the examples win); the guard then needs guard rows to see the old classes at all
+        # only new-class rows (or asked for): weight imprinting per part (``adapt._prototype_rows``: the
+        # bias calibrated on the examples); no guard, as in ``add_classes``
         from secllm.tasks.adapt import _prototype_rows
 
         rows = [_prototype_rows(np.asarray(x.todense()) if not isinstance(x, np.ndarray) else x, part_y(p), W, b, n_new)
@@ -215,7 +215,8 @@ def grow_parts(parts: Sequence[PartData], y: np.ndarray, n_new: int, *,
         drops, flips = [], []
         for f in (0, 1):
             fit_m, held = fold != f, (fold == f) & (y < k_old)
-            if not all((y[fit_m] == k_old + k).any() for k in range(n_new)) or not held.any():
+            if not all((y[fit_m] == k_old + k).any() for k in range(n_new)) or not (y[fit_m] < k_old).any() \
+                    or not held.any():
                 continue
             fr = fit(fit_m)
             old, new = logits(fr, [x[np.flatnonzero(held)] for _, _, x in parts])
