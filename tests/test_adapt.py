@@ -477,6 +477,13 @@ def test_adapt_grows_the_web_cascade_and_reexports_onnx(tiny_web_model, tmp_path
     lex1, m1 = load_backend(out / "lexical")
     seqs = encode_examples(old.tok, toy_examples(3, 7), int(m1["max_length"]))
     assert np.array_equal(lex1.logits(seqs)[:, :-1], lex0.logits(seqs)) and m1["cascade"]
+    # an ONNX-only directory has nothing to grow: a clear error, nothing written
+    onnx_only = tmp_path / "onnx-only"
+    shutil.copytree(out, onnx_only)
+    (onnx_only / "model.safetensors").unlink()
+    with pytest.raises(ValueError, match="no weights to grow"):
+        adapt_model_dir(onnx_only, "web-attack", ex, tmp_path / "never")
+    assert not (tmp_path / "never").exists()
     # in place: the stale graph (old labels) is replaced, not left behind
     adapt_model_dir(d, "web-attack", ex, d)
     assert json.loads((d / "onnx.json").read_text())["labels"][-1] == "ssti"

@@ -602,6 +602,9 @@ def adapt_model_dir(model_dir: str | Path, task: str, examples: Examples, out_di
 
     src, out = Path(model_dir), Path(out_dir)
     meta = read_meta(src)
+    if not (src / "model.safetensors").exists():
+        raise ValueError(f"{src} holds no weights to grow (an ONNX-only export?): adapt the directory it was "
+                         "exported from, then export again (`secllm models export`)")
     if meta.get("kind") == "classifier" and meta.get("task") == task and not (src / ADAPTERS / task).exists():
         return _adapt_classifier_dir(src, out, examples, method=method, max_old_flip=max_old_flip,
                                      guard_examples=guard_examples)
