@@ -31,7 +31,7 @@ vocabulary: n-grams it never saw are ignored) and MiniLM sentence embeddings.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -256,8 +256,6 @@ def char_features(char, texts: list[str]):
     return sparse.csr_matrix((np.concatenate(vals) if vals else np.zeros(0), (r, np.concatenate(cols) if cols else r)),
                              shape=(len(texts), char.coef.shape[1]))
 
-
-FeatureFn = Callable[[Any], Matrix]
 
 
 class ServedGrowth:
