@@ -559,7 +559,7 @@ def _grow_lexical_stage(src: Path, out: Path, tok, examples: Examples, labels: l
 
     from secllm.detect.lexical import WEIGHTS_FILE, load_backend
     from secllm.tasks.finetune import encode_examples
-    from secllm.tasks.grow import grow_parts, lexical_features
+    from secllm.tasks.grow import grow_parts, lexical_features, lexical_grown_tensors
 
     be, lmeta = load_backend(src)
     old = list(lmeta["labels"])
@@ -580,8 +580,7 @@ def _grow_lexical_stage(src: Path, out: Path, tok, examples: Examples, labels: l
         for f in src.iterdir():
             if f.is_file():
                 shutil.copy2(f, out / f.name)
-    save_file({"weight": np.concatenate([be.weight, w_new.T], 1).astype(np.float16),
-               "bias": np.concatenate([be.bias, b_new]).astype(np.float32)}, str(out / WEIGHTS_FILE))
+    save_file(lexical_grown_tensors(be, w_new, b_new), str(out / WEIGHTS_FILE))
     info = {"new_classes": new, "old_class_guard": ginfo}
     lmeta = {**lmeta, "labels": labels, "adaptations": [*lmeta.get("adaptations", []), info]}
     (out / "secllm.json").write_text(json.dumps(lmeta, indent=2, ensure_ascii=False))
@@ -736,6 +735,25 @@ def _mean(xs) -> float:
     return float(np.mean(xs)) if xs else float("nan")
 
 
+def _fewshot_examples(train: Examples, pool: list[int], k: int, replay: Examples) -> Examples:
+    """The replayed old-class rows + the first ``k`` seeded new-class training rows."""
+    new_ex = train.subset(pool[:k])
+    return Examples(replay.texts + new_ex.texts, replay.modalities + new_ex.modalities, replay.labels + new_ex.labels)
+
+
+def _fewshot_scores(test: Examples, pred: list[str], labels: Sequence[str], new_class: str, old_test_idx: list[int],
+                    before: list[str], f1_before: dict[str, float], old_labels: list[str]) -> dict[str, float]:
+    """New-class F1 on all test rows; the old classes' macro-F1 before/after and the share of old-class
+    test predictions that changed (``before``: the old model's predictions on the old-class rows)."""
+    old_true = [test.labels[i] for i in old_test_idx]
+    after_old = [pred[i] for i in old_test_idx]
+    f1_after = _per_class_f1(old_true, after_old, labels)
+    return {"new_f1": _per_class_f1(test.labels, pred, labels)[new_class],
+            "old_macro_f1_before": _mean(f1_before[c] for c in old_labels),
+            "old_macro_f1_after": _mean(f1_after[c] for c in old_labels),
+            "old_changed": float(np.mean([a != b for a, b in zip(before, after_old)])) if before else 0.0}
+
+
 def _predict_labels(model, tok, ex: Examples, labels: Sequence[str], max_length: int) -> list[str]:
     from secllm.tasks.finetune import encode_examples, predict_proba_ids
 
@@ -831,25 +849,21 @@ def _fewshot_heads(train, old_train, old_val, test, old_test_idx, old_labels, ne
         before = [before_all[i] for i in old_test_idx]
         f1_before = _per_class_f1(old_test.labels, before, old_labels)
         rows = []
-        for k, target in ((k, t) for k in shots for t in targets):
-            new_ex = train.subset(pool[:k])
-            ex = Examples(replay.texts + new_ex.texts, replay.modalities + new_ex.modalities, replay.labels + new_ex.labels)
+        all_labels = old_labels + [new_class]
+        for k in shots:
+            ex = _fewshot_examples(train, pool, k, replay)
             y = np.array([lab2id[lab] for lab in ex.labels])
-            t1 = time.time()
-            grown, ginfo = grow_parts([(W, b, f(ex)) for W, b, f in parts], y, 1, max_old_flip=target,
-                                      guard=guard_f, seed=seed)
-            adapt_s = time.time() - t1
-            new_logits = [np.asarray(x @ w.T.astype(np.float64)) + bn for (w, bn), x in zip(grown, test_f)]
-            all_labels = old_labels + [new_class]
-            pred = [all_labels[i] for i in served_proba(old_logits, new_logits).argmax(1)]
-            f1 = _per_class_f1(test.labels, pred, all_labels)
-            after_old = [pred[i] for i in old_test_idx]
-            f1_after = _per_class_f1(old_test.labels, after_old, all_labels)
-            rows.append({"shots": k, "max_old_flip": target, "new_f1": f1[new_class], "method": ginfo.get("method"),
-                         "old_macro_f1_before": _mean(f1_before[c] for c in old_labels),
-                         "old_macro_f1_after": _mean(f1_after[c] for c in old_labels),
-                         "old_changed": float(np.mean([a != b for a, b in zip(before, after_old)])) if before else 0.0,
-                         "adapt_s": round(adapt_s, 2), "old_class_guard": ginfo if target is not None else None})
+            ex_parts = [(W, b, f(ex)) for W, b, f in parts]         # features once per k, for every target
+            for target in targets:
+                t1 = time.time()
+                grown, ginfo = grow_parts(ex_parts, y, 1, max_old_flip=target, guard=guard_f, seed=seed)
+                adapt_s = time.time() - t1
+                new_logits = [np.asarray(x @ w.T.astype(np.float64)) + bn for (w, bn), x in zip(grown, test_f)]
+                pred = [all_labels[i] for i in served_proba(old_logits, new_logits).argmax(1)]
+                rows.append({"shots": k, "max_old_flip": target, "method": ginfo.get("method"),
+                             **_fewshot_scores(test, pred, all_labels, new_class, old_test_idx, before, f1_before,
+                                               old_labels),
+                             "adapt_s": round(adapt_s, 2), "old_class_guard": ginfo if target is not None else None})
         out[name] = {"rows": rows, "old_per_class_f1_before": f1_before, "head_C": C, "head_fit_s": round(fit_s, 1),
                      "note": "served-system growth (secllm.tasks.grow): old rows frozen, joint guard"}
         if name == "text head":
@@ -972,20 +986,14 @@ def fewshot_experiment(data: dict[str, Examples], new_class: str, *, base_dir: s
                 head.bias.copy_(b0)
             model.classifier = head.eval()
             model.config.num_labels = len(old_labels)
-            new_ex = train.subset(pool[:k])
-            ex = Examples(replay.texts + new_ex.texts, replay.modalities + new_ex.modalities,
-                          replay.labels + new_ex.labels)
+            ex = _fewshot_examples(train, pool, k, replay)
             _, new_meta, info = add_classes(model, tok, {**meta, "labels": old_labels}, ex, method=method, seed=seed,
                                             guard_examples=guard_rows, max_old_flip=target)
             all_labels = new_meta["labels"]
             pred = _predict_labels(model, tok, test, all_labels, ml)
-            f1 = _per_class_f1(test.labels, pred, all_labels)
-            after_old = [pred[i] for i in old_test_idx]
-            f1_after = _per_class_f1(old_test.labels, after_old, all_labels)
-            rows.append({"shots": k, "max_old_flip": target, "new_f1": f1[new_class], "method": info["method"],
-                         "old_macro_f1_before": _mean(f1_before[c] for c in old_labels),
-                         "old_macro_f1_after": _mean(f1_after[c] for c in old_labels),
-                         "old_changed": float(np.mean([a != b for a, b in zip(before, after_old)])) if before else 0.0,
+            rows.append({"shots": k, "max_old_flip": target, "method": info["method"],
+                         **_fewshot_scores(test, pred, all_labels, new_class, old_test_idx, before, f1_before,
+                                           old_labels),
                          "adapt_s": info["elapsed_s"], "old_class_guard": info.get("old_class_guard")})
         result["systems"][name] = {"finetune_old_s": round(ft_s, 1), "rows": rows,
                                    "old_per_class_f1_before": f1_before}
@@ -1018,12 +1026,7 @@ def fewshot_experiment(data: dict[str, Examples], new_class: str, *, base_dir: s
             new_ex = train.subset(pool[:k])
             m = TfidfLogReg().fit(old_train.texts + new_ex.texts, old_train.labels + new_ex.labels)
             pred = list(m.predict(test.texts))
-            f1 = _per_class_f1(test.labels, pred, labels)
-            after_old = [pred[i] for i in old_test_idx]
-            f1_after = _per_class_f1(old_test.labels, after_old, labels)
-            rows.append({"shots": k, "new_f1": f1[new_class],
-                         "old_macro_f1_before": _mean(f1_before[c] for c in old_labels),
-                         "old_macro_f1_after": _mean(f1_after[c] for c in old_labels),
-                         "old_changed": float(np.mean([a != b for a, b in zip(before, after_old)])) if before else 0.0})
+            rows.append({"shots": k, **_fewshot_scores(test, pred, labels, new_class, old_test_idx, before, f1_before,
+                                                       old_labels)})
         result["systems"]["tfidf-lr"] = {"rows": rows, "note": "refitted on old train + k new rows"}
     return result

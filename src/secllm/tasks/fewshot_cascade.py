@@ -39,8 +39,7 @@ def cascade_rows(work: Path, full_dir: Path, fast_dir: Path, *, train, old_train
     from secllm.detect.cascade import attach, calibrate
     from secllm.detect.detector import WebAttackDetector
     from secllm.detect.lexical import build_stage
-    from secllm.tasks.adapt import _adapt_classifier_dir, _mean, _per_class_f1
-    from secllm.tasks.finetune import Examples
+    from secllm.tasks.adapt import _adapt_classifier_dir, _fewshot_examples, _fewshot_scores, _per_class_f1
 
     t0 = time.time()
     d = Path(work) / "cascade-old"
@@ -63,9 +62,10 @@ def cascade_rows(work: Path, full_dir: Path, fast_dir: Path, *, train, old_train
     old_test = test.subset(old_test_idx)
     f1_before = _per_class_f1(old_test.labels, before, old_labels)
     rows = []
+    all_labels = old_labels + [new_class]
+    new_rows = np.array([lab == new_class for lab in test.labels])
     for k, target in ((k, t) for k in shots for t in targets):
-        new_ex = train.subset(pool[:k])
-        ex = Examples(replay.texts + new_ex.texts, replay.modalities + new_ex.modalities, replay.labels + new_ex.labels)
+        ex = _fewshot_examples(train, pool, k, replay)
         out = Path(work) / f"cascade-{k}-{target}"
         t1 = time.time()
         info = _adapt_classifier_dir(d, out, ex, method="auto", max_old_flip=target, guard_examples=guard_rows)
@@ -74,15 +74,8 @@ def cascade_rows(work: Path, full_dir: Path, fast_dir: Path, *, train, old_train
         grown.set_cache_size(0)
         stages = [n for n, _, _ in grown.cascade_stages()]
         pred, stage = _verdicts(grown, tt, tm)
-        all_labels = old_labels + [new_class]
-        f1 = _per_class_f1(test.labels, pred, all_labels)
-        after_old = [pred[i] for i in old_test_idx]
-        f1_after = _per_class_f1(old_test.labels, after_old, all_labels)
-        new_rows = np.array([lab == new_class for lab in test.labels])
-        rows.append({"shots": k, "max_old_flip": target, "new_f1": f1[new_class], "method": info.get("method"),
-                     "old_macro_f1_before": _mean(f1_before[c] for c in old_labels),
-                     "old_macro_f1_after": _mean(f1_after[c] for c in old_labels),
-                     "old_changed": float(np.mean([a != b for a, b in zip(before, after_old)])) if before else 0.0,
+        rows.append({"shots": k, "max_old_flip": target, "method": info.get("method"),
+                     **_fewshot_scores(test, pred, all_labels, new_class, old_test_idx, before, f1_before, old_labels),
                      "adapt_s": round(adapt_s, 2), "stages_after": stages,
                      "new_rows_decided_by": {s: int(((stage == s) & new_rows).sum()) for s in ("lexical", "fast", "full")},
                      "stage_share_after": {s: round(float(np.mean(stage == s)), 4) for s in ("lexical", "fast", "full")},

@@ -242,6 +242,13 @@ def lexical_features(backend, seqs: list[list[int]]):
     return sparse.csr_matrix((v, (r, c)), shape=(len(seqs), backend.weight.shape[0]))
 
 
+def lexical_grown_tensors(backend, w_new: np.ndarray, b_new: np.ndarray) -> dict[str, np.ndarray]:
+    """A lexical model's tensors with the new classes' rows appended (``weight`` is (features, labels),
+    stored float16 as ``save_stage`` / ``fit_head`` write it)."""
+    return {"weight": np.concatenate([backend.weight, w_new.T], 1).astype(np.float16),
+            "bias": np.concatenate([backend.bias, b_new]).astype(np.float32)}
+
+
 def char_features(char, texts: list[str]):
     """The text head's char_wb TF-IDF rows (sparse; n-grams outside its vocabulary are dropped)."""
     from scipy import sparse
@@ -345,19 +352,20 @@ def grow_served(model_dir: Any, task: str, examples, *, model=None, tok=None, ta
         names.append("adapter")
     tensors: dict[str, np.ndarray] = {}
     files: dict[str, str] = {}
+    lex = None
+
     def lexical_part():
         from secllm.tokenizer import SecTokenizer
 
+        nonlocal lex
         lex, _ = load_head(hd)
         htok = tok or SecTokenizer.load(model_dir)
         ml = int(hmeta.get("max_length", 512))
-        return ((lex.weight.T.astype(np.float32), lex.bias, lexical_features(lex, encode_examples(htok, examples, ml))),
+        return ((lex.weight.T, lex.bias, lexical_features(lex, encode_examples(htok, examples, ml))),
                 lexical_features(lex, encode_examples(htok, guard_examples, ml)) if guard_examples is not None else None)
 
     def grown_lexical(w_new, b_new):
-        t = load_file(str(hd / WEIGHTS_FILE))
-        tensors["weight"] = np.concatenate([t["weight"].astype(np.float32), w_new.T], 1).astype(np.float16)
-        tensors["bias"] = np.concatenate([t["bias"].astype(np.float32), b_new]).astype(np.float32)
+        tensors.update(lexical_grown_tensors(lex, w_new, b_new))
         files[WEIGHTS_FILE] = "weight,bias"
 
     if mode in ("head", "ensemble"):
