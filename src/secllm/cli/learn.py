@@ -1,0 +1,127 @@
+"""`secllm learn` and `secllm profiles`: learning mode (site and system profiles)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command()
+@click.option("--profile", "name", required=True, help="Profile name (stored under $SECLLM_HOME/profiles/NAME).")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["auto", "http", "access-log", "urls", "jsonl", "log", "sessions"]),
+              default="auto", show_default=True,
+              help="Input format (auto: per file, from name and first line). log: one log line per item; "
+                   "sessions: one session (space-separated event keys) per line.")
+@click.option("--fpr", default=0.01, show_default=True, type=float,
+              help="False-positive rate on the held-back normal traffic that sets the threshold.")
+@click.option("--model", "model_dir", envvar="SECLLM_MODEL", type=click.Path(file_okay=False), default=None,
+              help="Fine-tuned detector for the density model and the combined score (default: the shipped model).")
+@click.option("--no-model", is_flag=True, help="Structure model only (no detector, no embeddings).")
+@click.option("--calibrate-fraction", default=0.2, show_default=True, type=float,
+              help="Last fraction of the items (in order) held back to set the threshold.")
+@click.option("--combine", type=click.Choice(["max", "fisher"]), default="max", show_default=True,
+              help="How component p-values combine: strongest signal (max) or Fisher's method.")
+@click.option("--text-field", default="text", show_default=True, help="JSONL field holding the item.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Write the profile here instead of $SECLLM_HOME/profiles/NAME.")
+@click.option("--force", is_flag=True, help="Replace an existing profile of that name.")
+def learn(name, files, fmt, fpr, model_dir, no_model, calibrate_fraction, combine, text_field, out_dir, force):
+    """Learn a site (or system) profile from normal traffic in FILES, without labels.
+
+    The first items (in file order) are learned; the last --calibrate-fraction set the decision
+    threshold at --fpr. Use it with `secllm detect --profile NAME`.
+    """
+    from secllm.profile import ProfileError, learn_profile
+    from secllm.profile.inputs import read_learning_items
+
+    try:
+        items, learn_fmt = read_learning_items(files, fmt, text_field=text_field)
+        prof = learn_profile(items, name, out_dir=out_dir, model_dir=model_dir, calibrate_fraction=calibrate_fraction,
+                             fpr=fpr, fmt=learn_fmt, combine=combine, use_model=not no_model, overwrite=force)
+    except (ProfileError, FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    m = prof.meta
+    click.echo(f"profile {name!r}: {prof.path}  ({prof.kind}; learned {m['n_learn']}, calibrated on "
+               f"{m['n_calibrate']}, skipped {m['n_skipped']}; components {', '.join(sorted(prof.calibrators))}; "
+               f"{m['learn_seconds']:.1f}s)")
+    for note in m.get("notes", []):
+        click.echo(f"note: {note}", err=True)
+
+
+@click.group()
+def profiles():
+    """List, show and remove learned profiles."""
+
+
+@profiles.command("list")
+@click.option("--json", "out_json", is_flag=True, help="JSON output.")
+def profiles_list(out_json):
+    """The profiles under $SECLLM_HOME/profiles."""
+    from secllm.profile import list_profiles, profiles_dir
+
+    rows = list_profiles()
+    if out_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo(f"no profiles in {profiles_dir()}; learn one with `secllm learn --profile NAME FILE...`")
+        return
+    for r in rows:
+        click.echo(f"{r['name']}\t{r.get('kind')}\tlearned {r.get('n_learn')}\tcalibrated {r.get('n_calibrate')}"
+                   f"\tfpr {r.get('fpr')}\t{r.get('created')}")
+
+
+@profiles.command("show")
+@click.argument("name")
+def profiles_show(name):
+    """A profile's summary as JSON: sizes, thresholds, endpoints or log templates."""
+    from secllm.profile import ProfileError, load_profile
+
+    try:
+        prof = load_profile(name)
+    except ProfileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(json.dumps(prof.summary(), indent=2, ensure_ascii=False, default=str))
+
+
+@profiles.command("remove")
+@click.argument("name")
+def profiles_remove(name):
+    """Delete a profile."""
+    from secllm.profile import ProfileError, remove_profile
+
+    try:
+        d = remove_profile(name)
+    except ProfileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"removed {d}")
+
+
+@profiles.command("score")
+@click.argument("name")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, exists=True))
+@click.option("--format", "fmt", type=click.Choice(["auto", "http", "access-log", "urls", "jsonl", "log", "sessions"]),
+              default="auto", show_default=True, help="Input format (as for `secllm learn`).")
+@click.option("--model", "model_dir", type=click.Path(file_okay=False), default=None,
+              help="Detector directory if the one recorded in the profile moved (same weights).")
+@click.option("--all", "all_items", is_flag=True, help="Print every item, not only anomalous ones.")
+def profiles_score(name, files, fmt, model_dir, all_items):
+    """Score FILES against a profile (web or log): one JSON result per anomalous item."""
+    from secllm.profile import ProfileError, ProfileScorer
+    from secllm.profile.inputs import read_learning_items
+
+    try:
+        scorer = ProfileScorer.load(name, model_dir=model_dir)
+        items, _ = read_learning_items(files, fmt)
+    except (ProfileError, FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    n_anom = 0
+    for start in range(0, len(items), 512):
+        chunk = items[start:start + 512]
+        for r in scorer.score(chunk, ids=[str(start + i + 1) for i in range(len(chunk))]):
+            n_anom += r.verdict == "anomalous"
+            if all_items or r.verdict == "anomalous":
+                click.echo(json.dumps(r.to_json(), ensure_ascii=False))
+    click.echo(f"summary: {len(items)} items, {n_anom} anomalous", err=True)
