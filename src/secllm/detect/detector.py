@@ -32,6 +32,7 @@ import numpy as np
 from secllm.data.canonical import Canonical, canonicalize, span_to_original
 from secllm.data.corpus import scrub_surrogates
 from secllm.data.http import Part, split_web_input
+from secllm.detect.analyzers import STRONG, analyze, plausible
 from secllm.detect.cascade import band_limits
 from secllm.detect.prefilter import is_bare_token
 from secllm.detect.signatures import ATTACK_TYPES, match_parts
@@ -136,6 +137,7 @@ def flag_by_signatures(res: Detection, found: list, text: str, evidence: bool = 
                                  weight=round(1.0 / len(found), 4)) for h in found[:max_evidence]]
 
 
+_HOST_HEADER = re.compile(r"^host[ \t]*:[ \t]*([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
 _CANON_CACHE_MAX_CHARS = 256
 CANON_CACHE_BYTES = 32 << 20     # the process-wide cache of canonical forms, by approximate size
 
@@ -212,6 +214,10 @@ class WebAttackDetector:
         self.restricted_extensions: bool = False    # also CRS 920440 (.bak .old .sql ...): off by default
         # the verdict when an item exceeds a budget (size, parts, windows): never "benign"
         self.over_budget: str = "malicious"
+        # structural analyzers (secllm.detect.analyzers): attack constructs the model was not trained
+        # on (Log4Shell, SSTI, Shellshock...), every type a value carries, and each model class's
+        # plausibility check (a class whose syntax is absent gets no probability)
+        self.analyzers: bool = True
         # Exact score cache: (modality, canonical text) -> class probabilities. The model is a
         # pure function of its input, so a hit returns what the model would return; real traffic
         # repeats header values (User-Agent, Accept, Referer), paths and parameter values heavily.
@@ -425,6 +431,7 @@ class WebAttackDetector:
         prefiltered: set[int] = set()
         hits: dict[int, list] = {}
         over: dict[int, str] = {}              # item -> why a budget was exceeded
+        found: dict[int, list] = {}            # item -> [(analyzer finding, part, canonical)]
         for k, (item, res) in enumerate(zip(items, results)):
             try:
                 if not isinstance(item, str):
@@ -439,6 +446,10 @@ class WebAttackDetector:
                     continue
                 kind_k, parts = split_web_input(item, kinds[k], with_target=True)
                 res.kind = kind_k
+                host = None
+                if kind_k == "http":
+                    hm = _HOST_HEADER.search(item, 0, item.find("\n\r\n") if "\n\r\n" in item else len(item))
+                    host = hm.group(1).strip().lower() if hm else None
                 if self.signatures:
                     hits[k] = match_parts(parts, item, extensions=self.restricted_extensions)
                     res.signatures = [h.name for h in hits[k]]
@@ -468,6 +479,9 @@ class WebAttackDetector:
                     if self.prefilter and is_bare_token(canon.text):
                         prefiltered.add(k)      # benign by construction: no model call
                         continue
+                    if self.analyzers:
+                        for f in analyze(canon.text, p.name, host):
+                            found.setdefault(k, []).append((f, p, canon))
                     # the model saw whole URLs (path + query) with the url tag, parameter values with payload
                     mod = "url" if p.name in ("url", "target", "path") else "payload"
                     spans = self.tok.windows(canon.text, self.max_length)
@@ -485,10 +499,7 @@ class WebAttackDetector:
             except Exception as exc:  # noqa: BLE001 — one bad item must not kill the batch
                 res.status, res.error = Status.INTERNAL, f"{type(exc).__name__}: {exc}"
         proba, stage = self.cascade_scores([j[2].text for j in jobs], [j[3] for j in jobs], cascade)
-        mal_all = 1.0 - proba[:, self.benign_idx] if len(jobs) else np.zeros(0)
-        attack_p = proba.copy()
-        if len(jobs):
-            attack_p[:, self.benign_idx] = -1.0
+        mal_all, top_all = self._plausible_scores(proba, [j[2].text for j in jobs])
         best: dict[int, tuple[float, int]] = {}
         flagged: dict[int, list[int]] = {}     # item -> its jobs judged malicious
         for n, (k, _, _, _) in enumerate(jobs):
@@ -513,14 +524,17 @@ class WebAttackDetector:
             res.score = mal
             res.label = "malicious" if mal >= self.threshold else "benign"
             res.class_scores = {lab: float(p[i]) for i, lab in enumerate(self.labels)}
-            top = int(attack_p[n].argmax())
+            top = int(top_all[n])
             res.attack_type = self.labels[top] if res.label == "malicious" else None
             # every type the flagged parts/windows carry, the deciding one first
-            types = [self.labels[int(attack_p[m].argmax())] for m in flagged.get(k, [])]
+            types = [self.labels[int(top_all[m])] for m in flagged.get(k, [])]
             res.attack_types = list(dict.fromkeys(([res.attack_type] if res.attack_type else []) + types))
             _, part, canon, mod = jobs[n]
             res.part = part.name
             res.stage = str(stage[n])
+            if float(1.0 - p[self.benign_idx]) >= self.threshold > mal:
+                res.warnings.append(f"model class {self.labels[int(np.argmax(np.where(np.arange(len(p)) == self.benign_idx, -1, p)))]}"
+                                    " dismissed: its syntax is absent")
             if evidence and res.label == "malicious":
                 try:
                     explainer = {"fast": self.fast, "lexical": self.lexical}.get(res.stage) or self
@@ -528,11 +542,65 @@ class WebAttackDetector:
                     res.evidence = self._evidence(items[k], part, canon, spans, max_evidence)
                 except Exception as exc:  # noqa: BLE001
                     res.warnings.append(f"evidence failed: {type(exc).__name__}")
+        for k, fs in found.items():
+            self._add_findings(results[k], items[k], fs, evidence, max_evidence)
         for k, found in hits.items():
             flag_by_signatures(results[k], found, items[k], evidence, max_evidence)
         for k, why in over.items():
             self._fail_closed(results[k], why)
         return results
+
+    def _plausible_scores(self, proba: np.ndarray, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Per job: the malicious probability and the attack class. When the most likely attack
+        class lacks its syntax in the text (:func:`secllm.detect.analyzers.plausible`), only the
+        classes whose syntax is there count, and the most likely of those is the class; otherwise
+        (and without analyzers) the model's sum and argmax stand."""
+        attack = proba.copy()
+        if len(texts):
+            attack[:, self.benign_idx] = 0.0
+        mal = attack.sum(1) if len(texts) else np.zeros(0)
+        top = attack.argmax(1) if len(texts) else np.zeros(0, dtype=int)
+        if self.analyzers:
+            floor = 0.05 * self.threshold                 # a clearly benign part needs no check
+            for n, t in enumerate(texts):
+                if mal[n] < floor or plausible(self.labels[top[n]], t):
+                    continue
+                keep = np.array([c != self.benign_idx and attack[n, c] > 1e-4 and plausible(self.labels[c], t)
+                                 for c in range(attack.shape[1])])
+                row = np.where(keep, attack[n], 0.0)
+                mal[n], top[n] = row.sum(), row.argmax()
+        return mal, top
+
+    def _add_findings(self, res: Detection, item: str, fs: list, evidence: bool, max_evidence: int) -> None:
+        """Fold the structural analyzers' findings into a result: each construct is an attack of
+        its type, with its span as evidence. Every type is listed; the first is a construct only
+        the analyzers see or one more specific than the model's class (:data:`STRONG`: Log4Shell,
+        template injection, command injection read as path traversal...), else the model's own."""
+        if res.status != Status.OK:
+            return
+        types = list(dict.fromkeys(f.type for f, _, _ in fs))
+        was_malicious = res.label == "malicious"
+        strong = [t for t in types if t in STRONG]
+        if was_malicious and res.attack_type and not strong:
+            res.attack_types = list(dict.fromkeys(res.attack_types + types))
+        else:
+            res.attack_types = list(dict.fromkeys(types + res.attack_types))
+        res.attack_type = res.attack_types[0]
+        if not was_malicious:
+            res.label, res.score, res.stage = "malicious", 1.0, "analyzer"
+            res.part = fs[0][1].name
+            res.evidence = []
+        if evidence:
+            spans = []
+            for f, part, canon in fs:
+                a, b = span_to_original(canon, f.start, f.end)
+                spans.append(Evidence(part=part.name, start=part.start + a, end=part.start + b,
+                                      text=item[part.start + a:part.start + b], weight=1.0))
+            keep = spans[:max_evidence]
+            for e in keep:
+                e.weight = round(1.0 / len(keep), 4)
+            res.evidence = (keep + res.evidence)[:max_evidence] if not was_malicious or strong \
+                else (res.evidence + keep)[:max_evidence]
 
     def _fail_closed(self, res: Detection, why: str) -> None:
         """An item past a budget: part of it was not judged, so it is never called benign."""
