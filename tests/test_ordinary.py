@@ -56,6 +56,10 @@ def _fixtures(root: Path) -> OrdinaryConfig:
     pkg.mkdir()
     (pkg / "__init__.py").write_text(f'"""{PROSE}"""\n\n\ndef add(a, b):\n    return a + b\n' + "\n".join(
         f"X{i} = {i}" for i in range(30)) + "\n")
+    (site / "jieba").mkdir()
+    (site / "jieba" / "dict.txt").write_text("中华人民共和国 8 ns\n电脑 100 n\nA 1 x\n")
+    (site / "cwe2").mkdir()  # a security catalogue: never ordinary
+    (site / "cwe2" / "views.py").write_text('"""Improper neutralization of SQL commands in queries."""\n' * 12)
     (pkg / "data.csv").write_text("name,date,price\nAlice Smith,2020-01-02,12.50\nBob Jones,2020-01-03,7\n")
     (root / "stdlib").mkdir()
     (root / "stdlib" / "mod.py").write_text('"""Helpers for reading configuration files written by people."""\n'
@@ -173,9 +177,12 @@ def test_sources_content(built: tuple[OrdinaryConfig, dict]) -> None:
     assert any("leftpad" in it.text for it in by(kind="script-javascript"))
     pys = by(kind="script-python")
     assert {it.group for it in pys} == {"site:demo", "stdlib:mod"}
+    assert not any("SQL" in it.text for it in by(kind="text-en") + pys)
     values = {(it.family, it.text) for it in by(source="values")}
     assert {("person-name", "Jane Roe"), ("place", "France"), ("search-term", "banana"), ("date", "2020-01-02"),
-            ("number", "12.50"), ("product-text", "elegant and simple HTTP library for Python3")} <= values
+            ("number", "12.50"), ("product-text", "elegant and simple HTTP library for Python3"),
+            ("search-term-zh", "电脑"), ("search-term-zh", "中华人民共和国")} <= values
+    assert ("search-term-zh", "A") not in values
 
 
 def test_splits_stable_and_grouped(built: tuple[OrdinaryConfig, dict], tmp_path: Path) -> None:

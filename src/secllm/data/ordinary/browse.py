@@ -221,14 +221,15 @@ def run_browse(cfg: BrowseConfig) -> dict:
             r = rng.random()
             try:
                 if r < 0.66:
-                    links = [a for a in driver.find_elements(By.CSS_SELECTOR, "a[href]")
-                             if (a.get_attribute("href") or "").startswith(base)]
+                    # One round trip for all same-site links (one per element would cost seconds).
+                    links = driver.execute_script(
+                        "return Array.from(document.querySelectorAll('a[href]'))"
+                        ".filter(a => a.href.startsWith(arguments[0])).map(a => [a, a.href]);", base) or []
                     if not links:
                         driver.get(base + "/index.html")
                         steps["home"] += 1
                         continue
-                    link = rng.choice(links)
-                    href = link.get_attribute("href")
+                    link, href = rng.choice(links)
                     try:
                         driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", link)
                         link.click()

