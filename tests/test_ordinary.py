@@ -288,3 +288,14 @@ def test_browser_sources_from_a_capture(tmp_path: Path) -> None:
     assert len(list(iter_ordinary(cfg.out, kind="access-log"))) == 1
     assert [it.family for it in iter_ordinary(cfg.out, source="local-logs") if "worker" in it.text] == ["nginx-error"]
     assert [it.kind for it in iter_ordinary(cfg.out, source="browser-pcap")] == ["pcap"]
+
+
+def test_summary_command(built: tuple[OrdinaryConfig, dict], capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    from secllm.data.ordinary.build import main
+
+    cfg, manifest = built
+    assert main(["summary", str(cfg.out)]) == 0
+    text = capsys.readouterr().out
+    n = manifest["sources"]["debian-homepages"]["items"]
+    assert f"| debian-homepages | url |" in text and "loghub-bruteforce" in text and f"| {n} |" in text
+    assert main(["summary", str(tmp_path / "none")]) == 2

@@ -144,8 +144,10 @@ class _Ctx:
         if self._dumpavail is None:
             raw = Path(self.cfg.out) / "raw" / "dumpavail.txt"
             raw.parent.mkdir(parents=True, exist_ok=True)
-            with open(raw, "wb") as f:
+            tmp = raw.with_name(f"dumpavail.{os.getpid()}.tmp")
+            with open(tmp, "wb") as f:
                 subprocess.run(["apt-cache", "dumpavail"], stdout=f, check=True)
+            tmp.replace(raw)  # atomic: a concurrent build never reads half a file
             self._dumpavail = raw
         return self._dumpavail
 
@@ -358,7 +360,10 @@ def _source_items(name: str, ctx: _Ctx) -> Iterable[OrdinaryItem]:
         py = [p for p, _ in ctx.python_files(cfg.python_files_cap // 4)]
         return S.prose_en(ctx.man_texts(), cfg.html_dirs, cfg.doc_dirs, py, cap_doc_files=cfg.doc_files_cap, seed=cfg.seed)
     if name == "prose-zh":
-        zh_docs = [p for p in S._walk(cfg.doc_dirs + cfg.site_dirs, re.compile(r"(?i)(zh[-_]?(cn|tw|hans|hant)|chinese).*\.(md|rst|txt)$"))]  # noqa: SLF001
+        # Documentation whose path names Chinese (manpages-zh's README and FAQ, README.zh_CN.md ...).
+        zh_name = re.compile(r"(?i)(^|[^a-z])(zh|chinese|cn)([^a-z]|$)")
+        zh_docs = [p for p in S._walk(cfg.doc_dirs + cfg.site_dirs, re.compile(r"(?i)(readme|faq|\.(md|rst|txt))(\.gz)?$"),  # noqa: SLF001
+                                      skip_dirs=("__pycache__",)) if zh_name.search(str(p))]
         ctx.notes["zh_doc_files"] = [str(p) for p in zh_docs]
         return S.prose_zh(ctx.zh_man_texts(), cfg.locale_dirs, zh_docs)
     if name in ("loghub",):
