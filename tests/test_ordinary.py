@@ -213,6 +213,12 @@ def test_caps_are_deterministic(tmp_path: Path) -> None:
     cfg.out = tmp_path / "out2"
     build(cfg, ["values"], log=lambda _: None)
     assert len(a) == 3 and a == [it.text for it in iter_ordinary(cfg.out, source="values")]
+    # Per-document cap: one README with several links keeps one.
+    cfg.doc_caps = {"doc-urls": 1}
+    (tmp_path / "doc" / "nginx" / "NEWS").write_text("https://a.example.org/1 https://b.example.org/2 https://c.example.org/3\n")
+    m = build(cfg, ["doc-urls"], log=lambda _: None)
+    origins = [it.origin for it in iter_ordinary(cfg.out, source="doc-urls")]
+    assert len(origins) == len(set(origins)) and m["sources"]["doc-urls"]["over_document_cap"] >= 2
 
 
 def test_unknown_source_and_missing_corpus(tmp_path: Path) -> None:

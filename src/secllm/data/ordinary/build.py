@@ -52,6 +52,10 @@ SOURCE_ORDER = (
 APART_SOURCES = ("loghub-bruteforce",)
 BROWSER_SOURCES = ("browser-urls", "browser-http", "browser-access-log", "browser-values", "browser-pcap")
 
+#: At most this many items per document (``origin`` before ``:LINE``/``#``) in a source, so a few huge
+#: files (Node.js's changelogs hold ~50,000 commit links) do not make up most of it.
+DEFAULT_DOC_CAPS: dict[str, int] = {"doc-urls": 40, "python-urls": 60, "npm-urls": 60, "prose-en": 300, "prose-zh": 300}
+
 DEFAULT_CAPS: dict[str, int] = {
     "doc-urls": 60_000, "prose-en": 120_000, "prose-zh": 60_000, "local-logs": 20_000,
     "scripts-python": 24_000, "scripts-javascript": 12_000, "scripts-shell": 12_000,
@@ -100,6 +104,7 @@ class OrdinaryConfig:
         ("apt-term", "/var/log/apt/term.log"), ("dpkg-alternatives", "/var/log/alternatives.log"),
         ("bootstrap", "/var/log/bootstrap.log")])
     caps: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_CAPS))
+    doc_caps: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_DOC_CAPS))
     man_pages_cap: int = 4000
     doc_files_cap: int = 20_000
     python_files_cap: int = 16_000
@@ -412,6 +417,19 @@ def _cap(items: list[OrdinaryItem], cap: int | None, seed: int) -> list[Ordinary
     return sorted(items, key=rank)[:cap]
 
 
+def _cap_per_doc(items: list[OrdinaryItem], cap: int | None, seed: int) -> list[OrdinaryItem]:
+    """Keep at most ``cap`` items per origin document (smallest salted hash of the id first)."""
+    if cap is None:
+        return items
+    by_doc: dict[str, list[OrdinaryItem]] = {}
+    for it in items:
+        by_doc.setdefault(it.origin, []).append(it)
+    out: list[OrdinaryItem] = []
+    for doc_items in by_doc.values():
+        out.extend(_cap(doc_items, cap, seed))
+    return out
+
+
 def _counts(items: list[OrdinaryItem]) -> dict:
     by_kind: Counter = Counter((it.kind, it.split) for it in items)
     fam: Counter = Counter(f"{it.kind}/{it.family}" for it in items)
@@ -510,9 +528,11 @@ def build(cfg: OrdinaryConfig, sources: Iterable[str] | None = None, log: Callab
                 continue
             seen.add(k)
             kept.append(it)
-        capped = _cap(kept, cfg.caps.get(name), cfg.seed)
+        per_doc = _cap_per_doc(kept, cfg.doc_caps.get(name), cfg.seed)
+        capped = _cap(per_doc, cfg.caps.get(name), cfg.seed)
         n = write_items(path, capped)
-        info = {"file": path.name, "raw_items": raw, "duplicates_dropped": dupes, "cap": cfg.caps.get(name),
+        info = {"file": path.name, "raw_items": raw, "duplicates_dropped": dupes,
+                "over_document_cap": len(kept) - len(per_doc), "document_cap": cfg.doc_caps.get(name), "cap": cfg.caps.get(name),
                 "seconds": round(time.time() - t, 1), **_counts(capped)}
         manifest["sources"][name] = info
         log(f"{name}: {n} items ({raw} read, {dupes} duplicates, cap {cfg.caps.get(name)}) in {info['seconds']}s")
@@ -565,13 +585,13 @@ def _apt_lists_stamp() -> dict[str, str]:
 
 def summary_markdown(manifest: dict) -> str:
     """Markdown tables of a manifest: items per source and kind with their calib/test split."""
-    rows = ["| source | kind | calib | test | total | groups | read | duplicates dropped | cap |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = ["| source | kind | calib | test | total | groups | read | duplicates dropped | over per-document cap | cap |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, info in manifest.get("sources", {}).items():
         for kind, per in info["kinds"].items():
             rows.append(f"| {name} | {kind} | {per.get('calib', 0)} | {per.get('test', 0)} | "
                         f"{per.get('calib', 0) + per.get('test', 0)} | {info['groups']} | {info['raw_items']} | "
-                        f"{info['duplicates_dropped']} | {info['cap'] or '-'} |")
+                        f"{info['duplicates_dropped']} | {info.get('over_document_cap', 0)} | {info['cap'] or '-'} |")
     rows += ["", "| kind | calib | test | total |", "|---|---:|---:|---:|"]
     for kind, per in manifest.get("totals", {}).items():
         rows.append(f"| {kind} | {per['calib']} | {per['test']} | {per['calib'] + per['test']} |")

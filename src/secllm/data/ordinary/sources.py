@@ -18,6 +18,7 @@ import csv
 import gettext
 import gzip
 import hashlib
+import html
 import io
 import json
 import os
@@ -267,6 +268,8 @@ def doc_urls(doc_dirs: Sequence[str | Path], html_dirs: Sequence[str | Path] = (
     for path in sample_paths(_walk(doc_dirs, _DOC_NAME), cap_files, seed):
         text = read_text_file(path)
         if text:
+            if re.search(r"\.html?(\.gz)?$", path.name):
+                text = html.unescape(text)  # "&amp;" inside hrefs is "&" in the URL
             for url in find_urls(text):
                 it = _url_item(source, "doc-link", f"doc:{path}", url)
                 if it:
