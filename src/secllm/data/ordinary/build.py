@@ -54,7 +54,8 @@ BROWSER_SOURCES = ("browser-urls", "browser-http", "browser-access-log", "browse
 
 #: At most this many items per document (``origin`` before ``:LINE``/``#``) in a source, so a few huge
 #: files (Node.js's changelogs hold ~50,000 commit links) do not make up most of it.
-DEFAULT_DOC_CAPS: dict[str, int] = {"doc-urls": 40, "python-urls": 60, "npm-urls": 60, "prose-en": 300, "prose-zh": 300}
+DEFAULT_DOC_CAPS: dict[str, int] = {"doc-urls": 40, "python-urls": 60, "npm-urls": 60, "prose-en": 300, "prose-zh": 300,
+                                    "values": 1000}
 
 DEFAULT_CAPS: dict[str, int] = {
     "doc-urls": 60_000, "prose-en": 120_000, "prose-zh": 60_000, "local-logs": 20_000,
@@ -341,7 +342,9 @@ def _value_pools(ctx: _Ctx) -> dict[str, list[str]]:
 
 def _csv_value_files(cfg: OrdinaryConfig) -> list[Path]:
     """CSV sample/test data shipped inside installed Python packages (sklearn, matplotlib ...)."""
-    files = [p for p in S._walk(cfg.site_dirs, re.compile(r"\.csv(\.gz)?$"), skip_dirs=("__pycache__",))  # noqa: SLF001
+    # Test vectors (numpy's hex-float validation sets ...) are not values anybody types: skip tests.
+    files = [p for p in S._walk(cfg.site_dirs, re.compile(r"\.csv(\.gz)?$"),  # noqa: SLF001
+                                skip_dirs=("__pycache__", "tests", "test", "testing"))
              if not _is_security_path(p)]
     return S.sample_paths(files, 200, cfg.seed)
 
