@@ -381,7 +381,8 @@ def analyze(text: str, part: str = "value", host: str | None = None) -> list[Fin
 # --------------------------------------------------------------------------------------------
 # Plausibility of a model class: the minimal syntax the class needs
 # --------------------------------------------------------------------------------------------
-_XSS_SYNTAX = re.compile(r"<\s*/?\s*[a-z!?%]|['\"`]\s*[;+|&)]|\b(?:var|let|return|function|this|constructor)\b|\bon[a-z]{3,}\s*=|(?:java|vb|live)script\s*:|data\s*:\s*text/html|"
+_XSS_SYNTAX = re.compile(r"<\s*/?\s*[a-z!?%]|['\"`]\s*[;+|&)]+\s*(?:[a-z_$][\w$.]*\s*\(|var\b|let\b|return\b)|"
+                         r"\bconstructor\b|\bon[a-z]{3,}\s*=|(?:java|vb|live)script\s*:|data\s*:\s*text/html|"
                          r"expression\s*\(|(?:alert|prompt|confirm|eval|settimeout|setinterval|fromcharcode)\s*\(|"
                          r"document\s*\.|window\s*\.|\bsrc\s*=|\bhref\s*=|-moz-binding|\bstyle\s*=")
 _SQL_SYNTAX = re.compile(r"['\"`;=()<>#*|&/\\%+-]|\b(?:union|select|sleep|benchmark|waitfor|exec|xp_|insert|"

@@ -55,6 +55,7 @@ class Status:
     BAD_JSON = "bad_json"
     BAD_INPUT = "bad_input"
     INTERNAL = "internal_error"
+    UNSUPPORTED = "unsupported"          # identified as a kind no task judges (see secllm.detect.route)
 
 
 @dataclass
@@ -83,9 +84,15 @@ class Detection:
                                          # tasks: "adapter", "lexical" head, "ensemble", "text" head
     signatures: list[str] = field(default_factory=list)   # known attack-tool names/markers found (CRS 913 lists)
     attack_types: list[str] = field(default_factory=list)  # every attack type that applies (attack_type first)
+    input_kind: str | None = None        # what the input was identified as (secllm.identify), e.g. "log-line/openssh"
+    task: str | None = None              # the task that judged it ("web-attack", "log-auth"...); None: unsupported
+    details: dict[str, Any] = field(default_factory=dict)   # judge-specific facts (brute force: source, count)
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
+        for k in ("input_kind", "task", "details"):      # only when routing set them: the web output stays as it was
+            if not d[k]:
+                d.pop(k)
         if self.score is not None:
             d["score"] = round(self.score, 6)
         d["class_scores"] = {k: round(v, 6) for k, v in self.class_scores.items()}
