@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--datasets", default=None)
     ap.add_argument("--traces", default="/work/data/traces", help="Recorded traces (benchmarks/traces/record.py).")
     ap.add_argument("--out", default="reports/sequences")
-    ap.add_argument("--candidates", default="kn-3,kn-5,kn-8,lstm")
+    ap.add_argument("--candidates", default="kn-3,kn-5,kn-8")
     ap.add_argument("--only", choices=("hdfs", "traces"), default=None)
     ap.add_argument("--min-events", type=int, default=1, help="Drop traces shorter than this.")
     ap.add_argument("--no-cli", action="store_true", help="Skip the end-to-end number-list run through the CLI.")

@@ -116,8 +116,8 @@ def parse_strace(text: str, source: str = "strace", split: str = "process", sign
         elif name in _FORKS:
             _finish(pid, name, rest[c.end():], parent, tgid)
     if split == "none":
-        allev = [e for line_pid in order for e in events[line_pid]]   # file order per pid block is lost
-        return [Trace(source, _file_order(text, signals))] if allev else []
+        ev = [e for _, e in _pid_events_in_order(text, signals)]
+        return [Trace(source, ev)] if ev else []
     groups: dict[int, list[str]] = {}
     gorder: list[int] = []
     if split == "process":
@@ -175,10 +175,6 @@ def _pid_events_in_order(text: str, signals: bool) -> Iterable[tuple[int, str]]:
         c = _CALL.match(rest)
         if c is not None:
             yield pid, c.group(1)
-
-
-def _file_order(text: str, signals: bool) -> list[str]:
-    return [e for _, e in _pid_events_in_order(text, signals)]
 
 
 def parse_number_lists(text: str) -> list[list[str]]:

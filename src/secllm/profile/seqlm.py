@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from secllm.profile.sequence import BOS_ID, END_ID, MAX_NLL, PAD_ID
+from secllm.profile.vocab import BOS_ID, END_ID, MAX_NLL, PAD_ID
 
 
 @dataclass

@@ -15,7 +15,7 @@ nats (the end of the sequence is one more event). A sequence scores by how surpr
 ``mean`` (average surprise per event), ``window`` (the most surprising sliding window of ``window``
 events, mean surprise) and ``unseen`` (the share of length-``n`` windows STIDE never saw). Each is turned
 into a tail probability among held-back normal sequences (:class:`~secllm.profile.stats.TailCalibrator`)
-and combined (Fisher's method by default). The language model is chosen on the held-back normal
+and combined (the strongest signal decides, Bonferroni-corrected: ``max`` rule; Fisher's method on request). The language model is chosen on the held-back normal
 sequences by held-out likelihood (nats per event; lower wins): no label is used anywhere. Evidence =
 the most surprising windows and the events in them.
 
@@ -41,45 +41,19 @@ from typing import Any
 import numpy as np
 
 from secllm.profile.stats import TailCalibrator, combine_pvalues
+from secllm.profile.vocab import BOS_ID, END, END_ID, MAX_NLL, UNK_ID, Vocab
 
-PAD, UNK, BOS, END = "<pad>", "<unk>", "<s>", "</s>"
-SPECIALS = (PAD, UNK, BOS, END)
-PAD_ID, UNK_ID, BOS_ID, END_ID = 0, 1, 2, 3
 FEATURES = ("mean", "window", "unseen")
-DEFAULT_CANDIDATES = ("kn-3", "kn-5", "kn-8", "lstm")
-MAX_NLL = 30.0             # nats: one event never adds more surprise than this
+# the LSTM is a candidate on request (--seq-models kn-3,kn-5,kn-8,lstm): on this CPU it trains far
+# slower than the n-gram models and it lost to them on held-out likelihood on every set measured
+# (docs/sequences.md)
+DEFAULT_CANDIDATES = ("kn-3", "kn-5", "kn-8")
 _HASH = np.uint64(0x9E3779B97F4A7C15)
 
 
 # ------------------------------------------------------------------------------------------------
-# Vocabulary and window codes
+# Window codes
 # ------------------------------------------------------------------------------------------------
-
-@dataclass
-class Vocab:
-    """Events seen in learning -> ids (``0..3`` are ``<pad> <unk> <s> </s>``); an unseen event is ``<unk>``."""
-
-    tokens: list[str]
-
-    @classmethod
-    def build(cls, seqs: Sequence[Sequence[str]]) -> "Vocab":
-        seen: dict[str, int] = {}
-        for s in seqs:
-            for e in s:
-                seen[e] = seen.get(e, 0) + 1
-        return cls(list(SPECIALS) + sorted(seen, key=lambda e: (-seen[e], e)))
-
-    def __post_init__(self) -> None:
-        self.index = {t: i for i, t in enumerate(self.tokens)}
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    def encode(self, events: Sequence[str]) -> np.ndarray:
-        """``(len(events),)`` int64 ids."""
-        get = self.index.get
-        return np.fromiter((get(e, UNK_ID) for e in events), dtype=np.int64, count=len(events))
-
 
 def window_codes(ids: np.ndarray, k: int, base: int) -> np.ndarray:
     """Codes of every length-``k`` window of ``ids`` (``(len - k + 1,)`` uint64): exact in base
@@ -275,7 +249,8 @@ class SequenceResult:
     """How one sequence compares with the learned normal ones.
 
     ``features``: ``mean`` / ``window`` surprise (nats per event) and ``unseen`` window rate; ``p``: the
-    combined tail probability among held-back normal sequences (small = unusual); ``score = -log10 p``;
+    combined tail probability among held-back normal sequences (small = unusual); ``score = -log10 p``
+    (computed from log p-values, so it keeps ranking where ``p`` underflows);
     ``windows``: the most surprising windows (``start``/``end`` event indices, ``nll`` mean surprise,
     ``events``, ``surprise`` per event, ``unseen`` STIDE windows in it).
     """
@@ -308,7 +283,7 @@ class SequenceModel:
     """
 
     def __init__(self, candidates: Sequence[str] = DEFAULT_CANDIDATES, window: int = 10, stide: int = 6,
-                 features: Sequence[str] = FEATURES, combine: str = "fisher", seed: int = 0,
+                 features: Sequence[str] = FEATURES, combine: str = "max", seed: int = 0,
                  neural: dict[str, Any] | None = None):
         self.candidates = tuple(candidates)
         self.window = window
@@ -372,6 +347,15 @@ class SequenceModel:
     def pvalues(self, feats: dict[str, float]) -> dict[str, float]:
         return {f: self.calibrators_[f].pvalue(feats[f]) for f in self.features}
 
+    def _score(self, feats: dict[str, float]) -> float:
+        """``-log10`` of the combined p-value, from log p-values so that it keeps ranking where p
+        underflows: ``max`` rule ``-log10(k * min p)``, ``fisher`` ``-sum(log10 p)`` (the statistic,
+        monotone in Fisher's p)."""
+        logs = [self.calibrators_[f].log_pvalue(feats[f]) for f in self.features]
+        if self.combine == "max":
+            return max(0.0, -(math.log(len(logs)) + min(logs)) / math.log(10))
+        return -sum(logs) / math.log(10)
+
     def score(self, seqs: Sequence[Sequence[str]], evidence: int = 3) -> list[SequenceResult]:
         """One :class:`SequenceResult` per sequence (an empty sequence scores as its end alone)."""
         ids = [self.vocab_.encode(list(s)) for s in seqs]
@@ -382,8 +366,7 @@ class SequenceModel:
             ps = self.pvalues(f)
             p = combine_pvalues(list(ps.values()), self.combine)
             unknown = sorted({e for e, i in zip(s, x) if i == UNK_ID})[:10]
-            out.append(SequenceResult(len(x), {k: round(v, 5) for k, v in f.items()}, p,
-                                      -math.log10(max(p, 1e-300)),
+            out.append(SequenceResult(len(x), {k: round(v, 5) for k, v in f.items()}, p, self._score(f),
                                       self._windows(list(s), x, nll, evidence) if evidence else [], unknown))
         return out
 
