@@ -8,18 +8,24 @@ Data (nothing is labelled for learning; labels only score the test side):
   repeat: figures are also given on the de-duplicated test set (each distinct sequence once) and on the
   test normals whose sequence never occurs in the learning set.
 * **Recorded host traces** (``benchmarks/traces/record.py`` -> ``--traces``): ``strace -f`` of normal
-  workloads and of attack-like behaviour on this machine, one trace per process. Split by workload
-  run: the last two runs are test normals, the run before them calibrates (model choice + thresholds),
-  earlier runs learn (with 5 recorded runs: 0-1 learn, 2 calibrates, 3-4 test); every attack-labelled trace of every attack run is a positive (its family = the run's attack). Settings:
-  ``seen`` (every normal workload is learned) and ``unseen`` (``git``, ``archive`` and ``sqlite`` are
-  never learned: their test traces are normal programs the model has not met). Each also as
-  system-call number lists (x86_64 numbering) through ``secllm learn/profiles score --format syscalls``.
+  workloads and of attack-like behaviour on this machine. Unit: one trace per process tree under the
+  traced top process (one request session of the forking web app with everything it started, one
+  command of a shell script; ``traces-seen-per-process``: one trace per process instead); traces
+  shorter than ``--min-events`` (100) are dropped. Split by workload run: the last two runs are test
+  normals, the run before them calibrates (model choice + thresholds), earlier runs learn (6 runs:
+  0-2 learn, 3 calibrates, 4-5 test); every attack-labelled trace of every attack run is a positive
+  (family = the run's attack). ``traces-unseen``: ``git``, ``archive`` and ``sqlite`` are never learned
+  (their test traces are normal programs the model has not met). The seen setting is also run end to
+  end as system-call number lists (x86_64 numbering) through ``secllm learn/profiles score --format
+  syscalls``. The window length and the combination rule were chosen on runs 0-1 (learn run 0,
+  calibrate/test halves of run 1): rows "attacks of runs >= 2 only" use attacks those choices never saw.
 
 Systems: ``profile-v1`` (the previous session profile: unseen events + unseen transitions + count
-ranges, ``LogModel.fit_sessions``), ``stide-3`` / ``stide-6`` (rate of windows never seen), and the
-sequence model (``secllm.profile.sequence.SequenceModel``: chosen language model + calibrated features),
-with its parts (each candidate's mean surprise and its worst window) for reference. Nothing is chosen
-on test rows: the model choice uses held-back normals' likelihood, thresholds their scores.
+ranges, ``LogModel.fit_sessions``), ``stide-3`` / ``stide-6`` (rate of windows never seen),
+``length-only`` (the shortcut baseline: number of events), and the sequence model
+(``secllm.profile.sequence.SequenceModel``: language model chosen on held-back likelihood + calibrated
+features, max rule), with its parts (the chosen model's mean surprise, worst window, unseen rate) and
+the neural LM alone (``sequence-model[lstm]``) for reference. Nothing is chosen on test rows.
 
     python benchmarks/sequences.py --out reports/sequences --traces /work/data/traces
 """
@@ -71,15 +77,17 @@ def load_hdfs(root: Path, seed: int = 0) -> dict[str, Any]:
             "y": np.array([0] * n_test + [1] * len(abnormal)), "family": ["hdfs-anomaly"] * (n_test + len(abnormal))}
 
 
-def trace_items(traces_dir: Path, min_events: int = 1) -> list[dict[str, Any]]:
-    """Every per-process trace of every recorded run, with its label (see ``record.py``)."""
+def trace_items(traces_dir: Path, min_events: int = 1, split: str = "tree") -> list[dict[str, Any]]:
+    """Every trace of every recorded run (``split``: per process tree under the top process, or per
+    process; see :func:`secllm.data.sequences.parse_strace`), with its label (see ``record.py``): in
+    an attack run, a trace is an attack when the app child it descends from served an attack session."""
     manifest = json.loads((traces_dir / "manifest.json").read_text())
     items = []
     for run in manifest["runs"]:
         if "error" in run:
             continue
         text = gzip.open(traces_dir / run["file"], "rt", errors="replace").read()
-        traces = parse_strace(text, source=f"{run['workload']}/run{run['run']}")
+        traces = parse_strace(text, source=f"{run['workload']}/run{run['run']}", split=split)
         parent = {t.pid: t.parent for t in traces}
         tags = {int(k): v for k, v in run.get("pid_tags", {}).items()}
         for t in traces:
@@ -110,7 +118,7 @@ def split_traces(items: list[dict[str, Any]], unseen: tuple[str, ...] = ()) -> d
     return {"learn": [x["events"] for x in learn], "cal": [x["events"] for x in cal],
             "test": [x["events"] for x in test], "y": np.array([int(x["label"] == "attack") for x in test]),
             "family": [x["family"] or "normal" for x in test], "test_workload": [x["workload"] for x in test],
-            "test_ids": [x["id"] for x in test]}
+            "test_ids": [x["id"] for x in test], "test_run": [x["run"] for x in test]}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -196,13 +204,24 @@ def evaluate(name: str, systems: dict[str, dict], y: np.ndarray, family: list[st
 # Runs
 # ------------------------------------------------------------------------------------------------
 
-def run_dataset(name: str, data: dict[str, Any], candidates, subsets=None) -> tuple[list[dict], dict]:
+def length_only(learn, cal, test) -> dict[str, Any]:
+    """The shortcut baseline: the number of events (long = unusual)."""
+    n = lambda xs: np.array([len(s) for s in xs], dtype=np.float64)    # noqa: E731
+    return {"cal": n(cal), "test": n(test), "learn_s": 0.0, "score_s": 0.0}
+
+
+def run_dataset(name: str, data: dict[str, Any], candidates, subsets=None, neural: tuple[str, ...] = ()
+                ) -> tuple[list[dict], dict]:
     learn, cal, test, y = data["learn"], data["cal"], data["test"], data["y"]
     systems = {"profile-v1": profile_v1(learn, cal, test), "stide-3": stide(learn, cal, test, 3),
-               "stide-6": stide(learn, cal, test, 6)}
+               "stide-6": stide(learn, cal, test, 6), "length-only": length_only(learn, cal, test)}
     seq, info = sequence_systems(learn, cal, test, candidates)
     systems.update(seq)
     model = info.pop("model")
+    for arch in neural:                  # the neural LM alone, for reference (not a default candidate)
+        nseq, ninfo = sequence_systems(learn, cal, test, (arch,))
+        systems[f"sequence-model[{arch}]"] = nseq["sequence-model"]
+        info.setdefault("neural", {})[arch] = ninfo["selection"][0]
     rows = evaluate(name, systems, y, data["family"], subsets)
     info.update({"learn": len(learn), "cal": len(cal), "test_normal": int((y == 0).sum()),
                  "test_attack": int(y.sum()), "learn_events": int(sum(len(s) for s in learn)),
@@ -273,7 +292,7 @@ def cli_numbers(data: dict[str, Any], work: Path) -> dict[str, Any]:
     t2 = time.perf_counter()
     res = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
     by = {x["id"]: x for x in res}
-    scores = np.array([by[p]["score"] for p in test])
+    scores = np.array([by[p]["deviation"] for p in test])
     flags = np.array([by[p]["verdict"] == "anomalous" for p in test])
     y = data["y"]
     return {"roc_auc": float(roc_auc_score(y, scores)), "learn_wall_s": round(t1 - t0, 1),
@@ -323,29 +342,39 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="reports/sequences")
     ap.add_argument("--candidates", default="kn-3,kn-5,kn-8")
     ap.add_argument("--only", choices=("hdfs", "traces"), default=None)
-    ap.add_argument("--min-events", type=int, default=1, help="Drop traces shorter than this.")
+    ap.add_argument("--min-events", type=int, default=100,
+                    help="Drop recorded traces shorter than this (the held-out host traces are a few hundred "
+                         "events and more).")
+    ap.add_argument("--neural", default="lstm", help="Neural LMs to report alone (comma list; '' for none).")
     ap.add_argument("--no-cli", action="store_true", help="Skip the end-to-end number-list run through the CLI.")
     args = ap.parse_args(argv)
     cands = tuple(args.candidates.split(","))
+    neural = tuple(x for x in args.neural.split(",") if x)
     rows: list[dict] = []
     results: dict[str, Any] = {"candidates": cands, "min_events": args.min_events}
     evidence: dict[str, Any] = {}
     if args.only in (None, "hdfs"):
         data = load_hdfs(datasets_dir(args.datasets))
-        r, info = run_dataset("hdfs", data, cands, hdfs_subsets(data))
+        r, info = run_dataset("hdfs", data, cands, hdfs_subsets(data), neural)
         rows += r
         results["hdfs"] = info["info"]
         results["hdfs"]["speed"] = speed(data, cands)
         print("  done hdfs", file=sys.stderr, flush=True)
     if args.only in (None, "traces"):
-        items = trace_items(Path(args.traces), args.min_events)
-        results["traces"] = {"runs": Counter(f"{x['workload']}" for x in items),
-                             "attack_traces": Counter(x["family"] for x in items if x["label"] == "attack")}
-        for setting, unseen in (("traces-seen", ()), ("traces-unseen", UNSEEN_WORKLOADS)):
-            data = split_traces(items, unseen)
-            subsets = {"normal workloads never learned": np.array(
-                [(yy == 1) or (w in unseen) for yy, w in zip(data["y"], data["test_workload"])])} if unseen else None
-            r, info = run_dataset(setting, data, cands, subsets)
+        by_split = {sp: trace_items(Path(args.traces), args.min_events, sp) for sp in ("tree", "process")}
+        results["traces"] = {sp: {"traces": Counter(x["workload"] for x in it),
+                                  "attack_traces": Counter(x["family"] for x in it if x["label"] == "attack")}
+                             for sp, it in by_split.items()}
+        for setting, sp, unseen in (("traces-seen", "tree", ()), ("traces-unseen", "tree", UNSEEN_WORKLOADS),
+                                    ("traces-seen-per-process", "process", ())):
+            data = split_traces(by_split[sp], unseen)
+            # design choices (window, combine rule) were made on runs 0-1: attacks of later runs are untouched
+            subsets = {"attacks of runs >= 2 only": np.array(
+                [(yy == 0) or (r >= 2) for yy, r in zip(data["y"], data["test_run"])])}
+            if unseen:
+                subsets["normal workloads never learned"] = np.array(
+                    [(yy == 1) or (w in unseen) for yy, w in zip(data["y"], data["test_workload"])])
+            r, info = run_dataset(setting, data, cands, subsets, neural if setting == "traces-seen" else ())
             rows += r
             results[setting] = info["info"]
             model = info["model"]

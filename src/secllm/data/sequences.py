@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ABIS = ("x86_64", "i386")
-SPLITS = ("process", "thread", "none")
+SPLITS = ("process", "thread", "tree", "none")
 _ASSETS = Path(__file__).resolve().parents[1] / "assets" / "syscalls"
 
 # [pid N] or "N " prefix (strace -f), then optional timestamp (-t 12:00:01, -tt .123, -ttt/-r 1.5)
@@ -66,8 +66,10 @@ class Trace:
 
 def parse_strace(text: str, source: str = "strace", split: str = "process", signals: bool = False) -> list[Trace]:
     """Traces of ``strace`` output ``text`` (see the module docstring); ``split``: ``process`` (threads
-    join their process), ``thread`` (one trace per thread id) or ``none`` (the whole text is one
-    trace). ``signals=True`` keeps delivered signals as events (``SIGCHLD``). Lines that are not
+    join their process), ``thread`` (one trace per thread id), ``tree`` (each child of a top process
+    together with everything it started, in time order: one trace per request a forking server
+    handled, or per command a shell script ran; top processes alone) or ``none`` (the whole text is
+    one trace). ``signals=True`` keeps delivered signals as events (``SIGCHLD``). Lines that are not
     strace lines are skipped; traces without events are dropped."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
@@ -120,10 +122,12 @@ def parse_strace(text: str, source: str = "strace", split: str = "process", sign
         return [Trace(source, ev)] if ev else []
     groups: dict[int, list[str]] = {}
     gorder: list[int] = []
-    if split == "process":
-        # thread events interleave into their process in file (= time) order
+    if split in ("process", "tree"):
+        # thread events interleave into their process (or tree) in file (= time) order
         for line_pid, ev in _pid_events_in_order(text, signals):
             g = _root(line_pid, tgid)
+            if split == "tree":
+                g = _subtree(g, parent, tgid)
             if g not in groups:
                 groups[g] = []
                 gorder.append(g)
@@ -154,6 +158,20 @@ def _finish(pid: int, name: str, args: str, parent: dict[int, int], tgid: dict[i
 
 def _root(pid: int, tgid: dict[int, int]) -> int:
     return tgid.get(pid, pid)
+
+
+def _subtree(pid: int, parent: dict[int, int], tgid: dict[int, int]) -> int:
+    """The ancestor of ``pid`` whose parent is a top process (``pid`` itself if it is top or a child of one)."""
+    seen = set()
+    while True:
+        p = parent.get(pid)
+        if p is None:
+            return pid
+        p = _root(p, tgid)
+        if parent.get(p) is None or p in seen:
+            return pid
+        seen.add(pid)
+        pid = p
 
 
 def _pid_events_in_order(text: str, signals: bool) -> Iterable[tuple[int, str]]:

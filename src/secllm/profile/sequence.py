@@ -282,7 +282,7 @@ class SequenceModel:
     which signals enter the combined p-value; ``combine``: ``fisher`` or ``max``.
     """
 
-    def __init__(self, candidates: Sequence[str] = DEFAULT_CANDIDATES, window: int = 10, stide: int = 6,
+    def __init__(self, candidates: Sequence[str] = DEFAULT_CANDIDATES, window: int = 20, stide: int = 6,
                  features: Sequence[str] = FEATURES, combine: str = "max", seed: int = 0,
                  neural: dict[str, Any] | None = None):
         self.candidates = tuple(candidates)
