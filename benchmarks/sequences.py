@@ -156,8 +156,8 @@ def sequence_systems(learn, cal, test, candidates, combine: str = "fisher") -> t
     cal_res = m.score(cal, evidence=0)
     out = {"sequence-model": {"cal": np.array([r.score for r in cal_res]), "test": np.array([r.score for r in res]),
                               "learn_s": t1 - t0, "score_s": t2 - t1}}
-    for f in ("mean", "window", "unseen"):
-        out[f"  {m.model_name_} {f} only"] = {"cal": np.array([r.features[f] for r in cal_res]),
+    for f in m.features:
+        out[f"  {m.model_name_} {f} only" if f != "counts" else "  counts only"] = {"cal": np.array([r.features[f] for r in cal_res]),
                                              "test": np.array([r.features[f] for r in res]),
                                              "learn_s": float("nan"), "score_s": float("nan")}
     info = {"chosen": m.model_name_, "why": m.why, "selection": m.selection_}

@@ -256,3 +256,17 @@ def test_cli_learn_and_score_syscalls_and_strace(tmp_path, monkeypatch):
     assert r.exit_code == 0 and "5 items, 5 anomalous" in r.output, r.output
     r = run.invoke(main, ["learn", "--profile", "x", "--format", "strace", "--session-key", "block", str(FIXTURE)])
     assert r.exit_code != 0 and "--session-key" in r.output and "Traceback" not in r.output
+
+
+def test_repetition_attack_is_caught_by_counts():
+    # a guessing loop: a normal request block repeated far more often than any learned sequence does;
+    # every window of it is familiar, so only the count statistics can tell
+    learn, held = normals(120, 11), normals(60, 12)
+    m = SequenceModel(candidates=("kn-3",)).fit(learn, held)
+    loop = ["execve", "brk", "arch_prctl"] + _BLOCKS[2] * 150 + ["exit_group"]
+    r = m.score([loop])[0]
+    ps = m.pvalues(r.features)
+    assert ps["counts"] < 0.05 and ps["counts"] == min(ps.values()) and ps["unseen"] > 0.5
+    assert any("occurs 150 times" in e for e in m.describe(r))
+    no_counts = SequenceModel(candidates=("kn-3",), features=("mean", "window", "unseen")).fit(learn, held)
+    assert no_counts.score([loop])[0].p > r.p

@@ -13,11 +13,15 @@ sentence of tokens. Models of normal sentences, from simplest to richest:
 Every model gives each event its surprise, the negative log-likelihood ``-ln P(event | history)`` in
 nats (the end of the sequence is one more event). A sequence scores by how surprising its windows are:
 ``mean`` (average surprise per event), ``window`` (the most surprising sliding window of ``window``
-events, mean surprise) and ``unseen`` (the share of length-``n`` windows STIDE never saw). Each is turned
+events, mean surprise), ``unseen`` (the share of length-``n`` windows STIDE never saw) and ``counts``
+(how far the sequence's event counts, transitions and length fall outside the learned ones:
+:meth:`secllm.profile.logs.LogModel.score_session`; what a language model misses when an attack
+repeats normal steps, e.g. a password guess loop). Each is turned
 into a tail probability among held-back normal sequences (:class:`~secllm.profile.stats.TailCalibrator`)
-and combined (the strongest signal decides, Bonferroni-corrected: ``max`` rule; Fisher's method on request). The language model is chosen on the held-back normal
-sequences by held-out likelihood (nats per event; lower wins): no label is used anywhere. Evidence =
-the most surprising windows and the events in them.
+and combined (the strongest signal decides, Bonferroni-corrected: the ``max`` rule; Fisher's method on
+request). The language model is chosen on the held-back normal sequences by held-out likelihood (nats
+per event; lower wins): no label is used anywhere. Evidence = the most surprising windows and the
+events in them.
 
     >>> normal = [["open", "read", "read", "close"]] * 30 + [["open", "write", "close"]] * 30
     >>> m = SequenceModel(candidates=("kn-3",)).fit(normal[:40], normal[40:] + normal[:5])
@@ -40,10 +44,11 @@ from typing import Any
 
 import numpy as np
 
+from secllm.profile.logs import LogModel
 from secllm.profile.stats import TailCalibrator, combine_pvalues
 from secllm.profile.vocab import BOS_ID, END, END_ID, MAX_NLL, UNK_ID, Vocab
 
-FEATURES = ("mean", "window", "unseen")
+FEATURES = ("mean", "window", "unseen", "counts")
 # the LSTM is a candidate on request (--seq-models kn-3,kn-5,kn-8,lstm): on this CPU it trains far
 # slower than the n-gram models and it lost to them on held-out likelihood on every set measured
 # (docs/sequences.md)
@@ -261,6 +266,7 @@ class SequenceResult:
     score: float
     windows: list[dict[str, Any]] = field(default_factory=list)
     unknown_events: list[str] = field(default_factory=list)
+    count_evidence: list[str] = field(default_factory=list)
 
 
 def _make_model(name: str, seed: int = 0, **neural: Any) -> Any:
@@ -309,6 +315,7 @@ class SequenceModel:
         lids = [self.vocab_.encode(s) for s in learn]
         hids = [self.vocab_.encode(s) for s in heldout]
         self.stide_ = StideModel(self.stide_n).fit(lids, v)
+        self.counts_ = LogModel.fit_sessions(learn) if "counts" in self.features else None
         self.selection_: list[dict[str, Any]] = []
         best = None
         for name in self.candidates:
@@ -324,7 +331,7 @@ class SequenceModel:
             if best is None or per < best[0]:
                 best = (per, name, model, nll)
         _, self.model_name_, self.lm_, hnll = best
-        feats = [self._features(ids, nll) for ids, nll in zip(hids, hnll)]
+        feats = [self._features(ids, nll, ev) for ids, nll, ev in zip(hids, hnll, heldout)]
         self.calibrators_ = {f: TailCalibrator.fit([x[f] for x in feats]) for f in self.features}
         # the worst held-back normal window: the yardstick evidence is given against
         self.normal_window_p99_ = float(np.quantile([x["window"] for x in feats], 0.99))
@@ -338,11 +345,14 @@ class SequenceModel:
                 f"sequences among {rows}")
 
     # -- scoring --------------------------------------------------------------------------------
-    def _features(self, ids: np.ndarray, nll: np.ndarray) -> dict[str, float]:
+    def _features(self, ids: np.ndarray, nll: np.ndarray, events: Sequence[str]) -> dict[str, float]:
         w = min(self.window, len(nll))
         win = np.convolve(nll, np.ones(w) / w, mode="valid")
         unseen = self.stide_.unseen(ids)
-        return {"mean": float(nll.mean()), "window": float(win.max()), "unseen": float(unseen.mean())}
+        f = {"mean": float(nll.mean()), "window": float(win.max()), "unseen": float(unseen.mean())}
+        if self.counts_ is not None:
+            f["counts"] = float(self.counts_.score_session(list(events))[0])
+        return f
 
     def pvalues(self, feats: dict[str, float]) -> dict[str, float]:
         return {f: self.calibrators_[f].pvalue(feats[f]) for f in self.features}
@@ -362,12 +372,17 @@ class SequenceModel:
         nlls = _batch_nll(self.lm_, ids)
         out = []
         for s, x, nll in zip(seqs, ids, nlls):
-            f = self._features(x, nll)
+            f = self._features(x, nll, s)
             ps = self.pvalues(f)
             p = combine_pvalues(list(ps.values()), self.combine)
             unknown = sorted({e for e, i in zip(s, x) if i == UNK_ID})[:10]
+            counted: list[str] = []
+            if evidence and self.counts_ is not None and ps["counts"] < 0.05:
+                # the count findings other than unseen events (those the windows name already)
+                counted = [e for e in self.counts_.score_session(list(s))[1] if "never seen" not in e][:evidence]
             out.append(SequenceResult(len(x), {k: round(v, 5) for k, v in f.items()}, p, self._score(f),
-                                      self._windows(list(s), x, nll, evidence) if evidence else [], unknown))
+                                      self._windows(list(s), x, nll, evidence) if evidence else [], unknown,
+                                      counted))
         return out
 
     def _windows(self, events: list[str], ids: np.ndarray, nll: np.ndarray, k: int) -> list[dict[str, Any]]:
@@ -402,7 +417,7 @@ class SequenceModel:
             ev.append(f"events {wd['start'] + 1}–{wd['end']} surprise {wd['nll']:.2f} nats/event (held-back "
                       f"normals' worst window: {self.normal_window_p99_:.2f} at the 99th percentile){unseen}: "
                       f"`{shown}`")
-        return ev
+        return ev + r.count_evidence
 
     # -- artifact -------------------------------------------------------------------------------
     def save(self, d: str | Path) -> dict[str, Any]:
@@ -418,7 +433,8 @@ class SequenceModel:
                "stide": self.stide_n, "features": list(self.features), "combine": self.combine, "seed": self.seed,
                "neural": self.neural, "vocab": self.vocab_.tokens,
                "calibration_scale": {f: self.calibrators_[f].scale for f in self.features},
-               "normal_window_p99": self.normal_window_p99_, "n_learn": self.n_learn_, "n_heldout": self.n_heldout_}
+               "normal_window_p99": self.normal_window_p99_, "n_learn": self.n_learn_, "n_heldout": self.n_heldout_,
+               "counts": self.counts_.to_json() if self.counts_ is not None else None}
         if hasattr(self.lm_, "config_json"):
             doc["lm_config"] = self.lm_.config_json()
         return doc
@@ -444,6 +460,7 @@ class SequenceModel:
         m.calibrators_ = {f: TailCalibrator(np.sort(cal[i].astype(np.float64)), float(doc["calibration_scale"][f]))
                           for i, f in enumerate(m.features)}
         m.normal_window_p99_ = float(doc["normal_window_p99"])
+        m.counts_ = LogModel.from_json(doc["counts"]) if doc.get("counts") else None
         m.n_learn_, m.n_heldout_ = doc["n_learn"], doc["n_heldout"]
         return m
 
