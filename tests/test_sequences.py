@@ -100,7 +100,8 @@ def test_read_sequences_formats(tmp_path):
     (tmp_path / "a.txt").write_text("1 2 3\n4 5\n")
     (tmp_path / "b.txt").write_text("7\n8\n9\n")
     ids, seqs = read_sequences([tmp_path / "a.txt", tmp_path / "b.txt"], "syscalls")
-    assert seqs == [["1", "2", "3"], ["4", "5"], ["7", "8", "9"]] and ids[0].endswith("a.txt:1") and ids[2].endswith("b.txt")
+    assert seqs == [["1", "2", "3"], ["4", "5"], ["7", "8", "9"]]
+    assert ids[0].endswith("a.txt:1") and ids[2].endswith("b.txt")
     ids, seqs = read_sequences([FIXTURE], "strace", abi="x86_64")
     assert len(seqs) == 5 and ids[0].endswith(":11927") and seqs[0][0] == "59"          # execve on x86_64
     (tmp_path / "log.txt").write_text("open blk_1 from 10.0.0.1\nopen blk_2 from 10.0.0.2\nclose blk_1 ok\n")
