@@ -18,7 +18,9 @@ threshold is the one that flags ``fpr`` of the held-back normals. Two verdicts c
 detector). No label is used anywhere.
 
 A profile is a directory: ``profile.json`` (models, calibration metadata, thresholds) and
-``.npy`` arrays (density Gaussians, calibration scores), loaded with ``allow_pickle=False``.
+``.npy`` arrays (density Gaussians, calibration scores), loaded with ``allow_pickle=False``; a
+sequence profile (``fmt`` ``sessions``/``strace``/``syscalls``, :mod:`secllm.profile.sequence`)
+keeps its tables and weights in ``sequence.safetensors``.
 """
 
 from __future__ import annotations
@@ -344,7 +346,10 @@ def learn_profile(items: list[str], name: str, out_dir: str | Path | None = None
     """Learn a profile from normal traffic and save it (default ``profiles_dir()/name``).
 
     ``items``: raw HTTP requests, URLs or access-log lines (``fmt`` ``auto``/``http``/``url``/
-    ``access-log``), or log lines / sessions (``fmt`` ``log`` / ``sessions``), in time order.
+    ``access-log``), log lines (``fmt`` ``log``), or event sequences (``fmt`` ``sessions`` /
+    ``strace`` / ``syscalls``: lists of events or blank-separated strings; the language model is chosen
+    among ``sequence_models`` on the held-back ones, ``input_options`` is recorded so that scoring
+    reads files the same way), in time order.
     The first ``1 - calibrate_fraction`` are learned, the rest set the thresholds at ``fpr``
     (or pass ``calibration_items`` to calibrate on those and learn on all of ``items``).
     ``model_dir``: fine-tuned detector for the density model and the combined score (default
