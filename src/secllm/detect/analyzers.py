@@ -385,7 +385,7 @@ _XSS_SYNTAX = re.compile(r"<\s*/?\s*[a-z!?%]|['\"`]\s*[;+|&)]+\s*(?:[a-z_$][\w$.
                          r"\bconstructor\b|\bon[a-z]{3,}\s*=|(?:java|vb|live)script\s*:|data\s*:\s*text/html|"
                          r"expression\s*\(|(?:alert|prompt|confirm|eval|settimeout|setinterval|fromcharcode)\s*\(|"
                          r"document\s*\.|window\s*\.|\bsrc\s*=|\bhref\s*=|-moz-binding|\bstyle\s*=")
-_SQL_SYNTAX = re.compile(r"['\"`;=()<>#*|&/\\%+-]|\b(?:union|select|sleep|benchmark|waitfor|exec|xp_|insert|"
+_SQL_SYNTAX = re.compile(r"['\"`;=()<>#*|&\\%+-]|/\*|\b(?:union|select|sleep|benchmark|waitfor|exec|xp_|insert|"
                          r"update|delete|drop|having|order\s+by|group\s+by|like|rlike|regexp|or|and|not)\b\s*\d")
 _NEEDS = {
     "xss": _XSS_SYNTAX,
@@ -400,8 +400,14 @@ _NEEDS = {
 # base64 of ``../``) whose syntax is the request itself
 
 
-def plausible(attack_type: str, text: str) -> bool:
+_QUERY_STRUCTURE = re.compile(r"(?:^|[?&;])[^=&?#;/]*=")
+
+
+def plausible(attack_type: str, text: str, url: bool = False) -> bool:
     """Whether ``text`` (canonical) carries the minimal syntax of ``attack_type``; types without a
-    stated minimum are always plausible."""
+    stated minimum are always plausible. ``url``: ``text`` is a whole URL, whose own ``?``, ``&`` and
+    ``name=`` are structure, not the attack's syntax (only its path and values are read)."""
     rx = _NEEDS.get(attack_type)
-    return True if rx is None else rx.search(text) is not None
+    if rx is None:
+        return True
+    return rx.search(_QUERY_STRUCTURE.sub(" ", text) if url else text) is not None

@@ -506,7 +506,7 @@ class WebAttackDetector:
             except Exception as exc:  # noqa: BLE001 — one bad item must not kill the batch
                 res.status, res.error = Status.INTERNAL, f"{type(exc).__name__}: {exc}"
         proba, stage = self.cascade_scores([j[2].text for j in jobs], [j[3] for j in jobs], cascade)
-        mal_all, top_all = self._plausible_scores(proba, [j[2].text for j in jobs])
+        mal_all, top_all = self._plausible_scores(proba, [j[2].text for j in jobs], [j[3] == "url" for j in jobs])
         best: dict[int, tuple[float, int]] = {}
         flagged: dict[int, list[int]] = {}     # item -> its jobs judged malicious
         for n, (k, _, _, _) in enumerate(jobs):
@@ -557,7 +557,8 @@ class WebAttackDetector:
             self._fail_closed(results[k], why)
         return results
 
-    def _plausible_scores(self, proba: np.ndarray, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def _plausible_scores(self, proba: np.ndarray, texts: list[str],
+                          urls: list[bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Per job: the malicious probability and the attack class. When the most likely attack
         class lacks its syntax in the text (:func:`secllm.detect.analyzers.plausible`), only the
         classes whose syntax is there count, and the most likely of those is the class; otherwise
@@ -570,9 +571,10 @@ class WebAttackDetector:
         if self.analyzers:
             floor = 0.05 * self.threshold                 # a clearly benign part needs no check
             for n, t in enumerate(texts):
-                if mal[n] < floor or plausible(self.labels[top[n]], t):
+                u = bool(urls[n]) if urls is not None else False
+                if mal[n] < floor or plausible(self.labels[top[n]], t, u):
                     continue
-                keep = np.array([c != self.benign_idx and attack[n, c] > 1e-4 and plausible(self.labels[c], t)
+                keep = np.array([c != self.benign_idx and attack[n, c] > 1e-4 and plausible(self.labels[c], t, u)
                                  for c in range(attack.shape[1])])
                 row = np.where(keep, attack[n], 0.0)
                 mal[n], top[n] = row.sum(), row.argmax()
