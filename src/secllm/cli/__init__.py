@@ -27,6 +27,7 @@ from secllm.cli import (
     pretrain,
     scan,
     serve,
+    sft,
 )
 
 
@@ -37,5 +38,5 @@ def main() -> None:
 
 
 for _cmd in (detect.detect, detect.demo, pretrain.corpus, pretrain.pretrain, finetune.finetune, evaluate.eval_group,
-             models.models, learn.learn, learn.profiles, scan.scan, serve.serve, adapt.adapt):
+             models.models, learn.learn, learn.profiles, scan.scan, serve.serve, adapt.adapt, sft.sft):
     main.add_command(_cmd)
