@@ -4,7 +4,8 @@ Whatever arrives, the answer is never a 500 and always a typed JSON body: ``{"ta
 "results"}`` with one result per item, or ``{"error": {"code", "message"}, "request_id"}``.
 
 Budgets: CI runs ``SECLLM_FUZZ_EXAMPLES`` (default 120) examples per target, the whole file in
-under 30 s on a laptop core; each request must answer within ``PER_REQUEST_S``. The benchmark
+under 30 s; each request must answer within ``PER_REQUEST_S`` (5 s). The server is the shipped
+model behind ``create_app``, as ``secllm serve`` runs it. The benchmark
 setting is the same file with more examples::
 
     SECLLM_FUZZ_EXAMPLES=5000 pytest tests/test_serve_fuzz.py -q
@@ -24,8 +25,6 @@ hypothesis = pytest.importorskip("hypothesis")
 from fastapi.testclient import TestClient  # noqa: E402 — after the skips
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-
-from tests.test_runtime_onnx import onnx_model_dir  # noqa: E402
 
 EXAMPLES = int(os.environ.get("SECLLM_FUZZ_EXAMPLES", "120"))
 PER_REQUEST_S = float(os.environ.get("SECLLM_FUZZ_PER_REQUEST_S", "5"))
@@ -70,11 +69,13 @@ _headers = st.dictionaries(st.sampled_from(["X-API-Key", "Authorization", "Origi
 
 
 @pytest.fixture(scope="module")
-def client(tiny_web_model):
+def client():
+    """The shipped web-attack model (package data, loads in seconds; no model is built here)."""
+    pytest.importorskip("onnxruntime")
     from secllm.serve.app import create_app
 
-    app = create_app(onnx_model_dir(tiny_web_model), backend="onnx", threads=1, log_stream=None,
-                     api_keys=[KEY], max_body_bytes=MAX_BODY, max_batch=MAX_BATCH, auth_failures_burst=10**9)
+    app = create_app(None, tasks=["web-attack"], threads=1, log_stream=None, api_keys=[KEY],
+                     max_body_bytes=MAX_BODY, max_batch=MAX_BATCH, auth_failures_burst=10**9)
     with TestClient(app, base_url="http://127.0.0.1:8000", raise_server_exceptions=False) as c:
         yield c
 

@@ -162,20 +162,35 @@ def test_slow_body_is_cut_with_408():
 
 
 def test_connection_cap_evicts_stalled_connections_and_health_answers():
-    with _Running(max_connections=20, header_timeout=30) as srv:
+    with _Running(max_connections=20, header_timeout=30, evict_after=0.2) as srv:
         slow = []
         for _ in range(60):
             s = srv.connect()
             s.sendall(b"GET / HTTP/1.1\r\n")
             slow.append(s)
+            time.sleep(0.01)
         time.sleep(0.3)
         for _ in range(5):
             status, dt = srv.get()
             assert status == 200 and dt < 2.0
-        assert srv.closed["evicted"] >= 40
+        assert srv.closed["evicted"] + srv.closed["refused"] >= 40 and srv.closed["evicted"] >= 5
         assert len(srv.server.server_state.connections) <= 21
         for s in slow:
             s.close()
+
+
+def test_a_connection_just_let_in_is_not_evicted_at_once():
+    """A reconnecting flood may not push out a connection before it had ``evict_after`` to talk."""
+    with _Running(max_connections=5, header_timeout=30, evict_after=5) as srv:
+        first = [srv.connect() for _ in range(5)]
+        time.sleep(0.2)
+        late = srv.connect()
+        closed, data = _closed_within(late, 3)
+        assert closed and data.startswith(b"HTTP/1.1 503"), data
+        assert srv.closed["refused"] == 1 and srv.closed["evicted"] == 0
+        for s in first:                                       # the five that were in can still talk
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert _read_all(s).startswith(b"HTTP/1.1 200")
 
 
 def test_connection_cap_refuses_when_every_connection_is_busy():

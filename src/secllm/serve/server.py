@@ -21,9 +21,12 @@ whatever the packet sizes. :func:`guarded_protocol` adds them to uvicorn's own h
   close, and the app's ``receive()`` says the client is gone;
 - a request head over ``max_header_bytes`` -> 431 and close, counted before h11 parses it;
 - at most ``max_connections`` connections: a newcomer beyond it evicts the connection that has
-  waited longest for a request head (a stalled or idle one); when every connection is inside a
-  request, the newcomer gets 503 and is closed. A flood of slow connections therefore cannot
-  lock out ``/health`` or authenticated clients: new connections push the stalled ones out.
+  waited longest for a request head (a stalled or idle one), if that one has waited at least
+  ``evict_after`` seconds; otherwise (every connection inside a request, or only just arrived)
+  the newcomer gets 503 and is closed. A flood of slow connections therefore cannot lock out
+  ``/health`` or authenticated clients: new connections push the stalled ones out, and a
+  connection that was just let in has ``evict_after`` seconds to send its head before a
+  reconnecting flood may push it out in turn.
 
 :func:`serve` also raises the soft ``RLIMIT_NOFILE`` towards the hard limit and fits
 ``max_connections`` under it (see :func:`fit_to_nofile`).
@@ -60,6 +63,7 @@ class ServerLimits:
     keep_alive_timeout: int = 5      # idle keep-alive connections close after this (uvicorn)
     max_header_bytes: int = 16384    # request line + headers (larger gets 431)
     backlog: int = 1024              # kernel accept queue (uvicorn)
+    evict_after: float = 1.0         # a connection waiting for its head this long may be evicted at the cap
     graceful_shutdown_timeout: int = 10
 
     def __post_init__(self) -> None:
@@ -109,9 +113,9 @@ def guarded_protocol(limits: ServerLimits, on_close: Callable[[str], Any] | None
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
-    # Connections waiting for a request head (new, or idle between requests), oldest first: the
-    # eviction candidates when the cap is reached. Shared by this server's connections only.
-    waiting: OrderedDict[Any, None] = OrderedDict()
+    # Connections waiting for a request head (new, or idle between requests) -> when they started
+    # waiting, oldest first: the eviction candidates at the cap. This server's connections only.
+    waiting: OrderedDict[Any, float] = OrderedDict()
 
     def raw_response(status: int, reason: str, code: str, message: str) -> bytes:
         body = json.dumps({"error": {"code": code, "message": message}, "request_id": uuid.uuid4().hex[:16]}).encode()
@@ -126,8 +130,8 @@ def guarded_protocol(limits: ServerLimits, on_close: Callable[[str], Any] | None
             self._head_len, self._head_tail = 0, b""
             super().connection_made(transport)
             if len(self.connections) > limits.max_connections:
-                victim = next((p for p in waiting if p is not self), None)
-                if victim is None:
+                victim, since = next(iter(waiting.items()), (None, 0.0))
+                if victim is None or self.loop.time() - since < limits.evict_after:
                     self._close("refused", raw_response(503, "Service Unavailable", "too_many_connections",
                                                          "the server is at its connection limit; retry shortly"))
                     return
@@ -175,8 +179,8 @@ def guarded_protocol(limits: ServerLimits, on_close: Callable[[str], Any] | None
                 if self._phase != "head" and (self.cycle is None or self.cycle.response_complete):
                     self._phase, self._head_bytes = "head", False
                     self._head_len, self._head_tail = 0, b""
-                    waiting[self] = None
-                    waiting.move_to_end(self)
+                    waiting.pop(self, None)
+                    waiting[self] = self.loop.time()        # appended: the newest waiter
                     self._arm(limits.header_timeout, self._head_deadline)
             elif state is h11.SEND_BODY:
                 if self._phase != "body":
@@ -254,9 +258,10 @@ def make_server(app: Any, host: str, port: int, limits: ServerLimits | None = No
     limits = limits or ServerLimits()
     config = uvicorn.Config(
         app, host=host, port=port, http=guarded_protocol(limits, on_close), ws="none", lifespan="auto",
-        # uvicorn's check counts connections too: just above our cap, it only fires when request
-        # tasks outlive their connections (clients that left while their request was queued)
-        limit_concurrency=limits.max_connections + 1,
+        # uvicorn's check counts open connections too, evicted ones included until asyncio has closed
+        # them (up to a backlog's worth at once): above that it can only fire when request tasks
+        # outlive their connections (clients that left while their request was queued)
+        limit_concurrency=limits.max_connections + limits.backlog,
         backlog=limits.backlog, timeout_keep_alive=limits.keep_alive_timeout,
         h11_max_incomplete_event_size=limits.max_header_bytes,
         timeout_graceful_shutdown=limits.graceful_shutdown_timeout,
