@@ -165,7 +165,7 @@ async def _slow(port: int, dribble: float, stop_at: float, st: dict) -> None:
 
 def _slow_process(port: int, n: int, dribble: float, stop_at: float, out: str) -> None:
     """In its own process (its event loop does not slow the measured clients down)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536) if hard != resource.RLIM_INFINITY else 65536, hard))
     st = {"opened": 0, "connect_failed": 0, "cut": 0, "open_now": 0, "open_peak": 0, "held": []}
 
@@ -352,15 +352,15 @@ def _md(report: dict) -> str:
         f"{r['log']['too_many_open_files']}")
     out = [f"# `secllm serve` under load ({cfg['clients']} clients + {cfg['slow']} slow connections, {cfg['duration_s']} s)",
            "", f"Command: `{cfg['command']}`  ", f"Machine: {cfg['machine']}  ",
-           f"Model: the shipped web-attack model, `--tasks web-attack --threads {cfg['threads']}`; "
-           f"protected server: `--max-connections {cfg['max_connections']}`", "",
+           (f"Model: the shipped web-attack model, `--tasks web-attack --threads {cfg['threads']}`; "
+            f"protected server: `--max-connections {cfg['max_connections']}`"), "",
            "| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
     out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows[1:]]
-    out += ["", "Each client sends batches of 4 items; an item is judged when its id comes back with status ok. "
-            "Slow connections (their own process) send a request head one byte every "
-            f"{cfg['dribble_s']} s and reconnect when cut. /health is probed from a third process on a new "
-            "connection every 0.25 s (timeout 10 s). Client-side latencies include queueing behind the other "
-            "clients (closed loop: every client resends at once); server-side ones come from the access log."]
+    out += ["", ("Each client sends batches of 4 items; an item is judged when its id comes back with status ok. "
+                 "Slow connections (their own process) send a request head one byte every "
+                 f"{cfg['dribble_s']} s and reconnect when cut. /health is probed from a third process on a new "
+                 "connection every 0.25 s (timeout 10 s). Client-side latencies include queueing behind the other "
+                 "clients (closed loop: every client resends at once); server-side ones come from the access log.")]
     return "\n".join(out) + "\n"
 
 
@@ -377,7 +377,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "reports" / "serving")
     ap.add_argument("--stem", default="load", help="output file names: STEM.json, STEM.md")
     args = ap.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)        # this process holds ~1,300 sockets
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]           # this process holds ~1,300 sockets
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536) if hard != resource.RLIM_INFINITY else 65536, hard))
     runs = [run_one("protected", args)]
     if args.baseline:

@@ -240,7 +240,7 @@ def test_limits_fit_under_the_open_file_limit():
 
 @pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
 def test_soft_open_file_limit_is_raised_towards_the_hard_limit():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     if hard != resource.RLIM_INFINITY and hard <= 256:
         pytest.skip("hard limit too low to test")
     code = ("import resource; from secllm.serve.server import raise_nofile_limit; "
@@ -249,7 +249,7 @@ def test_soft_open_file_limit_is_raised_towards_the_hard_limit():
 
     def lower():
         resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
                          preexec_fn=lower, env={**os.environ})
     assert out.returncode == 0, out.stderr
     before, after, now = map(int, out.stdout.split())

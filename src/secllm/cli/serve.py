@@ -45,7 +45,8 @@ def serve(host, port, model_dir, backend, api_keys, max_body_bytes, max_batch, t
     Limits and a production deployment (nginx in front): docs/serving.md.
     """
     from secllm.serve.app import check_bind, create_app, keys_from_env
-    from secllm.serve.server import ServerLimits, serve as run_server
+    from secllm.serve.server import ServerLimits
+    from secllm.serve.server import serve as run_server
 
     keys = list(api_keys) or keys_from_env()
     try:

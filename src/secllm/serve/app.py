@@ -265,8 +265,8 @@ class _Guard:
         """(status, code, message, headers, reject reason) when the request may not reach a route."""
         host = headers.get(b"host", b"").decode("latin-1")
         if self.allowed_hosts is not None and host and host_of(host) not in self.allowed_hosts:
-            return (403, "host_not_allowed", "this server answers only to its own host names (Host header); "
-                    "start it with --allow-host NAME to add one", None, "bad_host")
+            return (403, "host_not_allowed", ("this server answers only to its own host names (Host header); "
+                                              "start it with --allow-host NAME to add one"), None, "bad_host")
         origin = headers.get(b"origin")
         if (origin is not None and not same_origin(origin.decode("latin-1"), scope.get("scheme", "http"), host)) \
                 or headers.get(b"sec-fetch-site", b"").lower() == b"cross-site":
@@ -279,16 +279,16 @@ class _Guard:
                         {"Retry-After": str(max(1, math.ceil(wait)))}, "rate_limited")
             if not self._authorized(headers):
                 self.limiter.failed(client)
-                return (401, "unauthorized", "missing or invalid API key: send it as X-API-Key or "
-                        "Authorization: Bearer <key>", {"WWW-Authenticate": "Bearer"}, "unauthorized")
+                return (401, "unauthorized", ("missing or invalid API key: send it as X-API-Key or "
+                                              "Authorization: Bearer <key>"), {"WWW-Authenticate": "Bearer"}, "unauthorized")
         length = headers.get(b"content-length")
         has_body = (length is not None and length != b"0") or b"transfer-encoding" in headers
         if has_body and not _is_json(headers.get(b"content-type", b"")):
             return (415, "unsupported_media_type", "request bodies must be JSON (Content-Type: application/json)",
                     None, None)
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            return (413, "body_too_large", f"request body over {self.max_body} bytes; "
-                    "send fewer or smaller items per request", None, None)
+            return (413, "body_too_large", (f"request body over {self.max_body} bytes; "
+                                            "send fewer or smaller items per request"), None, None)
         return None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -16,6 +16,7 @@ import ipaddress
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from itertools import pairwise
 from urllib.parse import urlsplit
 
 MIN_KEY_CHARS = 16
@@ -47,7 +48,7 @@ def weak_key_reason(key: str) -> str | None:
         return "not printable ASCII without spaces and commas"
     if len(set(key)) < 8:
         return "fewer than 8 distinct characters"
-    steps = [ord(b) - ord(a) for a, b in zip(key, key[1:])]
+    steps = [ord(b) - ord(a) for a, b in pairwise(key)]
     if sum(abs(s) == 1 for s in steps) >= 0.75 * len(steps):
         return "mostly consecutive characters"
     low = key.lower()

@@ -273,7 +273,7 @@ def serve(app: Any, host: str, port: int, limits: ServerLimits | None = None,
           log: Callable[[str], Any] | None = None) -> None:
     """Raise the open-file limit, fit ``limits`` under it, and run ``app`` until interrupted."""
     limits = limits or ServerLimits()
-    before, after = raise_nofile_limit()
+    after = raise_nofile_limit()[1]
     fitted = fit_to_nofile(limits, after)
     if log is not None and fitted.max_connections < limits.max_connections:
         log(f"secllm serve: open-file limit {after} (hard limit reached): at most {fitted.max_connections} "
