@@ -35,16 +35,39 @@ def _router_tools(no_detector: bool, kb_mode: str, tmp: Path):
         _say("knowledge layer not installed on this branch: verdicts carry no CWE/ATT&CK lines, no kb tools")
     judge = None
     runner: dict = {}
+    kind_of: dict[str, tuple[str, str | None, float]] = {}       # item text → identified kind (traces)
     if not no_detector:
         from secllm.detect.route import Router
 
         router = Router()
 
-        def judge(texts):
-            return [d.to_json() for d in router.judge(list(texts), evidence=True)]
+        def kinds_for(spec) -> tuple[str, str | None, float] | None:
+            # the dataset says what each item is: no identification needed (and none is guessed)
+            return {"web-attack": ("url" if spec.loader == "1book" else "payload", None, 1.0),
+                    "log-bgl": ("log-line", "bgl", 1.0),
+                    "script": ("script-powershell" if spec.loader == "mpsd" else "script-javascript", None, 1.0),
+                    }.get(spec.task)
+
+        def judge(texts, spec):
+            if spec.task == "url":                 # the URL classifier (ISCX classes), not the web-attack model
+                dets = router.task_detector("url").detect(list(texts), evidence=True)
+                for d in dets:
+                    d.task = "url"
+                return [d.to_json() for d in dets]
+            k = kinds_for(spec)
+            if k is None:
+                return [None] * len(texts)
+            for t in texts:
+                kind_of[t] = k
+            return [d.to_json() for d in router.judge(list(texts), evidence=True, kinds=[k] * len(texts))]
 
         def detect_tool(args):
-            d = router.judge([args["text"]], evidence=True)[0].to_json()
+            text = args["text"]
+            try:
+                d = router.judge([text], evidence=True, kinds=[kind_of[text]] if text in kind_of else None)[0]
+            except ImportError:                    # no input identifier on this branch: judge it as a web value
+                d = router.judge([text], evidence=True, kinds=[("payload", None, 1.0)])[0]
+            d = d.to_json()
             if knowledge_for and d.get("label") == "malicious" and d.get("task") and d.get("attack_type"):
                 k = knowledge_for(d["task"], d["attack_type"])
                 if k:
@@ -135,7 +158,7 @@ def data_cmd(out_dir, datasets, per_label, sets, kb_limit, tool_items, kb_mode, 
         rng = random.Random(seed)
         traces = []
         train_items = [(r.provenance["record"], r.messages[0]["content"].split("\n", 1)[-1])
-                       for r in parts["labelled"] if r.provenance.get("task") in ("web-attack", "url", "log-bgl")]
+                       for r in parts["labelled"] if r.provenance.get("task") in ("web-attack", "log-bgl")]
         if "detect" in runner:
             pick = rng.sample(train_items, min(tool_items, len(train_items)))
             # the labelled question's item text, minus the question line, is the item itself

@@ -20,12 +20,27 @@ import time
 import uuid
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from secllm.sft.chat import parse_tool_calls, prompt_ids
 from secllm.sft.evaluate import LoadedModel, load
 
 __all__ = ["create_app", "load"]
 
 MAX_TOKENS = 1024
+
+
+class ChatRequest(BaseModel):
+    """The fields of an OpenAI chat request this server reads (others are accepted and ignored)."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str | None = None
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    temperature: float | None = None
+    stream: bool = False
 
 
 def _tools_system(tools: list[dict[str, Any]]) -> str:
@@ -38,17 +53,6 @@ def create_app(lm: LoadedModel):
     """The FastAPI app serving ``lm`` (one generation at a time: the model is not thread-safe)."""
     import torch
     from fastapi import FastAPI, HTTPException
-    from pydantic import BaseModel, ConfigDict
-
-    class ChatRequest(BaseModel):
-        model_config = ConfigDict(extra="allow")
-        model: str | None = None
-        messages: list[dict[str, Any]]
-        tools: list[dict[str, Any]] | None = None
-        max_tokens: int | None = None
-        max_completion_tokens: int | None = None
-        temperature: float | None = None
-        stream: bool = False
 
     app = FastAPI(title="SecLLM SFT model", version="1")
     lock = threading.Lock()

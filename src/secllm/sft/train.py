@@ -191,7 +191,8 @@ def train(model_dir: str | Path, data_dir: str | Path, out_dir: str | Path, cfg:
     if resume and not (ckpt / "trainer_state.json").is_file():
         raise FileNotFoundError(f"nothing to resume: {ckpt}/trainer_state.json not found")
     if resume:
-        saved = TrainConfig.from_dict(json.loads((out / "train_config.json").read_text()))
+        saved_d = json.loads((out / "train_config.json").read_text())
+        saved = TrainConfig.from_dict({k: v for k, v in saved_d.items() if k not in ("model", "data")})
         if (saved.batch_size, saved.grad_accum, saved.seed, saved.max_len, saved.max_train) != \
                 (cfg.batch_size, cfg.grad_accum, cfg.seed, cfg.max_len, cfg.max_train):
             raise ValueError("resume needs the same batch size, accumulation, seed, max_len and max_train")
@@ -272,7 +273,7 @@ def train(model_dir: str | Path, data_dir: str | Path, out_dir: str | Path, cfg:
                 sched.step()
             opt.zero_grad()
         micro += 1
-        running += float(loss)
+        running += float(loss.detach())
         seen += 1
         if micro % cfg.grad_accum:
             continue

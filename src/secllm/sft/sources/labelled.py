@@ -9,7 +9,7 @@ knowledge lines (CWE, ATT&CK, tactic, top mitigations) come from ``knowledge_for
     >>> from secllm.data.records import Record
     >>> rec = Record(id="http_params:train:7", modality="payload", text="1' or 1=1--", label="sqli",
     ...              source="http_params", meta={"split": "train"})
-    >>> judge = lambda texts: [{"label": "malicious", "attack_type": "sqli", "score": 0.99,
+    >>> judge = lambda texts, spec: [{"label": "malicious", "attack_type": "sqli", "score": 0.99,
     ...                         "evidence": [{"text": "' or 1=1", "weight": 0.8, "part": "value"}]}]
     >>> [ins] = explain([rec], SETS["http_params"], judge=judge, knowledge=lambda t, l: None, seed=0)
     >>> ins.split, ins.provenance["dataset"], "' or 1=1" in ins.answer
@@ -31,7 +31,7 @@ from secllm.data.records import Record
 from secllm.sft.records import Instruction
 from secllm.sft.sources.names import TACTICS_ZH, label_name
 
-Judge = Callable[[list[str]], list[dict[str, Any] | None]]          # Detection.to_json() per item (or None)
+Judge = Callable[[list[str], "LabelledSet"], list[dict[str, Any] | None]]   # Detection.to_json() per item (or None)
 KnowledgeFn = Callable[[str, str], dict[str, Any] | None]          # knowledge_for(task, label)
 
 MAX_ITEM_CHARS = 1200        # longer items (scripts, EVTX) are cut; the question says so
@@ -172,7 +172,7 @@ def explain(records: Iterable[Record], spec: LabelledSet, *, judge: Judge | None
     dets: list[dict[str, Any] | None] = [None] * len(recs)
     if judge is not None and spec.task != "cti-attack":
         for i in range(0, len(recs), batch):
-            dets[i:i + batch] = judge([r.text for r in recs[i:i + batch]])
+            dets[i:i + batch] = judge([r.text for r in recs[i:i + batch]], spec)
     rng = random.Random(f"{seed}:{spec.loader}")
     out = []
     for rec, det in zip(recs, dets):
