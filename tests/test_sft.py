@@ -292,7 +292,7 @@ def test_mcq_scoring_matches_a_direct_computation(tiny_model_dir):
     cands = candidates(q)
     assert cands == ["A", "B", "C", "AB", "AC", "BC", "ABC"]
     msgs = mcq_messages(q)
-    got = score_continuations(lm, msgs, cands, batch=3)        # batched with padding
+    got = score_continuations(lm, msgs, cands)                  # one prompt pass, cached continuations
     p = prompt_ids(lm.tokenizer, msgs)
     for cand, s in zip(cands, got):
         c = continuation_ids(lm.tokenizer, msgs, cand)

@@ -183,6 +183,17 @@ def data_cmd(out_dir, datasets, per_label, sets, kb_limit, tool_items, kb_mode, 
                 if name:
                     queries.append((name, "en" if rng.random() < 0.5 else "zh", e))
             traces += tools.kb_search_traces(queries, runner, seed=seed)
+        # a trace carries the licence of what it quotes: the dataset item, or the catalogues
+        by_record = {r.provenance["record"]: r.provenance for r in parts["labelled"]}
+        for t in traces:
+            p = t.provenance
+            if p["tool"] == "detect" and p.get("record") in by_record:
+                src = by_record[p["record"]]
+                p.update(dataset=src["dataset"], licence=src["licence"], origin=src["origin"])
+            elif p["tool"] in ("kb_search", "kb_show"):
+                p.update(origin="MITRE ATT&CK / CWE via secllm kb", licence="ATT&CK and CWE terms of use")
+            elif p["tool"] == "scan":
+                p.update(origin="lines of the labelled web/log training items", licence="mixed: as the labelled sets")
         parts["tools"] = traces
         if incident_files:
             parts["incidents"] = incidents.build(incident_files)

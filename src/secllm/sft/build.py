@@ -184,7 +184,7 @@ def data_card(rep: BuildReport) -> str:
              "| source | what | origin | licence | train | val | test |", "|---|---|---|---|---:|---:|---:|"]
     for o in rep.origins:
         lic = o["licence"] or "—"
-        if any(w in lic.lower() for w in ("no licence", "nc", "research", "terms")):
+        if any(w in lic.lower() for w in ("no licence", "non-commercial", "nc-", "research", "mixed")):
             lic = f"**{lic}**"
         lines.append(f"| {o['source']} | {o['what']} | {o['origin'] or '—'} | {lic} | {o.get('train', 0)} | "
                      f"{o.get('val', 0)} | {o.get('test', 0)} |")

@@ -99,30 +99,30 @@ def load(model_dir: str | Path, adapter: str | Path | None = None) -> LoadedMode
     return LoadedModel(model, tok, f"{Path(model_dir).name}" + (f"+{Path(adapter).parent.name}" if adapter else ""))
 
 
-def score_continuations(lm: LoadedModel, messages, answers: Sequence[str], batch: int = 16) -> list[float]:
-    """Sum of token log-probabilities of each answer (a whole assistant turn) after ``messages``."""
+def score_continuations(lm: LoadedModel, messages, answers: Sequence[str]) -> list[float]:
+    """Sum of token log-probabilities of each answer (a whole assistant turn) after ``messages``.
+
+    The prompt is run once; each answer continues from a copy of its key/value cache (answers are a
+    few tokens, prompts hundreds: this is what makes option scoring affordable on a CPU)."""
+    import copy
+
     import torch
 
     p = prompt_ids(lm.tokenizer, messages)
-    conts = [continuation_ids(lm.tokenizer, messages, a) for a in answers]
     dev = next(lm.model.parameters()).device
-    out: list[float] = []
-    pad = lm.tokenizer.pad_token_id
-    for i in range(0, len(conts), batch):
-        chunk = conts[i:i + batch]
-        n = len(p) + max(len(c) for c in chunk)
-        ids = torch.full((len(chunk), n), pad, dtype=torch.long)
-        mask = torch.zeros((len(chunk), n), dtype=torch.long)
-        for j, c in enumerate(chunk):
-            ids[j, : len(p) + len(c)] = torch.tensor(p + c)
-            mask[j, : len(p) + len(c)] = 1
-        with torch.no_grad():
-            logits = lm.model(input_ids=ids.to(dev), attention_mask=mask.to(dev)).logits.float()   # (b, t, v)
-        logp = torch.log_softmax(logits[:, :-1], dim=-1)
-        for j, c in enumerate(chunk):
-            tgt = torch.tensor(c, device=dev)
-            pos = torch.arange(len(p) - 1, len(p) - 1 + len(c), device=dev)
-            out.append(float(logp[j, pos, tgt].sum()))
+    with torch.no_grad():
+        first = lm.model(input_ids=torch.tensor([p], device=dev), use_cache=True)
+        last = torch.log_softmax(first.logits[0, -1].float(), -1)                  # (v,)
+        out = []
+        for a in answers:
+            c = continuation_ids(lm.tokenizer, messages, a)
+            total = float(last[c[0]])
+            if len(c) > 1:
+                nxt = lm.model(input_ids=torch.tensor([c[:-1]], device=dev),
+                               past_key_values=copy.deepcopy(first.past_key_values), use_cache=True)
+                logp = torch.log_softmax(nxt.logits[0].float(), -1)               # (len(c)-1, v)
+                total += float(logp[torch.arange(len(c) - 1, device=dev), torch.tensor(c[1:], device=dev)].sum())
+            out.append(total)
     return out
 
 
