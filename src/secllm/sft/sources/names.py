@@ -29,7 +29,7 @@ LABELS = {
     "alert": ("an alert (failure event)", "告警（故障事件）"),
     "normal": ("normal operation", "正常运行"),
     "malicious": ("malicious", "恶意"),
-    "benign": ("benign", "正常（良性）"),
+    "benign": ("benign", "良性"),
 }
 
 TACTICS_ZH = {

@@ -18,6 +18,7 @@ chat template has no tool support.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -69,7 +70,7 @@ def _trim(result: dict[str, Any]) -> str:
 def trace(*, tid: str, lang: str, question: str, tool: str, arguments: dict[str, Any], result: dict[str, Any],
           answer: str, group: str, provenance: dict[str, Any]) -> Instruction:
     """One trace record."""
-    call_id = f"call_{abs(hash((tid, tool))) % 10**8:08d}"
+    call_id = "call_" + hashlib.sha256(f"{tid}:{tool}".encode()).hexdigest()[:12]      # stable across runs
     msgs = [{"role": "system", "content": system_prompt(lang)},
             {"role": "user", "content": question},
             {"role": "assistant", "content": "", "tool_calls": [
