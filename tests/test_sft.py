@@ -155,6 +155,11 @@ def test_tool_traces_are_valid_openai_messages():
         assert r.messages[3]["tool_call_id"] == call["id"]
         assert isinstance(json.loads(call["function"]["arguments"]), dict)
         assert call["function"]["name"] in tools.TOOL_NAMES
+        assert r.provenance["licence"] and r.provenance["origin"]      # the card's licence column is never empty
+    by_tool = {r.provenance["tool"]: r.provenance for r in recs}
+    assert by_tool["kb_show"]["licence"] == knowledge.ORIGINS["attack"][1]       # T1190 is ATT&CK
+    assert tools.item_origin("http_params:train:7") == ("Morzeux/HttpParamsDataset", "MIT")
+    assert by_tool["scan"]["licence"].startswith("mixed")
 
 
 def test_dedupe_overlap_split_and_card(tmp_path):

@@ -162,7 +162,9 @@ def data_cmd(out_dir, datasets, per_label, sets, kb_limit, tool_items, kb_mode, 
         if "detect" in runner:
             pick = rng.sample(train_items, min(tool_items, len(train_items)))
             # the labelled question's item text, minus the question line, is the item itself
-            traces += tools.detect_traces(pick, runner, seed=seed)
+            origins = {r.provenance["record"]: (r.provenance.get("origin", ""), r.provenance.get("licence", ""))
+                       for r in parts["labelled"]}
+            traces += tools.detect_traces(pick, runner, seed=seed, origins=origins)
             lines = [t for _, t in train_items if "\n" not in t]
             for k in range(max(1, tool_items // 10)):
                 chunk = rng.sample(lines, min(20, len(lines)))

@@ -26,6 +26,8 @@ from typing import Any
 
 from secllm.data.desensitize import desensitize
 from secllm.sft.records import Instruction
+from secllm.sft.sources.knowledge import ORIGINS as KB_ORIGINS
+from secllm.sft.sources.labelled import SETS
 from secllm.sft.sources.names import label_name
 
 ToolFn = Callable[[dict[str, Any]], dict[str, Any]]
@@ -51,6 +53,25 @@ TOOL_SPECS: list[dict[str, Any]] = [
 ]
 TOOL_NAMES = tuple(t["function"]["name"] for t in TOOL_SPECS)
 MAX_RESULT_CHARS = 1500
+MIXED = ("labelled web/log training items", "mixed: as those items' sets")
+
+
+def item_origin(record_id: str) -> tuple[str, str]:
+    """(origin, licence) of the labelled set a record id (``dataset:split:n``) comes from.
+
+        >>> item_origin("http_params:train:7")
+        ('Morzeux/HttpParamsDataset', 'MIT')
+    """
+    name = record_id.split(":", 1)[0]
+    spec = next((s for s in SETS.values() if s.loader == name), None)
+    return (spec.origin, spec.licence) if spec else MIXED
+
+
+def entry_origin(entry: str | None) -> tuple[str, str]:
+    """(origin, licence) of a catalogue entry (CWE-… is CWE, the rest ATT&CK); ``None``: both catalogues."""
+    if entry is None:
+        return ("ATT&CK / CWE via secllm kb", "ATT&CK and CWE terms of use (attribute MITRE)")
+    return KB_ORIGINS["cwe" if entry.upper().startswith("CWE-") else "attack"]
 
 
 def system_prompt(lang: str) -> str:
@@ -112,8 +133,9 @@ def detect_answer(r: dict[str, Any], lang: str) -> str:
 
 
 def detect_traces(items: Sequence[tuple[str, str]], runner: Mapping[str, ToolFn], *, seed: int = 0,
-                  zh_share: float = 0.5) -> list[Instruction]:
-    """``items``: (dataset record id, text) of training-split items."""
+                  zh_share: float = 0.5, origins: Mapping[str, tuple[str, str]] | None = None) -> list[Instruction]:
+    """``items``: (dataset record id, text) of training-split items; ``origins``: record id → (origin,
+    licence) where known (else :func:`item_origin` reads it from the id)."""
     rng = random.Random(f"{seed}:detect")
     out = []
     for rid, text in items:
@@ -122,7 +144,8 @@ def detect_traces(items: Sequence[tuple[str, str]], runner: Mapping[str, ToolFn]
         res = runner["detect"]({"text": x})
         out.append(trace(tid=f"tools:detect:{rid}", lang=lang, question=rng.choice(_DQ[lang]).format(x=x),
                          tool="detect", arguments={"text": x}, result=res, answer=detect_answer(res, lang),
-                         group=f"item:{rid}", provenance={"record": rid, "dataset_split": "train"}))
+                         group=f"item:{rid}", provenance={"record": rid, "dataset_split": "train",
+                                                          **dict(zip(("origin", "licence"), (origins or {}).get(rid) or item_origin(rid)))}))
     return out
 
 
@@ -145,7 +168,8 @@ def kb_search_traces(queries: Iterable[tuple[str, str, str]], runner: Mapping[st
             ans = "No entry matches." if lang == "en" else "没有找到匹配的条目。"
         out.append(trace(tid=f"tools:kb_search:{entry}:{lang}", lang=lang, question=rng.choice(_SQ[lang]).format(q=q),
                          tool="kb_search", arguments={"query": q, "top": 5}, result=res, answer=ans,
-                         group=f"entry:{entry}", provenance={"entry": entry, "catalogs": res.get("catalogs")}))
+                         group=f"entry:{entry}", provenance={"entry": entry, "catalogs": res.get("catalogs"),
+                                                             **dict(zip(("origin", "licence"), entry_origin(None)))}))
     return out
 
 
@@ -177,7 +201,8 @@ def kb_show_traces(ids: Iterable[str], runner: Mapping[str, ToolFn], *, seed: in
         res = runner["kb_show"]({"id": ident})
         out.append(trace(tid=f"tools:kb_show:{ident}", lang=lang, question=rng.choice(_KQ[lang]).format(id=ident),
                          tool="kb_show", arguments={"id": ident}, result=res, answer=kb_show_answer(res, lang),
-                         group=f"entry:{ident}", provenance={"entry": ident, "catalogs": res.get("catalogs")}))
+                         group=f"entry:{ident}", provenance={"entry": ident, "catalogs": res.get("catalogs"),
+                                                             **dict(zip(("origin", "licence"), entry_origin(ident)))}))
     return out
 
 
@@ -208,5 +233,6 @@ def scan_traces(files: Iterable[tuple[str, str]], runner: Mapping[str, ToolFn], 
         res = runner["scan"]({"path": path})
         out.append(trace(tid=f"tools:scan:{group}", lang=lang, question=rng.choice(_FQ[lang]).format(p=name),
                          tool="scan", arguments={"path": name}, result=res, answer=scan_answer(res, lang),
-                         group=f"file:{group}", provenance={"file": name, "dataset_split": "train"}))
+                         group=f"file:{group}", provenance={"file": name, "dataset_split": "train",
+                                                            **dict(zip(("origin", "licence"), MIXED))}))
     return out
