@@ -32,10 +32,10 @@ import numpy as np
 
 from secllm.data.canonical import canonicalize, span_to_original
 from secllm.data.corpus import scrub_surrogates
+from secllm.data.http import Part, split_web_input
 from secllm.detect.cascade import band_limits
 from secllm.detect.prefilter import is_bare_token
 from secllm.detect.signatures import ATTACK_TYPES, match_parts
-from secllm.data.http import Part, split_web_input
 from secllm.paths import DEFAULT_MODEL_DIR
 
 MAX_ITEM_CHARS = 64 * 1024       # larger items get status "too_large" (never silently cut)
