@@ -76,9 +76,13 @@ class Detection:
     stage: str | None = None             # what decided: "full" model, "fast" model, "lexical" stage, "prefilter", "signature";
                                          # tasks: "adapter", "lexical" head, "ensemble", "text" head
     signatures: list[str] = field(default_factory=list)   # known attack-tool names/markers found (CRS 913 lists)
+    # CWE, ATT&CK, tactics, severity, mitigations of the verdict (secllm.detect.knowledge.attach_knowledge)
+    knowledge: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
+        if self.knowledge is None:
+            del d["knowledge"]                # only explained verdicts carry the field
         if self.score is not None:
             d["score"] = round(self.score, 6)
         d["class_scores"] = {k: round(v, 6) for k, v in self.class_scores.items()}

@@ -354,6 +354,7 @@ def create_app(model_dir: str | Path | None = None, backend: str = "auto", api_k
     ``threads``, so more would only contend.
     """
     from secllm.detect.detector import WebAttackDetector
+    from secllm.detect.knowledge import attach_knowledge, warm_knowledge
     from secllm.paths import DEFAULT_MODEL_DIR, DEFAULT_TASKS_DIR
 
     d = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
@@ -373,6 +374,7 @@ def create_app(model_dir: str | Path | None = None, backend: str = "auto", api_k
     detectors.update(_task_detectors(td, [t for t in wanted if t != "web-attack"], threads, log_stream))
     if not detectors:
         raise ValueError("no task left to serve")
+    warm_knowledge()          # load the catalogues now (~1 s, ~100 MB), not in the first request
     metrics = _Metrics()
     for task, det in detectors.items():
         metrics.model.labels(task, det.backend.name, det.model_dir.name).set(1)
@@ -471,6 +473,7 @@ def create_app(model_dir: str | Path | None = None, backend: str = "auto", api_k
             kw["kind"] = kinds
         async with gate:
             results = await run_in_threadpool(lambda: det.detect(texts, ids, req.evidence, **kw))
+        attach_knowledge(results, req.task)            # CWE, ATT&CK, severity, mitigations of malicious verdicts
         verdicts = Counter(r.label if r.status == "ok" else r.status for r in results)
         metrics.items.labels(req.task).inc(len(results))
         for v, n in verdicts.items():
