@@ -227,6 +227,29 @@ def split_mcq(items: list[dict]) -> None:
             group[i]["split"] = "dev" if r < n_dev else "test"
 
 
+def mcq_vectors(items: list[dict], encoder, cache: Path | None) -> list[np.ndarray] | None:
+    """Query embeddings of every question and its options (the slow part), cached as .npy."""
+    if encoder is None:
+        return None
+    key = hashlib.sha256(json.dumps([encoder.name, [[it["question"], it["options"]] for it in items]]).encode()
+                         ).hexdigest()[:16]
+    path = cache / f"mcq-vectors-{key}.npy" if cache else None
+    sizes = [1 + len(it["options"]) for it in items]
+    if path is not None and path.is_file():
+        flat = np.load(path, allow_pickle=False)
+    else:
+        parts, t0 = [], time.perf_counter()
+        for n, it in enumerate(items, 1):
+            parts.append(encoder.query([it["question"], *it["options"]]))
+            if n % 250 == 0:
+                print(f"  mcq vectors {n}/{len(items)} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+        flat = np.concatenate(parts).astype(np.float32)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, flat, allow_pickle=False)
+    return np.split(flat, np.cumsum(sizes)[:-1])
+
+
 def mcq_features(qa: McqAnswerer, items: list[dict], cache: Path | None) -> tuple[list[np.ndarray], list[list[dict]]]:
     key = hashlib.sha256(json.dumps([[it["qid"], it["question"], it["options"]] for it in items]).encode()
                          + json.dumps([FEATURES, qa.kb.index_meta.get("key"), len(qa.passages)]).encode()).hexdigest()[:16]
@@ -234,10 +257,11 @@ def mcq_features(qa: McqAnswerer, items: list[dict], cache: Path | None) -> tupl
     if path is not None and path.is_file():
         d = json.loads(path.read_text())
         return [np.asarray(f) for f in d["features"]], d["support"]
+    vecs = mcq_vectors(items, qa.kb.encoder, cache)
     feats, sups = [], []
     t0 = time.perf_counter()
     for n, it in enumerate(items, 1):
-        f, s = qa.features(it["question"], it["options"])
+        f, s = qa.features(it["question"], it["options"], None if vecs is None else vecs[n - 1])
         feats.append(f)
         sups.append(s)
         if n % 250 == 0:
@@ -405,6 +429,8 @@ def main(argv=None) -> None:
     ap.add_argument("--rebuild", action="store_true", help="build the dense index again (temporary folder) and time it")
     ap.add_argument("--mcq-limit", type=int, default=None, help="answer only this many questions (quick runs)")
     ap.add_argument("--bootstrap", type=int, default=1000)
+    ap.add_argument("--only-mcq-vectors", action="store_true",
+                    help="only compute (and cache) the MCQ question/option embeddings, then stop")
     a = ap.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -413,6 +439,13 @@ def main(argv=None) -> None:
                  + " ".join(sys.argv[1:] if argv is None else argv),
                  "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
                  "omp_threads": os.environ["OMP_NUM_THREADS"], "load_average_start": os.getloadavg()[0]}
+    if a.only_mcq_vectors:
+        from secllm.knowledge.search import E5Encoder
+
+        items = load_mcq(datasets_dir(a.datasets))
+        items[0].pop("_dropped_empty", None)
+        mcq_vectors(items, E5Encoder(), home() / "knowledge")
+        return
     res["catalogues"] = bench_catalogues()
     if "verdicts" in sections:
         res["verdicts"] = bench_verdicts()

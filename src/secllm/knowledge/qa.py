@@ -126,8 +126,15 @@ class McqAnswerer:
         self.passages = list(passages) if passages is not None else build_passages(kb.docs)
         self.bm25 = Bm25([Doc(p.id, "passage", "", p.text, p.url) for p in self.passages])
 
-    def features(self, question: str, options: Sequence[str]) -> tuple[np.ndarray, list[dict]]:
-        """``(n_options, 3)`` raw features (``FEATURES`` order) and, per option, its best passages."""
+    def embed(self, question: str, options: Sequence[str]) -> np.ndarray | None:
+        """``(1 + n_options, dim)`` query embeddings of the question and its options (None without an encoder)."""
+        enc = self.kb.encoder
+        return None if enc is None else enc.query([question, *options])
+
+    def features(self, question: str, options: Sequence[str], vecs: np.ndarray | None = None,
+                 ) -> tuple[np.ndarray, list[dict]]:
+        """``(n_options, 3)`` raw features (``FEATURES`` order) and, per option, its best passages.
+        ``vecs``: ``embed(question, options)`` when computed beforehand."""
         n = len(options)
         feats = np.zeros((n, len(FEATURES)), dtype=np.float64)
         support: list[dict] = [{} for _ in range(n)]
@@ -141,11 +148,11 @@ class McqAnswerer:
                 feats[i, 0] = float(so[k])
                 p = self.passages[int(evidence[k])]
                 support[i]["bm25"] = {"id": p.id, "entry": p.entry, "url": p.url, "score": round(float(so[k]), 3)}
-        enc = self.kb.encoder
-        if enc is not None:
+        if vecs is None:
+            vecs = self.embed(question, options)                        # (1 + n, dim)
+        if vecs is not None:
             self.kb.build_index()
             emb = self.kb._emb                                          # (n_docs, dim)
-            vecs = enc.query([question, *options])                      # (1 + n, dim)
             qv, ov = vecs[0], vecs[1:]
             sims = emb @ qv
             top = np.argpartition(-sims, DENSE_TOP)[:DENSE_TOP] if len(sims) > DENSE_TOP else np.arange(len(sims))
