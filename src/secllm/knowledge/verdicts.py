@@ -235,7 +235,7 @@ _TRAFFIC: dict[str, Entry] = {
                      vector="AV:N/AC:L/PR:N/UI:R/S:U/C:H/I:H/A:H", prefer=_C2,
                      reason="installs further malware chosen by its operator",
                      aliases=("nsis",), note="not catalogued as ATT&CK software: downloader behaviour"),
-    "shifu": Entry("Shifu: banking trojan (Shiz/Zeus lineage)", (), ("T1071.001", "T1185", "T1041"),
+    "shifu": Entry("Shifu: banking trojan built on the Shiz trojan", (), ("T1071.001", "T1185", "T1041"),
                    vector="AV:N/AC:L/PR:N/UI:R/S:U/C:H/I:H/A:N", prefer=_C2,
                    reason="hooks the browser to steal and alter online-banking sessions",
                    note="not catalogued as ATT&CK software: techniques from its behaviour"),
