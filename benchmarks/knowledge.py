@@ -380,11 +380,12 @@ def write_report(res: dict, out: Path) -> None:
     c = res["catalogues"]
     L += ["## Catalogues", "", f"ATT&CK: {json.dumps(c['attack'])}  ", f"CWE: {json.dumps(c['cwe'])}  ",
           f"load CPU s: {c['load_cpu_s']}", ""]
-    v = res["verdicts"]
-    L += ["## Verdict table", "", f"{v['rows']} rows ({v['per_task']}); without CWE or ATT&CK (stated why): "
+    v = res.get("verdicts")
+    L += [] if v is None else ["## Verdict table", "", f"{v['rows']} rows ({v['per_task']}); without CWE or ATT&CK (stated why): "
           f"{len(v['rows_without_cwe_or_attack'])}", "",
           f"knowledge_for warm: p50 {v['knowledge_for']['wall_ms_p50']} ms, p95 {v['knowledge_for']['wall_ms_p95']} ms "
           f"(CPU p50 {v['knowledge_for']['cpu_ms_p50']} ms); cti-attack: p50 {v['knowledge_for_cti_attack']['wall_ms_p50']} ms", ""]
+    L += []
     if "index" in res:
         ix = res["index"]
         L += ["## Dense index", "", f"{ix.get('n_docs')} entries, {ix.get('encoder')}; build {ix.get('build_seconds')} s wall, "
@@ -408,7 +409,9 @@ def write_report(res: dict, out: Path) -> None:
         L.append("")
     if "mcq" in res:
         m = res["mcq"]
-        L += ["## Multiple-choice QA", "", f"{m['questions']} questions, {m['passages']} passages; split {m['split']}", ""]
+        L += ["## Multiple-choice QA", "", f"{m['questions']} questions, {m['passages']} passages; split {m['split']}; "
+              f"features used: {m.get('features_used')} (question-similarity-only is meaningless without the "
+              f"embedding features)", ""]
         for ds in ("cybermetric", "seceval"):
             if ds not in m:
                 continue
@@ -417,9 +420,12 @@ def write_report(res: dict, out: Path) -> None:
                   f"majority answer on dev: {d['majority_answer_on_dev']}", "",
                   "| source (test) | n | answerer | 95% CI | KB only | question-similarity only | majority | longest option | random |",
                   "|---|---|---|---|---|---|---|---|---|"]
+            dense = m.get("features_used", list(FEATURES)) != ["bm25"]
             for src, s in d["per_source"].items():
+                kb_only = f"{s['kb_only']:.3f}" if dense else "="
+                qsim = f"{s['qsim_only']:.3f}" if dense else "n/a"
                 L.append(f"| {src} | {s['n']} | {s['answerer']:.3f} | {s['answerer_ci95'][0]:.3f}–{s['answerer_ci95'][1]:.3f} | "
-                         f"{s['kb_only']:.3f} | {s['qsim_only']:.3f} | {s['majority']:.3f} | {s['longest_option']:.3f} | "
+                         f"{kb_only} | {qsim} | {s['majority']:.3f} | {s['longest_option']:.3f} | "
                          f"{s['random_expected']:.3f} |")
             L.append("")
     out.joinpath("report.md").write_text("\n".join(L) + "\n", encoding="utf-8")
