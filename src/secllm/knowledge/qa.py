@@ -16,8 +16,8 @@ option within ``delta`` of the best mixed score (at least one). Every answer cit
 that supported the chosen options.
 
     >>> qa = McqAnswerer(KnowledgeBase())                                          # doctest: +SKIP
-    >>> a = qa.answer("Which technique dumps LSASS memory?", ["Phishing", "OS Credential Dumping", "DCSync", "Ping"])
-    >>> a.choices, a.citations[0]["id"]                                            # doctest: +SKIP
+    >>> a = qa.answer("Which technique dumps LSASS memory?", ["Phishing", "LSASS Memory", "DCSync", "Ping"])  # doctest: +SKIP
+    >>> a.choices, a.citations[0]["entry"]                                         # doctest: +SKIP
     (['B'], 'T1003.001')
 """
 
