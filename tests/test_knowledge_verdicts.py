@@ -59,8 +59,10 @@ def test_shipped_task_labels_are_covered():
     from secllm.detect.signatures import ATTACK_TYPES
     from secllm.tasks import evtx, logs, script, traffic, url
 
+    from secllm.detect.analyzers import PRIORITY
+
     emitted = {
-        "web-attack": set(WEB_LABELS) | set(ATTACK_TYPES.values()) | {"too_complex", "malicious"},
+        "web-attack": set(WEB_LABELS) | set(ATTACK_TYPES.values()) | set(PRIORITY) | {"too_complex", "malicious"},
         "url": set(url.LABELS), "script": set(script.LABELS), "traffic": set(traffic.LABELS),
         "log-hdfs": set(logs.HDFS_LABELS), "log-bgl": set(logs.BGL_LABELS), "evtx-tactic": set(evtx.LABELS),
     }
