@@ -482,6 +482,8 @@ def _finding(item: ScanItem, det: Any) -> dict[str, Any]:
     for k in ("label", "score", "attack_type", "part", "evidence", "status", "error", "kind", "warnings",
               "signatures"):
         out[k] = d.get(k)
+    if "knowledge" in d:
+        out["knowledge"] = d["knowledge"]
     out.update({k: v for k, v in item.meta.items() if k not in out})
     out["text"] = item.text[:MAX_TEXT_OUT]
     if len(item.text) > MAX_TEXT_OUT:
@@ -508,8 +510,11 @@ def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str =
     """
     from tqdm.auto import tqdm
 
+    from secllm.detect.knowledge import attach_knowledge, task_of
+
     writer = FindingWriter(out, out_format)
     summary = ScanSummary()
+    task = task_of(detector)
     pseudonym = IpPseudonymizer(ip_key, raw=raw_ips)
     t0 = time.monotonic()
 
@@ -535,6 +540,7 @@ def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str =
                 if it.source:
                     summary.add_source(it.source)
             if all_items or r.label == "malicious":
+                attach_knowledge([r], task)
                 writer.write(_finding(it, r))
         writer.flush()
         bar.update(len(buf))

@@ -87,10 +87,12 @@ class Detection:
     input_kind: str | None = None        # what the input was identified as (secllm.identify), e.g. "log-line/openssh"
     task: str | None = None              # the task that judged it ("web-attack", "log-auth"...); None: unsupported
     details: dict[str, Any] = field(default_factory=dict)   # judge-specific facts (brute force: source, count)
+    # CWE, ATT&CK, tactics, severity, mitigations of the verdict (secllm.detect.knowledge.attach_knowledge)
+    knowledge: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        for k in ("input_kind", "task", "details"):      # only when routing set them: the web output stays as it was
+        for k in ("input_kind", "task", "details", "knowledge"):   # only when set: the plain output stays as it was
             if not d[k]:
                 d.pop(k)
         if self.score is not None:

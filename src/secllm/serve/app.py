@@ -460,6 +460,7 @@ def create_app(model_dir: str | Path | None = None, backend: str = "auto", api_k
     if allowed_hosts is not None or not keys:
         hosts = LOOPBACK_NAMES | {host_of(h) for h in (allowed_hosts or ())}
     from secllm.detect.detector import WebAttackDetector
+    from secllm.detect.knowledge import attach_knowledge, warm_knowledge
     from secllm.paths import DEFAULT_MODEL_DIR, DEFAULT_TASKS_DIR
 
     d = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
@@ -479,6 +480,7 @@ def create_app(model_dir: str | Path | None = None, backend: str = "auto", api_k
     detectors.update(_task_detectors(td, [t for t in wanted if t != "web-attack"], threads, log_stream))
     if not detectors:
         raise ValueError("no task left to serve")
+    warm_knowledge()          # load the catalogues now (~1 s, ~100 MB), not in the first request
     metrics = _Metrics()
     for task, det in detectors.items():
         metrics.model.labels(task, det.backend.name, det.model_dir.name).set(1)
@@ -587,6 +589,7 @@ def create_app(model_dir: str | Path | None = None, backend: str = "auto", api_k
             if await request.is_disconnected():      # the client left while queued: do not judge for nobody
                 raise ClientDisconnect()
             results = await run_in_threadpool(lambda: det.detect(texts, ids, req.evidence, **kw))
+        attach_knowledge(results, req.task)            # CWE, ATT&CK, severity, mitigations of malicious verdicts
         verdicts = Counter(r.label if r.status == "ok" else r.status for r in results)
         metrics.items.labels(req.task).inc(len(results))
         for v, n in verdicts.items():
