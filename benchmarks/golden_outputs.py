@@ -147,7 +147,7 @@ def part_fewshot(a, out: Path) -> None:
 
     sys.path.insert(0, str(ROOT))
     from secllm.pretrain.trainer import PretrainConfig, pretrain
-    from secllm.tasks.adapt import fewshot_experiment
+    from secllm.tasks.fewshot import fewshot_experiment
     from secllm.tasks.finetune import FinetuneConfig
     from secllm.tokenizer import train_tokenizer
     from tests.conftest import BENIGN, CMDI, SQLI, TRAV, XSS, toy_examples
@@ -207,7 +207,7 @@ def part_grow(a, out: Path) -> None:
     from secllm.model.modeling import read_meta
     from secllm.paths import default_model_dir
     from secllm.tasks.adapt import adapt_model_dir
-    from secllm.tasks.lexical_head import head_dir
+    from secllm.tasks.heads import head_dir
 
     only = set(a.grow_tasks.split(",")) if a.grow_tasks else None
     for task, src, guard, method, negatives in GROW_CASES:
@@ -243,9 +243,9 @@ def part_grow(a, out: Path) -> None:
 
 def part_heads(a, out: Path) -> None:
     from secllm.paths import DEFAULT_TASKS_DIR
-    from secllm.tasks.lexical_head import fit_head, head_dir
+    from secllm.tasks.head_fit import fit_head, fit_text_head
+    from secllm.tasks.heads import head_dir
     from secllm.tasks.registry import sample_examples
-    from secllm.tasks.text_head import fit_text_head
 
     quiet = lambda m: None      # noqa: E731
     with tempfile.TemporaryDirectory() as tmp:
