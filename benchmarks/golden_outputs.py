@@ -24,7 +24,8 @@ Parts (each one JSON/JSONL file per case under ``DIR/<part>/``):
 Needs the shared datasets (``--datasets`` or the usual lookup) for every part but ``fewshot``.
 Timings (keys ending ``_s``, ``timing``, ``machine``...) are dropped, floats rounded to 6 decimals
 and temporary paths replaced by ``<tmp>``, so two runs of unchanged code give identical files.
-CPU only; about 15-25 minutes on two cores for every part.
+CPU only; every part: about 12 CPU-minutes (50-60 min wall on a shared two-core machine; ``detect`` and
+``grow`` are most of it).
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("url", "script", "traffic", "log-hdfs", "log-bgl", "cti-attack", "evtx-tactic")
 PARTS = ("detect", "web", "fewshot", "grow", "heads", "eval")
-DROP = {"timing", "machine", "elapsed", "items_per_s", "created", "created_at", "date", "python", "platform"}
+# run-specific fields (the eval reports also record the command line that wrote them)
+DROP = {"timing", "machine", "elapsed", "items_per_s", "created", "created_at", "date", "python", "platform", "command"}
 
 
 def clean(x: Any, tmp: str | None = None) -> Any:
