@@ -101,22 +101,19 @@ def _carve_val(splits: list[str], frac: float = 0.1, seed: int = 0) -> list[str]
 # ------------------------------------------------------------------------------------------------
 
 _ABS_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{1,20}://\S+\Z")
-_TARGET = re.compile(r"/\S*\?\S*\Z")
 
 
 def _web_kind(text: str, default: str) -> str:
-    """The kind by shape, whatever list an item came from.
+    """The kind by shape, whatever list an item came from, so that one shape has one label.
 
-    A payload list's entry that is a whole absolute URL, or a request target (``/path?query``),
-    is a ``url``; a URL list's entry that is neither a path, a URL nor a host is a ``payload``
-    (fwaf's bad queries mix both).
+    A whole absolute URL, or a token that starts with ``/`` (a path: ``/etc/passwd``; blanks only
+    after a ``?``, as in a logged target ``/a.php?q=<x y>``), is a ``url``; in a URL list, a host with a path
+    (``example.com/a``) is one too; anything else is a ``payload`` (fwaf's bad queries mix both).
     """
     s = text.strip()
-    if _ABS_URL.match(s):
+    if _ABS_URL.match(s) or (s.startswith("/") and ("?" in s or not re.search(r"\s", s))):
         return "url"
-    if default == "payload":
-        return "url" if _TARGET.match(s) else "payload"
-    if s.startswith("/") or re.match(r"[\w-]+(\.[\w-]+)+(/|:\d|\Z)", s):
+    if default == "url" and re.match(r"[\w-]+(\.[\w-]+)+(/|:\d|\Z)", s):
         return "url"
     return "payload"
 
@@ -159,7 +156,9 @@ def loghub_items(root: Path) -> list[LabelledItem]:
     """Loghub lines by system, chronological 45/5/50: the test half is the ordinary corpus's test
     half of the same logs (its rule: the later half of each log file), so neither leaks into the other.
 
-    BGL's and Thunderbird's first token is loghub's alert label, not part of the log: stripped.
+    BGL's and Thunderbird's first token is loghub's alert label (``-`` or a category), not part of
+    the log: a stable half of their lines is stripped of it, the other half keeps it, as the raw
+    loghub files (which ``secllm scan`` may be given) write them.
     """
     out: list[LabelledItem] = []
     for system, family in LOGHUB_FAMILY.items():
@@ -169,7 +168,7 @@ def loghub_items(root: Path) -> list[LabelledItem]:
         with _open_text(p) as f:
             lines = [ln.rstrip("\r\n") for ln in f if ln.strip()]
         if system in ("BGL", "Thunderbird"):
-            lines = [ln.partition(" ")[2] for ln in lines]
+            lines = [ln.partition(" ")[2] if _h(ln) % 2 else ln for ln in lines]
         splits = time_split([float(i) for i in range(len(lines))], fractions=(0.45, 0.05, 0.5))
         out += [LabelledItem(ln, "log-line", family, f"loghub:{system}", f"{system}:{s}", s)
                 for ln, s in zip(lines, splits)]

@@ -5,8 +5,9 @@ addresses and ids share their n-grams):
 
 * hashed byte n-grams (``ngrams``, e.g. 1..4) into ``2**buckets_log2`` buckets, as *mean* counts
   (each item's counts sum to 1: long and short items weigh the same);
-* hashed prefixes (the first 1..``prefix`` bytes) into their own ``2**prefix_log2`` buckets, as
-  0/1 indicators: how an item starts (``GET /``, ``<?php``, ``[Sun``, ``2015-``) says a lot;
+* hashed prefixes (the first 1..``prefix`` bytes) and suffixes (the last 1..``suffix`` bytes read)
+  into their own ``2**prefix_log2`` buckets, as 0/1 indicators: how an item starts (``GET /``,
+  ``<?php``, ``[Sun``, ``2015-``) and ends (``.``, ``;``, ``}``) says a lot;
 * a few dense shape values: length, line count and the share of each byte class (digits, upper,
   lower, blanks, punctuation, control bytes, UTF-8 lead bytes of CJK and of other scripts ...).
 
@@ -33,6 +34,7 @@ class FeatureConfig:
     buckets_log2: int = 16
     ngrams: tuple[int, ...] = (1, 2, 3, 4)
     prefix: int = 6
+    suffix: int = 3
     prefix_log2: int = 13
     max_bytes: int = 1024
 
@@ -79,8 +81,8 @@ _GOLD = np.uint32(0x9E3779B1)    # multiplicative hashing: the top bits are well
 @dataclass
 class HashedFeatures:
     """A batch's features. For each n-gram order, ``ids[k]`` lists bucket ids item by item and
-    ``counts[k]`` how many belong to each item; ``prefix_ids`` is (n_items, prefix) with -1 where an
-    item is shorter; ``total`` is each item's n-gram count (the mean's divisor); ``dense`` is
+    ``counts[k]`` how many belong to each item; ``prefix_ids`` is (n_items, prefix + suffix) with -1
+    where an item is shorter; ``total`` is each item's n-gram count (the mean's divisor); ``dense`` is
     (n_items, len(DENSE_NAMES)) raw shape values (the model standardises them)."""
 
     n_items: int
@@ -141,19 +143,14 @@ def featurize(texts: list[str], cfg: FeatureConfig, encoded: list[bytes] | None 
     shift = np.uint32(32 - cfg.buckets_log2)
     ids: list[np.ndarray] = []
     counts: list[np.ndarray] = []
-    h = np.zeros(total_len, dtype=np.uint32)
-    max_n = max(cfg.ngrams + (cfg.prefix,))
-    prefix_hashes: list[np.ndarray] = []
+    h = np.zeros(0, dtype=np.uint32)
     pos = np.arange(total_len, dtype=np.int64)
-    for order in range(1, max_n + 1):
+    for order in range(1, max(cfg.ngrams) + 1):
         m = total_len - order + 1
         if m <= 0:
-            h = h[:0]
             if order in cfg.ngrams:
                 ids.append(np.zeros(0, dtype=np.int64))
                 counts.append(np.zeros(n, dtype=np.int64))
-            if order <= cfg.prefix:
-                prefix_hashes.append(np.zeros(n, dtype=np.uint32))
             continue
         # h[i] = hash of bytes i .. i+order-1 (built from the previous order's hash)
         h = (h[:m] * _P) ^ v[order - 1: order - 1 + m] if order > 1 else v.copy()
@@ -162,14 +159,23 @@ def featurize(texts: list[str], cfg: FeatureConfig, encoded: list[bytes] | None 
             salted = (h[valid] ^ np.uint32(order * 0x85EBCA6B & 0xFFFFFFFF)) * _GOLD
             ids.append((salted >> shift).astype(np.int64))
             counts.append(np.maximum(lens - order + 1, 0))
-        if order <= cfg.prefix:
-            at = np.minimum(starts, max(m - 1, 0))
-            prefix_hashes.append(h[at] if m > 0 else np.zeros(n, dtype=np.uint32))
+    # Prefixes: the same hash, computed at item starts only (k = 1 .. prefix bytes).
     pshift = np.uint32(32 - cfg.prefix_log2)
-    prefix_ids = np.full((n, cfg.prefix), -1, dtype=np.int64)
+    prefix_ids = np.full((n, cfg.prefix + cfg.suffix), -1, dtype=np.int64)
+    pad = max(cfg.prefix, cfg.suffix)
+    vpad = np.concatenate([np.zeros(pad, dtype=np.uint32), v, np.zeros(pad, dtype=np.uint32)])
+    ph = np.zeros(n, dtype=np.uint32)
     for k in range(cfg.prefix):
-        ph = ((prefix_hashes[k] ^ np.uint32((k + 101) * 0xC2B2AE35 & 0xFFFFFFFF)) * _GOLD) >> pshift
-        prefix_ids[:, k] = np.where(lens >= k + 1, ph.astype(np.int64), -1)
+        ph = (ph * _P) ^ vpad[pad + starts + k] if k else vpad[pad + starts].copy()
+        pid = ((ph ^ np.uint32((k + 101) * 0xC2B2AE35 & 0xFFFFFFFF)) * _GOLD) >> pshift
+        prefix_ids[:, k] = np.where(lens >= k + 1, pid.astype(np.int64), -1)
+    # Suffixes: the last 1 .. suffix bytes read (how an item ends: ".", ";", "}", a digit ...),
+    # hashed backwards into the same table with their own salts.
+    sh = np.zeros(n, dtype=np.uint32)
+    for k in range(cfg.suffix):
+        sh = (sh * _P) ^ vpad[pad + ends - 1 - k] if k else vpad[pad + ends - 1].copy()
+        sid = ((sh ^ np.uint32((k + 211) * 0x27D4EB2F & 0xFFFFFFFF)) * _GOLD) >> pshift
+        prefix_ids[:, cfg.prefix + k] = np.where(lens >= k + 1, sid.astype(np.int64), -1)
     total = np.zeros(n, dtype=np.float32)
     for c in counts:
         total += c

@@ -52,20 +52,39 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def quantize_embedding(embed_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int8 codes and one float scale per embedding dimension (row of ``embed_t``, (dim, buckets)).
+
+    The embedding is most of the model's bytes; int8 with a per-dimension scale keeps it at one byte
+    per number, and quantizing an already quantized matrix gives it back unchanged.
+    """
+    scale = np.abs(embed_t).max(axis=1) / 127.0
+    scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
+    q = np.clip(np.rint(embed_t / scale[:, None]), -127, 127).astype(np.int8)
+    return q, scale
+
+
+def dequantize_embedding(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    return q.astype(np.float32) * scale[:, None]
+
+
 def save_model(out_dir: str | os.PathLike, *, cfg: FeatureConfig, labels: list[str], embed: np.ndarray,
                proj: np.ndarray, w_prefix: np.ndarray, w_dense: np.ndarray, bias: np.ndarray, threshold: float,
                meta: dict | None = None) -> Path:
     """Write a model directory: ``model.safetensors`` (weights) + ``config.json`` (everything else).
 
-    ``embed`` (buckets, dim) and ``w_prefix`` are stored as float16 (they are most of the bytes);
+    ``embed`` (buckets, dim) is stored as int8 codes + per-dimension scales, ``w_prefix`` as float16
+    (together they are most of the bytes);
     the config records the weights' SHA-256 so that a config cannot be paired with other weights.
     """
     from safetensors.numpy import save_file
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    q, scale = quantize_embedding(np.asarray(embed, dtype=np.float32).T)
     tensors = {
-        "embed_t": np.ascontiguousarray(embed.T.astype(np.float16)),     # (dim, buckets): gathered by column
+        "embed_q": q,                                                     # (dim, buckets) int8: gathered by column
+        "embed_scale": scale,                                             # (dim,)
         "proj": proj.astype(np.float32),                                  # (dim, K)
         "prefix": w_prefix.astype(np.float16),                            # (prefix buckets, K)
         "dense": w_dense.astype(np.float32),                              # (len(DENSE_NAMES), K)
@@ -113,9 +132,13 @@ class Identifier:
         unknown = sorted(set(self.kinds) - set(KINDS))
         if unknown:
             raise ValueError(f"identifier labels name unknown kinds {unknown}")
-        # kind index of each label, to sum family probabilities into their kind
+        # (K, kinds) 0/1: sums the probabilities of a kind's labels (its families) into the kind
         self._kind_names = sorted(set(self.kinds), key=KINDS.index)
-        self._kind_of_label = np.array([self._kind_names.index(k) for k in self.kinds])
+        self._label_to_kind = np.zeros((k, len(self._kind_names)), dtype=np.float32)
+        self._label_to_kind[np.arange(k), [self._kind_names.index(x) for x in self.kinds]] = 1.0
+        self._kind_members = self._label_to_kind.T.astype(bool)                 # (kinds, K)
+        # prefix rows plus a zero row that index -1 (an item shorter than the prefix) picks
+        self._prefix_padded = np.vstack([self.w_prefix, np.zeros((1, k), np.float32)])
 
     # -- loading ---------------------------------------------------------------------------------
     @classmethod
@@ -135,7 +158,8 @@ class Identifier:
         if config.get("weights_sha256") != _sha256(w_path):
             raise ValueError(f"{w_path} does not belong to {cfg_path} (checksum differs)")
         t = load_file(str(w_path))
-        return cls(FeatureConfig.from_json(config["features"]), config["labels"], t["embed_t"], t["proj"],
+        return cls(FeatureConfig.from_json(config["features"]), config["labels"],
+                   dequantize_embedding(t["embed_q"], t["embed_scale"]), t["proj"],
                    t["prefix"], t["dense"], t["bias"], config["threshold"], config.get("meta"))
 
     def save(self, out_dir: str | os.PathLike) -> Path:
@@ -150,27 +174,47 @@ class Identifier:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         f = featurize(texts, self.cfg, encode_batch(texts, self.cfg.max_bytes))
         n = f.n_items
-        dim = self.embed_t.shape[0]
-        hidden = np.zeros((dim, n), dtype=np.float32)
+        hidden = np.zeros((self.embed_t.shape[0], n), dtype=np.float32)          # (dim, n)
         for ids, counts in zip(f.ids, f.counts):
-            if ids.size == 0:
+            nonempty = np.flatnonzero(counts)
+            if nonempty.size == 0:
                 continue
-            cols = np.take(self.embed_t, ids, axis=1)                     # (dim, P): contiguous per row
-            cols = np.concatenate([cols, np.zeros((dim, 1), np.float32)], axis=1)
-            starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-            sums = np.add.reduceat(cols, np.minimum(starts, ids.size), axis=1)
-            sums[:, counts == 0] = 0.0                                    # reduceat copies a column for an empty run
-            hidden += sums
+            cols = np.take(self.embed_t, ids, axis=1)                           # (dim, P): each row contiguous
+            starts = np.cumsum(counts)[nonempty] - counts[nonempty]
+            hidden[:, nonempty] += np.add.reduceat(cols, starts, axis=1)
         hidden /= np.maximum(f.total, 1)[None, :]
-        logits = hidden.T @ self.proj                                     # (n, K)
-        valid = f.prefix_ids >= 0
-        pref = np.take(self.w_prefix, np.where(valid, f.prefix_ids, 0), axis=0)  # (n, prefix, K)
-        logits += (pref * valid[:, :, None]).sum(axis=1)
+        logits = hidden.T @ self.proj                                           # (n, K)
+        for j in range(f.prefix_ids.shape[1]):                                  # -1 (no such byte) → the zero row
+            logits += np.take(self._prefix_padded, f.prefix_ids[:, j], axis=0)
         logits += f.dense @ self.w_dense + self.bias
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         p /= p.sum(axis=1, keepdims=True)
         return p
+
+    def _decide(self, p: np.ndarray, statuses: list[str]) -> list[Identification]:
+        """Identifications from label probabilities (n, K): kind = the kind whose labels sum highest."""
+        kind_p = p @ self._label_to_kind                                        # (n, kinds)
+        best = kind_p.argmax(axis=1)
+        conf = kind_p[np.arange(len(best)), best]
+        top = np.argsort(-kind_p, axis=1)[:, :3]
+        fam = np.where(self._kind_members[best], p, -1.0).argmax(axis=1)        # best label of the chosen kind
+        top_p, fam_p = kind_p[np.arange(len(best))[:, None], top].tolist(), p[np.arange(len(best)), fam].tolist()
+        top = top.tolist()
+        out = []
+        for i, status in enumerate(statuses):
+            kind = self._kind_names[top[i][0]]
+            c = float(conf[i])
+            scores = {self._kind_names[j]: round(q, 4) for j, q in zip(top[i], top_p[i]) if q >= 0.001}
+            family = self.families[fam[i]] if kind in ("log-line", "access-log") else None
+            if family:
+                scores[f"{kind}:{family}"] = round(fam_p[i], 4)
+            if c < self.threshold:
+                out.append(Identification("unknown", None, c, scores, status, "model",
+                                          f"best guess {kind} below the confidence threshold {self.threshold:g}"))
+            else:
+                out.append(Identification(kind, family, c, scores, status, "model"))
+        return out
 
     # -- identification ----------------------------------------------------------------------------
     @staticmethod
@@ -217,25 +261,6 @@ class Identifier:
                                                 status, "rule")
         return text, status, None
 
-    def _from_probabilities(self, p: np.ndarray, status: str) -> Identification:
-        kind_p = np.bincount(self._kind_of_label, weights=p, minlength=len(self._kind_names))
-        order = np.argsort(-kind_p)
-        best = int(order[0])
-        kind, conf = self._kind_names[best], float(kind_p[best])
-        scores = {self._kind_names[int(i)]: round(float(kind_p[i]), 4) for i in order[:3] if kind_p[i] >= 0.001}
-        family = None
-        if kind in ("log-line", "access-log"):
-            members = np.nonzero(self._kind_of_label == best)[0]
-            top = members[np.argmax(p[members])]
-            family = self.families[top]
-            for i in members[np.argsort(-p[members])][:3]:
-                if p[i] >= 0.001 and self.families[i]:
-                    scores[f"{kind}:{self.families[i]}"] = round(float(p[i]), 4)
-        if conf < self.threshold:
-            return Identification("unknown", None, conf, scores, status, "model",
-                                  f"best guess {kind} below the confidence threshold {self.threshold:g}")
-        return Identification(kind, family, conf, scores, status, "model")
-
     def identify(self, item: str | bytes) -> Identification:
         """What one input is (see :meth:`identify_batch`, which is faster for many)."""
         return self.identify_batch([item])[0]
@@ -257,9 +282,9 @@ class Identifier:
         for s in range(0, len(pending), batch_size):
             chunk = pending[s:s + batch_size]
             try:
-                probs = self.label_probabilities([t for _, t, _ in chunk])
-                for (i, _, status), p in zip(chunk, probs):
-                    out[i] = self._from_probabilities(p, status)
+                decided = self._decide(self.label_probabilities([t for _, t, _ in chunk]), [st for _, _, st in chunk])
+                for (i, _, _), res in zip(chunk, decided):
+                    out[i] = res
             except Exception as e:  # noqa: BLE001
                 for i, _, _ in chunk:
                     out[i] = Identification("unknown", None, 0.0, {}, Status.ERROR.value, "none", f"{type(e).__name__}: {e}")

@@ -138,11 +138,11 @@ def fit_lowrank(train: list[LabelledItem], cfg: FeatureConfig, dim: int, *, epoc
 
 
 def _identifier(w: dict, cfg: FeatureConfig, threshold: float = 0.0):
-    """An Identifier over trained weights, rounded as the model file stores them (float16)."""
-    from secllm.identify.model import Identifier
+    """An Identifier over trained weights, rounded as the model file stores them (int8 / float16)."""
+    from secllm.identify.model import Identifier, dequantize_embedding, quantize_embedding
 
-    return Identifier(cfg, w["labels"], w["embed"].T.astype(np.float16), w["proj"], w["w_prefix"].astype(np.float16),
-                      w["w_dense"], w["bias"], threshold)
+    return Identifier(cfg, w["labels"], dequantize_embedding(*quantize_embedding(w["embed"].T)), w["proj"],
+                      w["w_prefix"].astype(np.float16), w["w_dense"], w["bias"], threshold)
 
 
 def evaluate(idf, items: list[LabelledItem]) -> dict:
@@ -176,15 +176,21 @@ def pick_threshold(results, items: list[LabelledItem], grid=None) -> tuple[float
 
 
 DEFAULT_GRID = [
-    {"dim": 16, "ngrams": [1, 2, 3, 4], "max_bytes": 1024},
-    {"dim": 16, "ngrams": [2, 3, 4], "max_bytes": 1024},
-    {"dim": 16, "ngrams": [1, 2, 3, 4], "max_bytes": 2048},
-    {"dim": 24, "ngrams": [1, 2, 3, 4], "max_bytes": 1024},
+    {"dim": 32, "buckets_log2": 15, "prefix_log2": 12},
+    {"dim": 24, "buckets_log2": 15, "prefix_log2": 12},
+    {"dim": 32, "buckets_log2": 16, "prefix_log2": 12},
 ]
+MAX_MODEL_BYTES = 2_000_000   # shipped inside the package: a candidate above this is reported, not chosen
 
 
-def _cost(g: dict) -> tuple:
-    return (len(g.get("ngrams", [1, 2, 3, 4])), g.get("max_bytes", 1024), g.get("dim", 16))
+def model_bytes(dim: int, cfg: FeatureConfig, n_labels: int) -> int:
+    """Approximate size of the saved weights: int8 embedding + float16 prefix rows + the rest."""
+    return (1 << cfg.buckets_log2) * dim + (1 << cfg.prefix_log2) * n_labels * 2 + dim * n_labels * 4 + 4096
+
+
+def _cost(row: dict) -> tuple:
+    f = row["features"]
+    return (len(f["ngrams"]), f["max_bytes"], row["dim"], f["buckets_log2"])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -196,10 +202,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rebuild", action="store_true")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--report", type=Path, default=Path("reports/identify/selection.json"))
-    ap.add_argument("--cap", type=int, default=1200, help="train items per (source, label)")
+    ap.add_argument("--cap", type=int, default=2000, help="train items per (source, label)")
     ap.add_argument("--val-cap", type=int, default=1000, help="val items per (source, label)")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--grid", default=None, help="JSON list of {dim, ngrams, max_bytes, buckets_log2} to compare on val")
+    ap.add_argument("--candidates", type=Path, default=None, help="also save every compared model under this folder")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     from secllm.identify.model import save_model
@@ -223,15 +230,20 @@ def main(argv: list[str] | None = None) -> None:
         w = fit_lowrank(train, cfg, dim, epochs=args.epochs)
         fit_s = time.time() - t0
         ev = evaluate(_identifier(w, cfg), val)
-        row = {"dim": dim, "features": cfg.to_json(), "fit_seconds": round(fit_s), "val_accuracy": round(ev["accuracy"], 5),
+        row = {"dim": dim, "features": cfg.to_json(), "model_bytes": model_bytes(dim, cfg, len(w["labels"])),
+               "fit_seconds": round(fit_s), "val_accuracy": round(ev["accuracy"], 5),
                "val_log_family_accuracy": ev["log_family_accuracy"], "worst_sources": ev["worst_sources"]}
         _log.info("%s", json.dumps(row))
         rows.append(row)
+        if args.candidates:
+            save_model(args.candidates / f"candidate{len(rows)}", cfg=cfg, labels=w["labels"], embed=w["embed"],
+                       proj=w["proj"], w_prefix=w["w_prefix"], w_dense=w["w_dense"], bias=w["bias"], threshold=0.0,
+                       meta={"selection_row": row})
         fitted.append((row, w, cfg, ev))
-    best_acc = max(r["val_accuracy"] for r in rows)
+    small = [f for f in fitted if f[0]["model_bytes"] <= MAX_MODEL_BYTES] or fitted
+    best_acc = max(f[0]["val_accuracy"] for f in small)
     # Among configurations within 0.05 point of the best, the cheapest to serve wins.
-    row, w, cfg, ev = min((f for f in fitted if f[0]["val_accuracy"] >= best_acc - 0.0005),
-                          key=lambda f: _cost({"dim": f[0]["dim"], **f[0]["features"]}))
+    row, w, cfg, ev = min((f for f in small if f[0]["val_accuracy"] >= best_acc - 0.0005), key=lambda f: _cost(f[0]))
     threshold, curve = pick_threshold(ev["results"], val)
     chosen = {**{k: v for k, v in row.items() if k != "worst_sources"}, "threshold": threshold}
     meta = {
