@@ -70,6 +70,7 @@ def identify(texts, file_, lines_, max_lines, as_json, model_dir):
 def _identify_lines(idf, path: str, max_lines: int, as_json: bool, out) -> None:
     """Every line's kind, in batches (gzip read through)."""
     import gzip
+    import zlib
 
     with open(path, "rb") as fh:
         gz = fh.read(2) == b"\x1f\x8b"
@@ -94,7 +95,7 @@ def _identify_lines(idf, path: str, max_lines: int, as_json: bool, out) -> None:
                     batch.append((no, raw))
                 if len(batch) >= 4096:
                     flush()
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zlib.error) as e:
         flush()
         raise click.ClickException(f"{path}: stopped reading: {e}") from None
     flush()

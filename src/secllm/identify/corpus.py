@@ -106,12 +106,16 @@ _ABS_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{1,20}://\S+\Z")
 def _web_kind(text: str, default: str) -> str:
     """The kind by shape, whatever list an item came from, so that one shape has one label.
 
-    A whole absolute URL, or a token that starts with ``/`` (a path: ``/etc/passwd``; blanks only
-    after a ``?``, as in a logged target ``/a.php?q=<x y>``), is a ``url``; in a URL list, a host with a path
-    (``example.com/a``) is one too; anything else is a ``payload`` (fwaf's bad queries mix both).
+    A whole absolute URL is a ``url``; so is a path — a token starting with ``/`` — from a URL list
+    (logged paths may hold decoded blanks: ``/doctor spin - tetris cd single/``) and, from a
+    payload list, when it has no blank before its query (``/etc/passwd``, ``/a.php?q=<x y>``); in a
+    URL list a host with a path (``example.com/a``) is one too. Anything else is a ``payload``
+    (fwaf's bad queries mix both).
     """
     s = text.strip()
-    if _ABS_URL.match(s) or (s.startswith("/") and ("?" in s or not re.search(r"\s", s))):
+    if _ABS_URL.match(s):
+        return "url"
+    if s.startswith("/") and (default == "url" or not re.search(r"\s", s.split("?", 1)[0])):
         return "url"
     if default == "url" and re.match(r"[\w-]+(\.[\w-]+)+(/|:\d|\Z)", s):
         return "url"

@@ -81,9 +81,10 @@ class Identification:
     """What one input is.
 
     ``kind`` is one of :data:`KINDS`; ``family`` is set for ``log-line`` / ``access-log`` (and
-    ``binary`` of a known container); ``confidence`` is the probability of ``kind``; ``scores``
-    holds the top kinds' probabilities (``log-line:<family>`` keys for log families); ``method``
-    says whether a structural ``rule`` or the learned ``model`` decided.
+    ``binary`` of a known container); ``confidence`` is the probability of ``kind`` (0.99 for a
+    structural rule); ``scores`` holds the model's three likeliest kinds and, for a family, the
+    probability of ``<kind>:<family>``; ``method`` says whether a structural ``rule`` or the learned
+    ``model`` decided (``none`` for empty or failed input); ``message`` says why, when it is not ok.
     """
 
     kind: str

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import zlib
 import json
 import os
 from collections import Counter
@@ -310,9 +311,7 @@ class Identifier:
             compressed = "gzip" if opener is gzip.open else None
             with opener(p, "rb") as f:
                 data = f.read(FILE_SAMPLE_BYTES)
-        except (OSError, EOFError) as e:
-            if compressed and "data" not in locals():
-                data = b""
+        except (OSError, EOFError, zlib.error) as e:
             return FileIdentification("unknown", None, 0.0, False, "file", status=Status.ERROR.value,
                                       compressed=compressed, message=f"cannot read {p.name}: {e}")
         if not data.strip():
