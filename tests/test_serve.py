@@ -112,6 +112,8 @@ def test_detect_ok_same_fields_as_cli(server):
         assert x["status"] == "ok" and x["label"] in ("benign", "malicious") and 0 <= x["score"] <= 1
         assert set(x) >= {"attack_type", "evidence", "kind", "part", "class_scores", "warnings", "error"}
     assert res[2]["kind"] == "http" and res[3]["status"] == "empty"
+    for x in res:                           # malicious verdicts carry their CWE/ATT&CK knowledge
+        assert ("knowledge" in x) == (x["label"] == "malicious")
 
 
 def test_detect_item_kind(server):

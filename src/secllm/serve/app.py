@@ -373,7 +373,7 @@ def _task_detectors(model_dir: Path, tasks: list[str], threads: int | None,
     out: dict[str, Any] = {}
     import importlib.util
 
-    from secllm.tasks.lexical_head import serve_mode
+    from secllm.tasks.heads import serve_mode
 
     modes = {t: serve_mode(model_dir, t) for t in tasks}
     have_torch = all(importlib.util.find_spec(m) is not None for m in ("torch", "peft"))
@@ -416,7 +416,7 @@ def _task_detectors(model_dir: Path, tasks: list[str], threads: int | None,
                              "--task all --out DIR); not served\n")
         return out
     from secllm.detect.generic import TaskDetector
-    from secllm.tasks.adapt import MultiTaskModel
+    from secllm.tasks.multitask import MultiTaskModel
     from secllm.tasks.registry import get_task, list_tasks
 
     unknown = [t for t in tasks if t not in list_tasks()]
@@ -460,6 +460,7 @@ def create_app(model_dir: str | Path | None = None, backend: str = "auto", api_k
     if allowed_hosts is not None or not keys:
         hosts = LOOPBACK_NAMES | {host_of(h) for h in (allowed_hosts or ())}
     from secllm.detect.detector import WebAttackDetector
+    from secllm.detect.knowledge import attach_knowledge, warm_knowledge
     from secllm.paths import DEFAULT_MODEL_DIR, DEFAULT_TASKS_DIR
 
     d = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
@@ -479,6 +480,7 @@ def create_app(model_dir: str | Path | None = None, backend: str = "auto", api_k
     detectors.update(_task_detectors(td, [t for t in wanted if t != "web-attack"], threads, log_stream))
     if not detectors:
         raise ValueError("no task left to serve")
+    warm_knowledge()          # load the catalogues now (~1 s, ~100 MB), not in the first request
     metrics = _Metrics()
     for task, det in detectors.items():
         metrics.model.labels(task, det.backend.name, det.model_dir.name).set(1)
@@ -587,6 +589,7 @@ def create_app(model_dir: str | Path | None = None, backend: str = "auto", api_k
             if await request.is_disconnected():      # the client left while queued: do not judge for nobody
                 raise ClientDisconnect()
             results = await run_in_threadpool(lambda: det.detect(texts, ids, req.evidence, **kw))
+        attach_knowledge(results, req.task)            # CWE, ATT&CK, severity, mitigations of malicious verdicts
         verdicts = Counter(r.label if r.status == "ok" else r.status for r in results)
         metrics.items.labels(req.task).inc(len(results))
         for v, n in verdicts.items():
