@@ -120,6 +120,14 @@ def test_labelled_uses_label_and_agreeing_evidence_only():
     [r] = labelled.explain([rec], labelled.SETS["http_params"], judge=bad, knowledge=None)
     assert ("malicious" in r.answer or "恶意" in r.answer) and "`1' or`" not in r.answer
     assert r.provenance["detector"]["agrees"] is False
+    # benign verdicts name the label once ("benign (benign)" / "正常（正常（良性））" were build bugs)
+    ok = lambda texts, spec: [{"label": "benign", "score": 0.01, "status": "ok", "evidence": []}]
+    for seed in range(6):                                     # the question language is drawn per item
+        [b] = labelled.explain([Record(id=f"ds:train:{seed}", modality="payload", text="hello", label="benign",
+                                       meta={"split": "train"})], labelled.SETS["http_params"], judge=ok,
+                               knowledge=None, seed=seed)
+        first = b.answer.splitlines()[0]
+        assert first in ("Verdict: benign.", "判定：正常（良性）。"), first
 
 
 def test_test_split_items_never_become_instructions():

@@ -140,7 +140,8 @@ def _answer(rec: Record, spec: LabelledSet, det: dict[str, Any] | None, agrees: 
         lines = [f"Technique: {head}." if lang == "en" else f"技术：{head}。"]
         return "\n".join(lines + _knowledge_lines(k, lang)[1:] if k else lines)
     if label in spec.benign:
-        lines = [f"Verdict: benign ({label_name(label, 'en')})." if lang == "en" else
+        en = label_name(label, "en")
+        lines = [(f"Verdict: benign ({en})." if en != "benign" else "Verdict: benign.") if lang == "en" else
                  f"判定：正常（{label_name(label, 'zh')}）。"]
         if agrees and det and det.get("score") is not None:
             s = round(float(det["score"]), 3)
