@@ -265,6 +265,14 @@ def test_train_resume_matches_uninterrupted_run(tiny_model_dir, tiny_data, tmp_p
     assert not [f for f in files if f.endswith((".bin", ".pt", ".pth", ".pkl", ".pickle"))]
     log = [json.loads(ln) for ln in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log if "loss" in r] == [1, 2, 3, 4]
+    # the standalone held-out loss is the trainer's own figure, and the base model's differs from it
+    from secllm.sft.train import validation_loss
+
+    cfg = _cfg(4)
+    kw = dict(max_val=cfg.max_val, max_len=cfg.max_len, batch_size=cfg.batch_size)
+    tuned = validation_loss(tiny_model_dir, tiny_data, adapter=straight.adapter_dir, **kw)
+    assert tuned["loss"] == pytest.approx(straight.val_loss, rel=1e-5) and tuned["tokens"] > 0
+    assert validation_loss(tiny_model_dir, tiny_data, **kw)["loss"] != pytest.approx(tuned["loss"], rel=1e-6)
 
 
 def test_resume_without_checkpoint_is_an_error(tiny_model_dir, tiny_data, tmp_path):
