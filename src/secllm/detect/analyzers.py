@@ -414,7 +414,9 @@ _SQL_SYNTAX = re.compile(
     r"\bdelete\s+from\b|\b(?:drop|create|alter|truncate)\s+(?:table|database|schema|user|view|procedure)\b|"
     r"\b(?:sleep|benchmark|pg_sleep|waitfor|load_file|extractvalue|updatexml|group_concat|concat(?:_ws)?|char|chr|"
     r"substring|substr|mid|ascii|ord|cast|convert|count|version|database|user|hex|unhex|if|ifnull|iif|md5|"
-    r"randomblob|dbms_\w+|utl_\w+|sys\.\w+)\s*\(|"
+    r"randomblob|dbms_\w+|utl_\w+|sys\.\w+|make_set|elt|field|find_in_set|instr|locate|rand|floor|exp|"
+    r"json_\w+|gtid_subset|name_const|row|st_\w+|case|coalesce|nullif|greatest|least|rlike|regexp_\w+)\s*\(|"
+    r"\(\s*-?\d+\s*(?:=|<>|!=|<|>)\s*-?\d+\s*\)|\b(?:or|and|xor)\s+[a-z_]+\s*\(|"
     r"\bwaitfor\s+delay\b|\bxp_\w+|\bsp_\w+|@@\w+|\binformation_schema\b|\binto\s+(?:out|dump)file\b|"
     r"\b(?:order|group)\s+by\s+\d|\bhaving\s+\d|\blimit\s+\d+\s*,|/\*[\s\S]*?\*/|/\*!|--[\s+-]*$|#\s*$|\d\s*(?:--|#)|"
     r";\s*(?:drop|select|insert|update|delete|shutdown|declare|exec|execute|create|alter|truncate|grant|set)\b|"
@@ -423,8 +425,8 @@ _SQL_SYNTAX = re.compile(
 _NEEDS = {
     "xss": _XSS_SYNTAX,
     "sqli": _SQL_SYNTAX,
-    "cmdi": re.compile(r"[;|&`$\n\r<>]|%0a|\bcmd\b|/bin/|\\n|^\s*(?:" + "|".join(re.escape(c) for c in _UNIX_COMMANDS)
-                       + r")(?:\s+[-/\\~$.\w]|\s*$)"),
+    "cmdi": re.compile(r"[;|&`$\n\r<>]|%0a|\bcmd\b|/bin/|\\n|^\s*['\"]?\s*(?:" + "|".join(re.escape(c) for c in _UNIX_COMMANDS)
+                       + r")(?:\.exe)?(?:\s+[-/\\~$.\w]|\s*$)"),
     "xxe": re.compile(r"<!|<\?xml|system\s*[\"']"),
     "open-redirect": re.compile(r"//|\\\\|https?|www\.|\{target\}|@|\.[a-z]{2,}(?:/|$)"),
     "ssi": re.compile(r"<!--\s*#"),
@@ -432,7 +434,8 @@ _NEEDS = {
         r"\.\.|%2e|%c0|%c1|%u002e|%uff0e|\u2025|li4[uv]|\x00|%00|file:|/etc/|/proc/|/var/|/usr/|/bin/|/root|"
         r"/home/[^/]+/\.|~/|\.ssh|\.bash|\.htaccess|\.htpasswd|\.env\b|\.git/|web\.config|wp-config|"
         r"(?:win|boot|system|php)\.ini|system32|[a-z]:[\\/]+(?:windows|winnt|boot|inetpub|program|xampp|wamp|"
-        r"system|users\\[^\\]+\\(?:ntuser|appdata))|\\\\[\w.]+\\|passwd|shadow|\{file\}|\{path\}"),
+        r"system|users\\[^\\]+\\(?:ntuser|appdata))|\\\\[\w.]+\\|passwd|shadow|\{file\}|\{path\}|"
+        r"\.ini\b|global\.asax?|inetpub|wwwroot|\.mdb\b|\.bak\b|\.asp\b|\.jsp\b|/dev/"),
 }
 # rfi, open-redirect, path-traversal, nosqli and format-string have no stated minimum: their
 # training rows include scanner targets and encoded forms (``...php?path_prefix=XXpathXX``,
