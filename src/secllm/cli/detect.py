@@ -45,16 +45,15 @@ def _detect_stream(det, items, out_json: bool, batch: int, progress: bool, evide
         for k, it in enumerate(buf):
             if it.error is not None:
                 res[k] = Detection(id=it.id, status=Status.BAD_JSON, error=it.error)
-        for r in res:
-            key = r.label if r.status == Status.OK else r.status
-            counts[key] = counts.get(key, 0) + 1
+        if profile_scorer is None:
+            for r in res:
+                key = r.label if r.status == Status.OK else r.status
+                counts[key] = counts.get(key, 0) + 1
         if out_json or explain:
             _knowledge(det, res)
         profs = _profile_results(profile_scorer, buf, res) if profile_scorer is not None else None
         if profs is not None:
-            for pr in profs:
-                if pr is not None and pr.verdict:
-                    counts[f"profile_{pr.verdict}"] = counts.get(f"profile_{pr.verdict}", 0) + 1
+            _combine_verdicts(res, profs, counts)
         if out_json and profs is not None:
             for r, pr in zip(res, profs):
                 sys.stdout.write(json.dumps({**r.to_json(), "profile": pr.to_json() if pr else None},
@@ -101,6 +100,22 @@ def _echo_explanations(res) -> None:
             click.echo(format_knowledge(r.knowledge))
         elif r.label == "malicious" and r.warnings:
             click.echo(f"\n{term_safe(r.id)[:40]}: " + "; ".join(w for w in r.warnings if w.startswith("knowledge")))
+
+
+def _combine_verdicts(res, profs, counts) -> None:
+    """One top-level verdict per item from the detector and the site profile (issue 17): the
+    detector's ``malicious`` stands; a detector ``benign`` that the profile finds anomalous becomes
+    ``anomalous`` (never left as benign). The parts stay visible: ``details.detector_label`` and the
+    ``profile`` field."""
+    for r, pr in zip(res, profs):
+        if r.status == "ok" and pr is not None and pr.verdict:
+            counts[f"profile_{pr.verdict}"] = counts.get(f"profile_{pr.verdict}", 0) + 1
+            r.details = {**(r.details or {}), "detector_label": r.label, "profile_verdict": pr.verdict}
+            if r.label != "malicious" and pr.verdict == "anomalous":
+                r.label = "anomalous"
+                r.score = max(float(r.score or 0.0), float(getattr(pr, "score", 0.0) or 0.0))
+        key = r.label if r.status == "ok" else r.status
+        counts[key] = counts.get(key, 0) + 1
 
 
 def _profile_results(scorer, buf, res):
