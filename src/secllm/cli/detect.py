@@ -219,7 +219,8 @@ def _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evide
 @click.option("--requests", "raw_requests", is_flag=True,
               help="The input holds raw HTTP requests (several per file, blank-line separated); each is one item.")
 @click.option("--json", "out_json", is_flag=True, help="One JSON result per line on stdout.")
-@click.option("--task", default="web-attack", show_default=True, help="Detection task.")
+@click.option("--task", default="web-attack", show_default=True,
+              help="Detection task: web-attack, or url, script, traffic, log-hdfs, log-bgl, cti-attack, evtx-tactic.")
 @click.option("--model", "model_dir", envvar="SECLLM_MODEL", type=click.Path(file_okay=False),
               help="Fine-tuned model directory (default: the shipped model).")
 @click.option("--batch", default=256, show_default=True, help="Items judged per model batch.")
@@ -246,11 +247,11 @@ def _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evide
               help="Also flag paths ending in CRS's restricted extensions (.bak .old .sql .ini .log ...; rule 920440).")
 def detect(texts, file_, jsonl, raw_requests, out_json, task, model_dir, batch, no_evidence, explain, threads, backend,
            kind, profile_name, no_cascade, no_signatures, restricted_extensions):
-    """Judge web input: payloads, URLs or raw HTTP requests.
+    """Judge web input (payloads, URLs, raw HTTP requests), or another task's input with --task.
 
     Items come from TEXTS, --file, or stdin (when no TEXTS and stdin is not a terminal): one item
     per line, or JSONL with --jsonl, or whole raw HTTP requests with --requests (ids are
-    ``req<N>@<offset>``). A raw request given as an argument is one item.
+    `req<N>@<offset>`). A raw request given as an argument is one item.
     """
 
     if task != "web-attack":
