@@ -161,6 +161,10 @@ class TaskDetector:
             return None
         if len(item) > self.spec.max_item_chars:
             res.status, res.error = Status.TOO_LARGE, f"{len(item)} chars > limit {self.spec.max_item_chars}"
+            if self.benign_idx is not None:          # a threat detector fails closed: never "benign" unread
+                res.label, res.attack_type, res.score = "malicious", "too_complex", 1.0
+                res.attack_types = ["too_complex"]
+                res.warnings.append(f"over budget: {res.error}")
             return None
         if not item.strip():
             res.status, res.error = Status.EMPTY, "empty input"
