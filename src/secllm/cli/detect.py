@@ -142,7 +142,10 @@ def _input_items(texts, file_, jsonl: bool, raw_requests: bool = False):
     if texts:
         return [Item(str(i + 1), t, None, False) for i, t in enumerate(texts)], False
     if file_ and file_ != "-":
-        fh = open(file_, "rb")
+        try:
+            fh = open(file_, "rb")
+        except OSError as exc:
+            raise click.ClickException(f"cannot read {file_}: {exc.strerror or exc}") from exc
     elif not sys.stdin.isatty() or file_ == "-":
         fh = sys.stdin.buffer
     else:
@@ -221,7 +224,7 @@ def _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evide
 
 @click.command()
 @click.argument("texts", nargs=-1)
-@click.option("--file", "file_", type=click.Path(dir_okay=False, allow_dash=True),
+@click.option("--file", "file_", type=click.Path(exists=True, dir_okay=False, allow_dash=True),
               help="Read items from a file (one per line); '-' for stdin.")
 @click.option("--jsonl", is_flag=True, help='Input lines are JSON objects {"id": ..., "text": ...}.')
 @click.option("--requests", "raw_requests", is_flag=True,
