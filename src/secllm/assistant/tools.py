@@ -55,7 +55,7 @@ TOOL_SPECS: list[dict[str, Any]] = [
 def _entry(c: dict) -> dict[str, Any]:
     """The facts of a catalogue card an answer may use (short: the full card is one command away)."""
     out = {k: c.get(k) for k in ("id", "kind", "name", "url", "status") if c.get(k) is not None}
-    desc = (c.get("description") or "").strip()
+    desc = " ".join((c.get("description") or "").split())
     if desc:
         out["description"] = desc.split(". ")[0].rstrip(".")[:300] + "."
     if c.get("tactics"):
