@@ -103,6 +103,34 @@ T = {
            "zh": ["澳大利亚的首都是哪里？", "给我写一首关于春天的诗", "珠穆朗玛峰有多高？", "帮我把“早上好”翻译成法语"]},
  },
 }
+# test_b: templates written after the first (and only) run on "test", before any fix it prompted
+T2 = {
+ "judge": {"en": [("plain", "Is this request an attack? {x}"), ("para", "quick question, is `{x}` dangerous?"),
+                  ("para", "Should I worry about this log entry: {x}"), ("typo", "is tihs malicious? {x}"),
+                  ("mixed", "帮我看看 is this safe: {x}"), ("para", "what is your verdict on \"{x}\"")],
+           "zh": [("plain", "这个请求是攻击吗？{x}"), ("para", "我在日志里看到 `{x}`，有危险吗？"),
+                  ("para", "请分析下面这条：{x}"), ("typo", "这条有没有问提：{x}"), ("mixed", "这个 request 恶意吗：{x}"),
+                  ("para", "“{x}” 这个可疑吗？")]},
+ "knowledge": {"en": [("plain", "What does {x} stand for?"), ("para", "give me the details of {x}"),
+                      ("para", "how should we protect against {x}?"), ("typo", "tell me abuot {x}"),
+                      ("mixed", "{x} 怎么缓解? answer in English")],
+               "zh": [("plain", "{x}是什么意思？"), ("para", "请讲讲{x}"), ("para", "针对{x}应该采取哪些防护措施？"),
+                      ("typo", "{x}是啥"), ("mixed", "please explain {x}（中文回答）")]},
+ "search": {"en": [("plain", "Explain {x}."), ("para", "what are the mitigations for {x}?"),
+                   ("para", "how do attackers use {x} and how do we stop it?"), ("typo", "explian {x}")],
+            "zh": [("plain", "讲讲{x}"), ("para", "怎么防御{x}？"), ("para", "{x}是怎么回事？"), ("typo", "{x}是啥？")]},
+ "scan": {"en": [("plain", "summarise this log for me"), ("para", "who attacked us according to this file?"),
+                 ("named", "tell me what happened in {f}")],
+          "zh": [("plain", "帮我汇总这个日志"), ("para", "根据这个文件，谁攻击了我们？"), ("named", "总结一下{f}里的攻击")]},
+ "profile": {"en": ["How do I train a profile of my own website?", "what has been learned so far in learning mode?"],
+             "zh": ["怎样给我的站点学习一个画像？", "学习模式目前学到了哪些东西？"]},
+ "help": {"en": ["what can secllm do for me?", "what commands do you support?"],
+          "zh": ["你可以做什么？", "给我看看帮助"]},
+ "followup": {"en": [("what about #2?", 2), ("and the first?", 1)], "zh": [("第2个呢？", 2), ("再说说第一个", 1)]},
+ "off_topic": {"en": ["What's a good name for a cat?", "How many calories are in an apple?",
+                      "Who painted the Mona Lisa?", "What is 17 times 23?"],
+               "zh": ["给猫取个什么名字好？", "一个苹果有多少卡路里？", "蒙娜丽莎是谁画的？", "17乘以23等于多少？"]},
+}
 CONTEXT = {"en": "how do I mitigate credential dumping?", "zh": "如何缓解凭据转储？"}
 N = {"judge": 24, "knowledge": 14, "search": 14, "scan": 6, "profile": 4, "help": 4, "followup": 4, "off_topic": 8}
 
@@ -173,8 +201,13 @@ def main() -> int:
     rows: list[dict] = []
     half_items = {"dev": pool_items[: len(pool_items) // 2], "test": pool_items[len(pool_items) // 2:]}
     half_ids = {"dev": pool_ids[: len(pool_ids) // 2], "test": pool_ids[len(pool_ids) // 2:]}
-    half_topics = {"dev": topics[:40], "test": topics[40:80]}
-    for split in ("dev", "test"):
+    half_topics = {"dev": topics[:40], "test": topics[40:80], "test_b": topics[80:120]}
+    rng_b = random.Random(SEED + 1)                 # fresh draws for test_b (same sources)
+    half_items["test_b"] = items(rng_b)
+    half_ids["test_b"] = [x for x in ids(rng_b) if x not in pool_ids]
+    for name, tpl in T2.items():
+        T[name]["test_b"] = tpl
+    for split in ("dev", "test", "test_b"):
         for lang in ("en", "zh"):
             def add(intent, q, args, variant, source, **kw):
                 rows.append({"id": f"{split}-{lang}-{len(rows):04d}", "split": split, "lang": lang, "intent": intent,
