@@ -28,6 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 FIX = ROOT / "tests/fixtures/assistant"
 
 
+_STOP = frozenset("from with into that this over under what when where which".split())
+
+
 def args_ok(q: dict, r) -> tuple[bool, str]:
     """Whether the parsed arguments are the expected ones (and why not)."""
     exp, got = q["args"], r.args
@@ -45,7 +48,7 @@ def args_ok(q: dict, r) -> tuple[bool, str]:
         if re.search(r"[\u3400-\u9fff]", topic):
             ok = topic.replace(" ", "") in query.replace(" ", "")
         else:
-            words = [w for w in re.findall(r"[a-z0-9]+", topic) if len(w) > 3]
+            words = [w for w in re.findall(r"[a-z0-9]+", topic) if len(w) > 3 and w not in _STOP]
             ok = all(w in re.findall(r"[a-z0-9]+", query) for w in words)
         return ok, "" if ok else f"query {query!r} misses topic {topic!r}"
     if q["intent"] == "scan":
@@ -63,7 +66,8 @@ def answer_ok(q: dict, reply, router, ctx_reply) -> tuple[bool | None, str]:
     from secllm.knowledge import load_cwe, lookup
 
     text, intent = reply.answer, q["intent"]
-    zh = q["lang"] == "zh"
+    # a mixed-language question may fairly be answered in either language: the one detected counts
+    zh = (reply.language if q["variant"] == "mixed" else q["lang"]) == "zh"
     if intent == "judge":
         d = router.judge([q["args"]["items"][0]])
         attach_knowledge(d, "web-attack")

@@ -36,7 +36,7 @@ _QUOTED = re.compile(r"[\"“「『]([^\"”」』\n]{2,})[\"”」』]")
 _FILE = re.compile(r"(?<![\w/.-])((?:[\w.-]*/)*[\w-][\w.-]*\.(?:log|pcap|pcapng|cap|txt|jsonl|json|csv|evtx|gz|"
                    r"ps1|php|js|sh|py))\b", re.I)
 _COLON = re.compile(r"[:：]\s*")
-_QMARK = re.compile(r"[?？]\s*")
+_SEP = re.compile(r"[:：?？]\s*")
 _CJK_EDGE = re.compile(r"(?<=[\u3400-\u9fff])(?=[A-Za-z0-9])|(?<=[A-Za-z0-9])(?=[\u3400-\u9fff])")
 _DATA_CHARS = re.compile(r"[/=<>'\";()%&|$\\\[\]{}.]")
 _ORD_EN = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "last": -1, "1st": 1, "2nd": 2, "3rd": 3}
@@ -143,6 +143,12 @@ def _fix_typo(word: str) -> str | None:
     vocab = _vocab()
     if word in vocab:
         return word
+    if len(word) == 4:                 # "waht": one swap of two neighbouring letters only
+        for k in range(3):
+            swapped = word[:k] + word[k + 1] + word[k] + word[k + 2:]
+            if swapped in vocab:
+                return swapped
+        return None
     if len(word) < 5:
         return None
     hit = difflib.get_close_matches(word, [w for w in vocab if len(w) >= 4], n=1, cutoff=0.8)
@@ -177,13 +183,15 @@ def _catalogue_words() -> frozenset[str]:
     return frozenset(words - _COMMON_EN)
 
 
-def _is_security(text: str) -> bool:
-    """A security term: a word of the fixed lists, or a distinctive word of an ATT&CK/CWE entry
-    name (Chinese words through their CC-CEDICT English glosses)."""
+def _is_security(text: str, strict: bool = False) -> bool:
+    """A security term: a word of the fixed lists, or (unless ``strict``) a distinctive word of an
+    ATT&CK/CWE entry name (Chinese words through their CC-CEDICT English glosses)."""
     raw = set(_en_words(text))
     words = raw | {_fix_typo(w) or w for w in raw}
     if words & _SECURITY_EN or any(c in text for c in _SECURITY_ZH):
         return True
+    if strict:
+        return False
     try:
         vocab = _catalogue_words()
         if raw & vocab:
@@ -196,6 +204,11 @@ def _is_security(text: str) -> bool:
     except Exception:  # noqa: BLE001 — catalogues not installed: the fixed lists alone decide
         return False
     return False
+
+
+def _looks_data(text: str) -> bool:
+    """No Chinese and some punctuation of requests, paths or code."""
+    return not _CJK.search(text) and bool(_DATA_CHARS.search(text))
 
 
 def _items(question: str) -> tuple[list[str], str]:
@@ -211,24 +224,36 @@ def _items(question: str) -> tuple[list[str], str]:
         if items and _REQ_LINE.match(items[0]):
             items = [block.replace("\r\n", "\n").replace("\n", "\r\n") + ("\r\n\r\n" if "\n\n" not in block else "")]
         return items, rest[:m.start()] + " " + rest[m.end():]
-    ticks = _TICK.findall(rest)
-    if ticks:
-        return ticks, _TICK.sub(" ", rest)
-    # "<question>: <item>" / "<question>? <item>": the tail is the item when the head asks for a
-    # judgement, or when the tail looks like data (no Chinese, punctuation of requests and code)
-    for sep in (_COLON, _QMARK):
-        m = sep.search(rest)
-        if m and not _URL.match(rest[max(0, m.start() - 5):]) and m.end() < len(rest):
-            head, tail = rest[:m.start()], rest[m.end():].strip()
-            if not tail or _FILE.fullmatch(tail) or len(head) > 80:
-                continue
-            hits = _cue_hits(head)
-            looks_data = not _CJK.search(tail) and bool(_DATA_CHARS.search(tail))
-            if hits["judge"] or hits["scan"] or (looks_data and not ids_in_text(tail)):
-                return [tail], head
-    quoted = _QUOTED.findall(rest)
-    if quoted:
-        return quoted, _QUOTED.sub(" ", rest)
+    # explicit delimiters: `code`, "quotes", "<question>: <item>" or "<question>? <item>"; the one
+    # that starts first wins (an item may itself hold quotes, colons and question marks)
+    cands: list[tuple[int, list[str], str]] = []
+    m = _TICK.search(rest)
+    if m:
+        cands.append((m.start(), _TICK.findall(rest), _TICK.sub(" ", rest)))
+    m = _QUOTED.search(rest)
+    if m:
+        outside = _QUOTED.sub(" ", rest)
+        quoted = _QUOTED.findall(rest)
+        if _cue_hits(outside)["judge"] or any(_looks_data(x) for x in quoted):
+            cands.append((m.start(), quoted, outside))
+    for m in _SEP.finditer(rest):
+        if _URL.match(rest[max(0, m.start() - 5):]) or m.end() >= len(rest):
+            continue                                   # the colon of a URL scheme
+        head, tail = rest[:m.start()], rest[m.end():].strip()
+        if not tail or _FILE.fullmatch(tail) or len(head) > 80:
+            break
+        hits = _cue_hits(head)
+        # the tail is the item when the head asks for a judgement, or when it looks like data
+        if hits["judge"] or hits["scan"] or (_looks_data(tail) and not ids_in_text(tail)):
+            cands.append((m.start(), [tail], head))
+        break
+    if cands:
+        _, found, left = min(cands, key=lambda c: c[0])
+        if len(found) == 1:                            # "is this malicious: `x`": the x inside
+            inner = _TICK.fullmatch(found[0]) or _QUOTED.fullmatch(found[0])
+            if inner:
+                found = [inner.group(1)]
+        return found, left
     urls = _URL.findall(rest)
     if urls:
         return [u.rstrip(".,;:!?)）") for u in urls], _URL.sub(" ", rest)
@@ -349,7 +374,9 @@ def parse(question: str, files: tuple[str, ...] | list[str] = (), *, has_context
     if hits["knowledge"] and _is_security(rest):
         args["query"] = _query(rest)
         return out("search", "knowledge question without an id")
-    if _is_security(rest):
+    # asking back is for questions that are plainly about security; a word that merely also
+    # occurs in a catalogue name ("capital", "mount") does not make a question a security one
+    if _is_security(rest, strict=True):
         if hits["help"]:
             return out("help", "help cue")
         args["query"] = _query(rest)
