@@ -116,7 +116,7 @@ def answer_ok(q: dict, reply, router, ctx_reply) -> tuple[bool | None, str]:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--split", choices=["dev", "test", "test_b"], required=True)
+    ap.add_argument("--split", choices=["dev", "test", "test_b", "test_c"], required=True)
     ap.add_argument("--questions", default=str(FIX / "questions.jsonl"))
     ap.add_argument("--out", default=str(ROOT / "reports/assistant"))
     a = ap.parse_args()

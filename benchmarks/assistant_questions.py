@@ -131,6 +131,33 @@ T2 = {
                       "Who painted the Mona Lisa?", "What is 17 times 23?"],
                "zh": ["给猫取个什么名字好？", "一个苹果有多少卡路里？", "蒙娜丽莎是谁画的？", "17乘以23等于多少？"]},
 }
+# test_c: templates written after the first (and only) run on test_b, before the fixes it prompted
+T3 = {
+ "judge": {"en": [("plain", "Is this line from our access log an attack? {x}"), ("para", "hey, `{x}` - safe or not?"),
+                  ("para", "I found this in a request parameter, is it harmful: {x}"), ("typo", "is this suspicous: {x}"),
+                  ("mixed", "请问 is this malicious: {x}"), ("para", "Please judge \"{x}\" for me")],
+           "zh": [("plain", "这条日志是攻击吗：{x}"), ("para", "`{x}` 安全不安全？"), ("para", "帮忙判断下面的输入是否有害：{x}"),
+                  ("typo", "这个是恶以的吗：{x}"), ("mixed", "这个 input 是 attack 吗：{x}"), ("para", "请鉴定“{x}”是否可疑")]},
+ "knowledge": {"en": [("plain", "What's {x}?"), ("para", "summarize {x} for me"), ("para", "what can I do about {x}?"),
+                      ("typo", "explain {x} plz"), ("mixed", "{x} 的缓解措施 (in English please)")],
+               "zh": [("plain", "{x}指的是什么？"), ("para", "帮我介绍下{x}"), ("para", "{x}如何防范？"),
+                      ("typo", "{x}是什莫"), ("mixed", "{x} mitigation 有哪些")]},
+ "search": {"en": [("plain", "What's {x}?"), ("para", "what can we do against {x}?"),
+                   ("para", "describe {x} and its mitigations"), ("typo", "how to mitgate {x}")],
+            "zh": [("plain", "{x}指的是什么？"), ("para", "如何防止{x}？"), ("para", "介绍下{x}以及防护方法"),
+                   ("typo", "{x}是什莫？")]},
+ "scan": {"en": [("plain", "go through this log and tell me what you see"), ("para", "were we attacked? see the attached log"),
+                 ("named", "summarize the attacks in {f}")],
+          "zh": [("plain", "看看这个日志，有什么异常？"), ("para", "附件日志里我们被攻击了吗？"), ("named", "分析{f}中的攻击")]},
+ "profile": {"en": ["How does learning mode work and how do I start it?", "list the learned profiles"],
+             "zh": ["学习模式怎么开启？", "列出已经学习的画像"]},
+ "help": {"en": ["what are you able to do?", "show me some examples of what I can ask"],
+          "zh": ["你都能干什么？", "我可以问你哪些问题？"]},
+ "followup": {"en": [("and number 3?", 3), ("what about the 1st one?", 1)], "zh": [("第三个呢", 3), ("第一个是什么意思？", 1)]},
+ "off_topic": {"en": ["What time does the sun set today?", "Suggest a weekend trip near Beijing",
+                      "How do I make a paper airplane?", "Tell me a joke"],
+               "zh": ["今天几点日落？", "推荐一个北京周边的周末游", "纸飞机怎么折？", "讲个笑话"]},
+}
 CONTEXT = {"en": "how do I mitigate credential dumping?", "zh": "如何缓解凭据转储？"}
 N = {"judge": 24, "knowledge": 14, "search": 14, "scan": 6, "profile": 4, "help": 4, "followup": 4, "off_topic": 8}
 
@@ -207,7 +234,14 @@ def main() -> int:
     half_ids["test_b"] = [x for x in ids(rng_b) if x not in pool_ids]
     for name, tpl in T2.items():
         T[name]["test_b"] = tpl
-    for split in ("dev", "test", "test_b"):
+    half_topics["test_c"] = topics[120:160]
+    rng_c = random.Random(SEED + 2)
+    taken = set(pool_ids) | set(half_ids["test_b"])
+    half_items["test_c"] = items(rng_c)
+    half_ids["test_c"] = [x for x in ids(rng_c) if x not in taken]
+    for name, tpl in T3.items():
+        T[name]["test_c"] = tpl
+    for split in ("dev", "test", "test_b", "test_c"):
         for lang in ("en", "zh"):
             def add(intent, q, args, variant, source, **kw):
                 rows.append({"id": f"{split}-{lang}-{len(rows):04d}", "split": split, "lang": lang, "intent": intent,
