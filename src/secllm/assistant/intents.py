@@ -59,7 +59,8 @@ CUES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                    "means", "describe", "tell", "about", "remediate", "remediation", "patch", "defense", "defence",
                    "protect", "stop", "avoid", "technique", "weakness", "tactic"),
                   ("是什么", "什么是", "解释", "介绍", "缓解", "防御", "防护", "防范", "修复", "怎么防", "如何防",
-                   "含义", "意思", "讲讲", "说说", "说明", "措施", "对策", "加固", "预防", "应对", "是神马")),
+                   "含义", "意思", "讲讲", "说说", "说明", "措施", "对策", "加固", "预防", "应对", "是神马", "是啥",
+                   "啥是", "怎么回事", "指的是", "指什么", "何为", "什么意思")),
     "profile": (("learning", "learn", "learned", "learnt", "profile", "profiles", "baseline", "normal"),
                 ("学习模式", "学习", "学到", "基线", "画像", "正常行为", "建模")),
     "help": (("help", "capabilities", "capability", "features", "commands", "usage", "can"),
@@ -70,7 +71,9 @@ CUES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 _SECURITY_EN = frozenset("""security attack attacks vulnerability vulnerabilities exploit malware cve cwe att&ck attack
 mitre injection xss sqli csrf ssrf rce phishing ransomware backdoor trojan brute force password credential credentials
 hacker hackers firewall waf ids intrusion threat payload shell webshell privilege escalation lateral persistence
-exfiltration ddos dos botnet apt malicious suspicious secllm log logs pcap traffic encryption""".split())
+exfiltration ddos dos botnet apt malicious suspicious secllm log logs pcap traffic encryption hash hashes hashing
+cipher cryptography cryptographic authentication authorization certificate tls ssl spoofing sniffing keylogger
+rootkit spyware worm virus exploit exploits zero-day cobalt mimikatz""".split())
 _SECURITY_ZH = ("安全", "攻击", "漏洞", "恶意", "注入", "木马", "病毒", "黑客", "入侵", "钓鱼", "勒索", "后门", "提权",
                 "渗透", "防火墙", "威胁", "日志", "口令", "密码", "暴力破解", "横向移动", "持久化", "凭据", "数据泄露",
                 "缓解", "战术", "弱点", "缺陷", "跨站", "脚本", "转储", "蠕虫", "僵尸网络", "社会工程", "越权",
@@ -88,7 +91,11 @@ policy process processes program proper public remote resource resources service
 space standard storage system systems token transfer update upload usage users value video windows write match
 games music movie movies""".split())
 _HELP_PHRASES_EN = ("what can you do", "what do you do", "how do i use", "how to use", "what are you",
-                    "who are you", "what can secllm", "list your", "your capabilities", "what tools")
+                    "who are you", "what can secllm", "list your", "your capabilities", "what tools", "what i can ask",
+                    "can i ask")
+# "what commands do you support?", "what are you able to do?": about the assistant itself
+_ABOUT_YOU = re.compile(r"\b(?:support|commands?|capabilit\w*|features?|able to|examples?|usage)\b")
+_HELP_ZH = ("可以问你", "问你哪些", "你都能", "你支持", "你会做")
 _FOLLOW_EN = re.compile(r"\b(?:and|what about|how about|the|that|this)\b.*\b(?:one|item|line|finding|entry|result)\b"
                         r"|^\s*(?:and\s+)?(?:why|why\?|explain (?:it|that|more))\s*\??\s*$", re.I)
 _FOLLOW_ZH = ("那个", "这个呢", "个呢", "条呢", "项呢", "为什么", "上一个", "刚才", "它呢", "个是", "条是")
@@ -243,8 +250,10 @@ def _items(question: str) -> tuple[list[str], str]:
         if not tail or _FILE.fullmatch(tail) or len(head) > 80:
             break
         hits = _cue_hits(head)
-        # the tail is the item when the head asks for a judgement, or when it looks like data
-        if hits["judge"] or hits["scan"] or (_looks_data(tail) and not ids_in_text(tail)):
+        # the tail is the item when the head asks for a judgement, when it looks like data, or
+        # when a Chinese question introduces something that is not Chinese ("这条有没有问题：<x>")
+        zh_intro = m.group(0)[0] in ":：" and _CJK.search(head) and not _CJK.search(tail)
+        if hits["judge"] or hits["scan"] or ((_looks_data(tail) or zh_intro) and not ids_in_text(tail)):
             cands.append((m.start(), [tail], head))
         break
     if cands:
@@ -280,7 +289,8 @@ def _ordinal(text: str) -> int | None:
 _ZH_FILLER = frozenset("""请 帮 我 帮我 一下 这个 那个 是 什么 的 了 吗 呢 啊 如何 怎么 怎样 怎么样 应该 该 可以 能 你 一个 有
 哪些 些 和 与 及 以及 对 对于 关于 它 其 进行 做 告诉 讲讲 说说 介绍 解释 是什么 什么是 含义 意思 ？ ? ， , 。 ！
 下 中 里 里面 要 想 知道 给 我们 相关 问题""".split())
-_ZH_CUE_WORDS = frozenset("""缓解 防御 防护 防范 修复 加固 预防 应对 措施 对策 防 防止 避免 处理 解决 如何 神马
+_ZH_CUE_WORDS = frozenset("""缓解 防御 防护 防范 修复 加固 预防 应对 措施 对策 防 防止 避免 处理 解决 如何 神马 啥 怎么回事
+回事 指 何为
 介绍一下 解释一下 讲一下 说一下 是 什么样 的话""".split())
 _EN_FILLER = frozenset("""what is are the a an of and how do does i we my to it its about tell me explain describe
 please can you could would should mitigate mitigation mitigations prevent defend against stop fix means meaning
@@ -336,7 +346,7 @@ def parse(question: str, files: tuple[str, ...] | list[str] = (), *, has_context
     q = question.strip()
     items, rest = _items(q)
     lang = detect_language(rest if rest.strip() else q)
-    named = [m.group(1) for m in _FILE.finditer(rest)]
+    named = [m.group(1) for m in _FILE.finditer(_CJK_EDGE.sub(" ", rest))]
     all_files = [*files, *[f for f in named if f not in files]]
     hits = _cue_hits(rest)
     low = rest.lower()
@@ -357,7 +367,8 @@ def parse(question: str, files: tuple[str, ...] | list[str] = (), *, has_context
     if ids:
         args["ids"] = ids
         return out("knowledge", "catalogue id(s)")
-    if any(p in low for p in _HELP_PHRASES_EN) or (hits["help"] and lang == "zh" and not hits["knowledge"]):
+    if any(p in low for p in _HELP_PHRASES_EN) or (hits["help"] and lang == "zh" and not hits["knowledge"]) \
+            or (re.search(r"\b(?:you|your)\b", low) and _ABOUT_YOU.search(low)) or any(p in q for p in _HELP_ZH):
         return out("help", "help phrase")
     if hits["profile"] and (lang == "zh" and any(c in q for c in ("学习模式", "学到", "基线", "画像")) or
                             re.search(r"learning mode|learn(?:ed|t)?\b|profile|baseline", low)):
@@ -368,8 +379,10 @@ def parse(question: str, files: tuple[str, ...] | list[str] = (), *, has_context
                                                           and len(rest) <= 20):
             args["ordinal"] = n if n is not None else 1
             return out("followup", "refers to the previous answer")
-    if hits["scan"] and re.search(r"happened|summar|incident|attackers|actors|findings|发生|总结|汇总|概括|攻击者|事件",
-                                  rest, re.I):
+    if hits["scan"] and (re.search(r"what happened|发生了什么|发生什么", rest, re.I) or (
+            re.search(r"\b(?:logs?|captures?|pcaps?|files?|traffic)\b|日志|抓包|流量|文件|附件", rest, re.I)
+            and re.search(r"happened|summar|incident|attack|actor|finding|overview|发生|总结|汇总|概括|攻击|事件|情况|异常",
+                          rest, re.I))):
         return out("scan", "asks about logs or captures, none given")
     if hits["knowledge"] and _is_security(rest):
         args["query"] = _query(rest)
