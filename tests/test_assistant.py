@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("jieba")
-pytest.importorskip("mitreattack") if False else None
 
 from click.testing import CliRunner  # noqa: E402
 
@@ -120,7 +119,6 @@ def test_knowledge_answer_in_both_languages_has_the_same_facts(asst, question, l
     r = asst.ask(question)
     assert r.intent == "knowledge" and r.language == lang
     assert t.name in r.answer and "T1190" in r.citations
-    first_mit = sorted(t.mitigations)[0] if False else None
     mits = [m["id"] for m in r.tool_calls[0].result["entries"][0]["mitigations"]]
     assert mits and all(m in t.mitigations for m in mits) and all(m in r.answer for m in mits)
     assert ("缓解措施" if lang == "zh" else "Mitigations") in r.answer
@@ -371,10 +369,40 @@ def test_llm_local_endpoint_is_not_masked_by_default_and_failures_are_one_line(f
         LLMAssistant(LLMConfig("file:///etc/passwd", "m"), toolbox)
 
 
-def test_llm_scan_only_reads_files_the_person_gave(fake_llm, toolbox):
-    from secllm.assistant.session import ToolCall  # noqa: F401
+def test_llm_scan_only_reads_files_the_person_gave(fake_llm, toolbox, monkeypatch):
+    a = LLMAssistant(LLMConfig(fake_llm[0], "m"), toolbox)
+    replies = iter([{"role": "assistant", "content": None, "tool_calls": [{"id": "1", "type": "function", "function": {
+        "name": "scan", "arguments": json.dumps({"files": [str(FIX / "access.log")]})}}]},
+        {"role": "assistant", "content": "done"}])
+    monkeypatch.setattr(a, "_post", lambda messages: next(replies))
+    r = a.ask("what happened?")                          # the model names a file the person never gave
+    assert r.tool_calls[0].arguments == {"files": []} and r.tool_calls[0].result["status"] == "error"
 
-    a = LLMAssistant(LLMConfig(*fake_llm[:1], "m"), toolbox)
-    a.tools = toolbox
-    # the fake model answers every user message with a judge call; call the scan filter directly
-    assert Path("/etc/passwd").name not in json.dumps(a.tools.call("scan", {"files": []}))
+
+# ------------------------------------------------------------------------------ the question set's answers
+@pytest.mark.parametrize("q", [q for q in QUESTIONS if q["split"] == "dev" and q["intent"] in ("judge", "knowledge",
+                                                                                                 "off_topic")],
+                         ids=lambda q: q["id"])
+def test_dev_answers_match_tool_output(q, asst, toolbox):
+    """Every dev judge/knowledge/off-topic answer against tool output computed here."""
+    from secllm.detect.knowledge import attach_knowledge
+    from secllm.knowledge import load_cwe, lookup
+
+    r = asst.ask(q["question"], q.get("files", []))
+    zh = (r.language if q["variant"] == "mixed" else q["lang"]) == "zh"
+    if q["intent"] == "judge":
+        d = toolbox.router.judge(q["args"]["items"])
+        attach_knowledge(d, "web-attack")
+        d = d[0]
+        got = r.tool_calls[0].result["results"][0]
+        assert (got["status"], got["label"], got["attack_type"]) == (d.status, d.label, d.attack_type)
+        word = ("未判断" if zh else "not judged") if d.status != "ok" else \
+            {"malicious": "恶意" if zh else "malicious", "benign": "良性" if zh else "benign"}[d.label]
+        assert word in r.answer
+        assert set((d.knowledge or {}).get("cwe", []) + (d.knowledge or {}).get("attack", [])) <= set(r.citations)
+    elif q["intent"] == "knowledge":
+        ident = q["args"]["ids"][0]
+        need = list(load_cwe().cve_index[ident]) if ident.startswith("CVE-") else [lookup(ident).name]
+        assert all(n in r.answer for n in need) and ident in r.citations
+    else:
+        assert not r.tool_calls and not r.citations
