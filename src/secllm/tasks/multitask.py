@@ -112,11 +112,14 @@ class MultiTaskModel:
     def _load_lora(self, task: str, d: Path) -> None:
         from peft import PeftModel
 
-        if self.peft is None:
-            self.peft = PeftModel.from_pretrained(self.model.bert, str(d), adapter_name=task, is_trainable=False)
-            self.model.bert = self.peft
-        else:
-            self.peft.load_adapter(str(d), adapter_name=task, is_trainable=False)
+        from secllm.model.quiet import no_peft_deprecation
+
+        with no_peft_deprecation():
+            if self.peft is None:
+                self.peft = PeftModel.from_pretrained(self.model.bert, str(d), adapter_name=task, is_trainable=False)
+                self.model.bert = self.peft
+            else:
+                self.peft.load_adapter(str(d), adapter_name=task, is_trainable=False)
         self.peft.eval()
 
     def use(self, task: str):
