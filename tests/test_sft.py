@@ -330,6 +330,15 @@ def test_mcq_scoring_matches_a_direct_computation(tiny_model_dir):
     assert mcq_baselines([single])["chance"] == pytest.approx(0.25)
 
 
+def test_verdict_parser_reads_negations():
+    from secllm.sft.evaluate import verdict_of
+
+    assert verdict_of("This PowerShell script is not malicious. It measures objects.") == "benign"
+    assert verdict_of("It isn't malicious") == "benign" and verdict_of("这段脚本不是恶意的。") == "benign"
+    assert verdict_of("Verdict: malicious — SQL injection.") == "malicious" and verdict_of("判定：正常（良性）。") == "benign"
+    assert verdict_of("Extracting information about processes") is None
+
+
 def test_instruction_eval_reports_tool_and_verdict_metrics(tiny_model_dir, tiny_data):
     from secllm.sft.evaluate import eval_instructions, load
 

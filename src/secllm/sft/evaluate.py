@@ -19,6 +19,8 @@ Instruction test split (``test.jsonl``), by greedy generation:
     ('A', 'C')
     >>> verdict_of("判定：恶意——SQL 注入。"), verdict_of("Verdict: benign (no attack found).")
     ('malicious', 'benign')
+    >>> verdict_of("This PowerShell script is not malicious."), verdict_of("这段脚本不是恶意的。")
+    ('benign', 'benign')
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ def letters_in(text: str) -> tuple[str, ...]:
 def verdict_of(text: str) -> str | None:
     """malicious / benign from an answer's first line (English or Chinese), else None."""
     line = (text.strip().splitlines() or [""])[0].lower()
+    if re.search(r"\b(not|isn't|is not|non-?)\s*malicious|不是恶意|非恶意|无恶意|没有恶意|不属于恶意", line):
+        return "benign"                     # "not malicious" names the word but means the opposite
     if "malicious" in line or "恶意" in line:
         return "malicious"
     if "benign" in line or "正常" in line:
