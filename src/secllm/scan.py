@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from secllm.data.bounded import clean_id, parse_json_line
+from secllm.data.corpus import scrub_surrogates
 from secllm.data.readers import parse_access_log_line
 from secllm.html_escape import term_safe
 
@@ -264,16 +266,21 @@ def _line_items(lines: Iterable[Any], name: str, fmt: str, text_field: str | Non
                            user_agent=ua if ua and ua != "-" else None)
         elif fmt == "jsonl":
             field_ = text_field or "text"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield ScanItem(rid, file=name, line=n, error=f"invalid JSON: {exc.msg}")
+            # issue 18: any parse failure (deep nesting, huge ints...) is a typed item, never raised;
+            # ids and texts are scrubbed of lone surrogates so that every writer can encode them
+            obj, jerr = parse_json_line(line)
+            if jerr is not None:
+                yield ScanItem(rid, file=name, line=n, error=f"bad_json: {jerr}")
                 continue
             if not isinstance(obj, dict) or not isinstance(obj.get(field_), str):
-                yield ScanItem(rid, file=name, line=n, error=f"expected an object with a string {field_!r}")
+                yield ScanItem(rid, file=name, line=n, error=f"bad_json: expected an object with a string {field_!r}")
                 continue
-            oid = obj.get("id")
-            yield ScanItem(f"{name}:{oid}" if oid is not None else rid, obj[field_], name, n, invalid_utf8=bad)
+            oid = clean_id(obj.get("id"), "")
+            if oid is None:
+                yield ScanItem(rid, file=name, line=n, error="bad_json: 'id' must be a string or a number")
+                continue
+            yield ScanItem(f"{name}:{oid}" if obj.get("id") is not None else rid, scrub_surrogates(obj[field_]),
+                           name, n, invalid_utf8=bad)
         else:
             yield ScanItem(rid, line, name, n, invalid_utf8=bad)
 

@@ -87,7 +87,9 @@ def _load_head(path: Path):
     import torch
     from safetensors.torch import load_file
 
-    sd = load_file(str(path))
+    from secllm.model.modeling import require_safetensors
+
+    sd = load_file(str(require_safetensors(path)))
     lin = torch.nn.Linear(sd["weight"].shape[1], sd["weight"].shape[0])
     with torch.no_grad():
         lin.weight.copy_(sd["weight"])
@@ -151,7 +153,9 @@ class MultiTaskModel:
         return sorted(set(adapter_tasks(self.model_dir)) | set(self.metas))
 
     def _load(self, task: str) -> None:
-        d = self.model_dir / ADAPTERS / task
+        from secllm.paths import check_task_name
+
+        d = self.model_dir / ADAPTERS / check_task_name(task)
         if not (d / "task.json").exists():
             raise KeyError(f"{self.model_dir} has no adapter for task {task!r}; available: {self.available()}")
         meta = _check_task_meta(json.loads((d / "task.json").read_text()))
@@ -166,6 +170,10 @@ class MultiTaskModel:
     def _load_lora(self, task: str, d: Path) -> None:
         from peft import PeftModel
 
+        from secllm.model.modeling import require_safetensors
+
+        # peft falls back to torch.load (a pickle) on adapter_model.bin: refuse that first
+        require_safetensors(d / "adapter_model.safetensors")
         if self.peft is None:
             self.peft = PeftModel.from_pretrained(self.model.bert, str(d), adapter_name=task, is_trainable=False)
             self.model.bert = self.peft
@@ -271,6 +279,9 @@ def train_adapter(base_dir: str | Path, task: str, train: Examples, val: Example
     from secllm.model.modeling import load_classifier, read_meta
     from secllm.tasks.finetune import best_threshold
 
+    from secllm.paths import check_task_name
+
+    check_task_name(task)                 # it becomes a directory name under out_dir/adapters/
     cfg = cfg or FinetuneConfig(epochs=3, lr=2e-3)
     labels = list(labels)
     unknown = {l for l in train.labels + val.labels if l not in labels}
@@ -600,7 +611,9 @@ def adapt_model_dir(model_dir: str | Path, task: str, examples: Examples, out_di
     text head grows too (:func:`secllm.tasks.grow.grow_served`).
     """
     from secllm.model.modeling import read_meta
+    from secllm.paths import check_task_name
 
+    check_task_name(task)
     src, out = Path(model_dir), Path(out_dir)
     meta = read_meta(src)
     if not (src / "model.safetensors").exists():
@@ -679,8 +692,10 @@ def export_task_onnx(model_dir: str | Path, task: str, out_dir: str | Path, *, q
     graph afterwards. Returns the export manifest."""
     import tempfile
 
+    from secllm.paths import check_task_name
     from secllm.runtime.onnx import export_onnx
 
+    check_task_name(task)
     with tempfile.TemporaryDirectory() as tmp:
         info = export_onnx(merge_task(model_dir, task, Path(tmp) / task), out_dir, quantize=quantize)
     if int8_only and quantize:

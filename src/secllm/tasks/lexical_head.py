@@ -43,7 +43,9 @@ HEAD_MAX_LENGTH = 512           # tokens read per item: the linear model is chea
 
 
 def head_dir(model_dir: str | Path, task: str) -> Path:
-    return Path(model_dir) / HEADS_DIR / task
+    from secllm.paths import check_task_name
+
+    return Path(model_dir) / HEADS_DIR / check_task_name(task)
 
 
 def serve_mode(model_dir: str | Path, task: str) -> str | None:

@@ -193,7 +193,7 @@ class SentenceEncoder:
             torch.set_num_threads(threads)
         self.torch = torch
         self.tok = AutoTokenizer.from_pretrained(str(d), local_files_only=True)
-        self.model = AutoModel.from_pretrained(str(d), local_files_only=True).eval()
+        self.model = AutoModel.from_pretrained(str(d), local_files_only=True, use_safetensors=True).eval()
         self.max_length = int(max_length)
         self.fingerprint = encoder_fingerprint(d)
 
