@@ -157,14 +157,14 @@ def test_never_raises_on_random_text() -> None:
 
 @pytest.mark.parametrize(
     "unit",
-    ["a", "1.", ":", "1:", "a@", "eyJ", "f0", "aZ9", " ", '"', "password=", "Authorization: ", "-----BEGIN PRIVATE KEY-----",
-     "1", "+1", "+1 2", "4111 ", "1-", "123-45-", "(415) ", "xoxb-", "sk_live_"],
+    ["a", "1.", ":", "1:", "a@", "eyJ", "f0", "aZ9", " ", '"', "password=", "Authorization: ",
+     "-----BEGIN PRIVATE KEY-----", "1", "+1", "+1 2", "4111 ", "1-", "123-45-", "(415) ", "xoxb-", "sk_live_"],
 )
 def test_linear_time_on_hostile_input(unit: str) -> None:
     text = (unit * (200_000 // len(unit) + 1))[:200_000]
-    start = time.perf_counter()
+    start = time.thread_time()           # CPU time: a loaded CI machine stretches wall time, not this
     find_sensitive(text)
-    assert time.perf_counter() - start < 2.0
+    assert time.thread_time() - start < 2.0
 
 
 def test_one_megabyte_mixed_log() -> None:
@@ -172,7 +172,7 @@ def test_one_megabyte_mixed_log() -> None:
     words = ["GET", "/index.php?id=1", "10.0.0.1", "user@example.com", "fe80::1", "aa:bb:cc:dd:ee:ff",
              "password=x", "the", "12:30:45", "5f4dcc3b5aa765d61d8327deb882cf99"]
     text = " ".join(rng.choice(words) for _ in range(120_000))[:1_000_000]
-    start = time.perf_counter()
+    start = time.thread_time()
     out = desensitize(text)
-    assert time.perf_counter() - start < 4.0
+    assert time.thread_time() - start < 4.0
     assert "10.0.0.1" not in out and "user@example.com" not in out

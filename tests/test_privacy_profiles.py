@@ -43,7 +43,7 @@ def _traffic(n: int, seed: int) -> list[str]:
     s = SECRETS
     out = []
     for i in range(n):
-        k = i % 4
+        k = i % 5
         if k == 0:
             out.append(_req("GET", f"/account?email={s['email']}&key={s['stripe']}&ssn={s['ssn']}"
                                    f"&sort={rng.choice(['asc', 'desc'])}"))
@@ -52,8 +52,10 @@ def _traffic(n: int, seed: int) -> list[str]:
         elif k == 2:
             body = json.dumps({"user": {"mail": s["email"], "ssn": s["ssn"]}, "n": rng.randint(1, 9)})
             out.append(_req("POST", "/api/v1/profile", body, "application/json"))
-        else:
+        elif k == 3:
             out.append(_req("GET", f"/reset/{s['email']}/confirm?{s['stripe']}=1&from={s['ip']}"))
+        else:
+            out.append(_req("GET", f"/files/report.{s['stripe']}", extra=(f"X-{s['stripe']}: 1",)))
     return out
 
 
@@ -66,7 +68,7 @@ def _assert_private(d: Path) -> None:
         data = p.read_bytes()
         for kind, secret in SECRETS.items():
             assert secret.encode() not in data, f"{kind} found in {p.name}"
-        assert b"4111 1111" not in data and b"alice" not in data
+        assert b"4111 1111" not in data and b"alice" not in data and b"sk_live" not in data
 
 
 @pytest.fixture(autouse=True)
@@ -115,7 +117,8 @@ def test_log_profile_stores_no_raw_addresses_or_mails(tmp_path):
     prof = learn_profile(lines, "auth", out_dir=tmp_path / "l", fmt="log")
     _assert_private(tmp_path / "l")
     scorer = ProfileScorer(prof)
-    normal, odd = scorer.score([lines[0], lines[0].replace("port 22 ", "port 8443 ").replace("port 2222 ", "port 8443 ")])
+    odd_line = lines[0].replace("port 22 ", "port 8443 ").replace("port 2222 ", "port 8443 ")
+    normal, odd = scorer.score([lines[0], odd_line])
     assert normal.verdict == "normal"
     assert any("8443" in e for e in odd.evidence), odd.evidence
 

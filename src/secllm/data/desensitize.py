@@ -113,7 +113,8 @@ _NANP_PHONE_RE = re.compile(r"(?<![\w.(-])(?:\([2-9]\d{2}\) ?|[2-9]\d{2}[-.])[2-
 # US social security numbers, dashed, without the never-issued areas (000, 666, 9xx) and groups.
 _SSN_RE = re.compile(r"(?<![\w.-])(?!000|666|9)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?!\w|-\d)")
 # PRC resident identity numbers: region, birth date, sequence, ISO 7064 MOD 11-2 check character.
-_CN_ID_RE = re.compile(r"(?<![\w.-])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?!\w)")
+_CN_ID_RE = re.compile(r"(?<![\w.-])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
+                       r"\d{3}[\dXx](?!\w)")
 _CN_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 # Payment card numbers: 13-19 digits, optionally grouped by single spaces or dashes; kept only with
 # a card-network prefix and a valid Luhn check digit.
@@ -121,8 +122,8 @@ _CARD_RE = re.compile(r"(?<![\w.-])\d(?:[ -]?\d){12,18}(?!\w|[.-]\d)")
 _CARD_PREFIX = re.compile(r"4|5[1-5]|2[2-7]|3[47]|3[0689]|6")
 # Provider-prefixed API keys (Stripe, GitHub, Slack, Google, GitLab): secret by their prefix alone.
 _PREFIXED_KEY_RE = re.compile(
-    r"(?<![\w-])(?:[sr]k_(?:live|test)_[0-9A-Za-z]{10,99}|gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_\w{20,255}"
-    r"|xox[abprs]-[A-Za-z0-9-]{10,250}|AIza[0-9A-Za-z_-]{35}|glpat-[\w-]{20,64})(?![\w-])"
+    r"(?<![A-Za-z0-9])(?:[sr]k_(?:live|test)_[0-9A-Za-z]{10,99}+|gh[pousr]_[A-Za-z0-9]{30,255}+|github_pat_\w{20,255}+"
+    r"|xox[abprs]-[A-Za-z0-9-]{10,250}+|AIza[0-9A-Za-z_-]{35}|glpat-[\w-]{20,64}+)(?![\w-])"
 )
 
 
@@ -323,6 +324,8 @@ def find_sensitive(text: str, kinds: tuple[str, ...] | None = None) -> list[tupl
         >>> find_sensitive("from 192.168.1.20 to ::1")
         [(5, 17, 'ipv4'), (21, 24, 'ipv6')]
     """
+    if (len(text) < 11 and text.isalnum()) or (len(text) < 20 and text.isalpha()):
+        return []           # a short word or number: no pattern can match (the common log token)
     hits = [h for h in _candidates(text) if h[1] > h[0] and (kinds is None or h[2] in kinds)]
     hits.sort()
     kept: list[_Hit] = []

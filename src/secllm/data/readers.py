@@ -385,7 +385,9 @@ def read_jsonl(
         raw_label, raw_uid = obj.pop(label_field, None), obj.pop(id_field, None)
         raw_group = obj.get(group_field) if group_field else None
         uid = clean_id(raw_uid, rid)
-        label = None if raw_label is None else clean_id(str(raw_label) if isinstance(raw_label, bool) else raw_label, "")
+        if isinstance(raw_label, bool):
+            raw_label = str(raw_label)
+        label = None if raw_label is None else clean_id(raw_label, "")
         group = None if raw_group is None else clean_id(raw_group, "")
         if uid is None or (raw_label is not None and label is None) or (raw_group is not None and group is None):
             yield _error(rid, modality, source, f"bad_json: line {lineno}: {id_field!r}, {label_field!r} and the "
@@ -836,6 +838,9 @@ def _mask_frame(linktype: int, orig: bytes) -> tuple[bytearray, _Layout] | None:
     return out, lay
 
 
+_MAX_RECORD_BYTES = 1 << 20   # one pcap record / pcapng block (snap lengths stop at 256 KiB)
+
+
 class _ReadTracker:
     """File wrapper that notices truncation the capture libraries pass over silently.
 
@@ -852,6 +857,12 @@ class _ReadTracker:
         self.error: BaseException | None = None
 
     def read(self, n: int = -1) -> bytes:
+        if n is not None and n > _MAX_RECORD_BYTES:
+            # a record header claims more than any capture holds: scapy would allocate that much up
+            # front (a 24-byte pcapng asked for 32 MiB, fuzzing found); report it as a bad record
+            self.error = InputLimitError("too_large", f"a capture record claims {n} bytes (more than "
+                                                      f"{_MAX_RECORD_BYTES}): corrupt or hostile capture")
+            raise OSError(str(self.error))
         try:
             data = self._f.read(n)
         except _STREAM_ERRORS as e:

@@ -130,9 +130,17 @@ def _directory(endpoint: str) -> str:
     return endpoint.rsplit("/", 1)[0] + "/"
 
 
+_EXTENSION = re.compile(r"[a-z0-9]{1,10}")
+
+
 def _extension(path: str) -> str:
+    """The file extension of a path's last segment; ``?`` for anything that is not a short
+    alphanumeric extension (it is stored: ``/f.sk_live_...`` must not leave part of a key behind)."""
     last = path.rsplit("/", 1)[-1]
-    return last.rsplit(".", 1)[-1].lower()[:10] if "." in last else ""
+    if "." not in last:
+        return ""
+    ext = last.rsplit(".", 1)[-1].lower()
+    return ext if _EXTENSION.fullmatch(ext) else "?"
 
 
 def _observation(kind: str, method: str | None, text: str, parts: list[Part], headers: list[str],
@@ -183,7 +191,7 @@ def parse_observation(item: str, fmt: str = "auto") -> Observation | None:
         except HttpParseError:
             return None
         method = req.method.upper() if _METHOD_OK.fullmatch(req.method) else req.method
-        headers = [n.lower() for n, _, _, _ in req.headers]
+        headers = [mask_name(n.lower()) for n, _, _, _ in req.headers]
         return _observation("http", method, item, parts, headers, item)
     if kind == "url" and fmt in ("auto", "url"):
         return _observation("url", None, item, parts, [], item)
