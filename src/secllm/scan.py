@@ -291,7 +291,10 @@ def _csv_items(p: Path, text_field: str | None) -> Iterator[ScanItem]:
         # surrogateescape: a non-UTF-8 byte is kept (and judged) instead of failing the file
         ft = io.TextIOWrapper(fb, encoding="utf-8", errors="surrogateescape", newline="")
         reader = csv.DictReader(ft)
-        cols = reader.fieldnames or []
+        try:
+            cols = reader.fieldnames or []
+        except csv.Error as exc:        # a header field over the csv size limit (issue 18)
+            raise ValueError(f"{p}: unreadable CSV header: {exc}") from None
         col = text_field or next((c for c in ("text", "payload", "url", "request") if c in cols), None)
         if col is None or col not in cols:
             raise ValueError(f"{p}: no text column (columns: {cols}); pass --text-field NAME")

@@ -169,6 +169,10 @@ def read_payload_csv(
     raw, stream_error = _read_all(path)
     text, enc = _decode(raw)
     reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        reader.fieldnames  # noqa: B018 - reads the header row
+    except csv.Error as e:          # a header field over the csv size limit: the file is unusable
+        raise ValueError(f"{path}: unreadable CSV header: {e}") from None
     if reader.fieldnames is None or text_col not in reader.fieldnames:
         raise ValueError(f"{path}: no column {text_col!r} (columns: {reader.fieldnames})")
     i = 0
@@ -902,18 +906,19 @@ def _iter_capture(path: PathLike) -> Iterator[_Packet | str]:
     from scapy.data import MTU
     from scapy.utils import RawPcapNgReader, RawPcapReader
 
+    # scapy logs a warning for every oddity (opening included); the error Record says what happened.
     tracker = _ReadTracker(_open_binary(path))
+    log = logging.getLogger("scapy.runtime")
+    old_level = log.level
+    log.setLevel(logging.ERROR)
     try:
         reader = RawPcapReader(tracker)  # dispatches to RawPcapNgReader on a pcapng magic
     except Exception as e:  # noqa: BLE001 - scapy raises Scapy_Exception / struct / EOF errors
         tracker.close()
+        log.setLevel(old_level)
         yield f"not a readable pcap/pcapng file: {e}"
         return
     is_ng = isinstance(reader, RawPcapNgReader)
-    # scapy logs a warning for every oddity; the error Record already says what happened.
-    log = logging.getLogger("scapy.runtime")
-    old_level = log.level
-    log.setLevel(logging.ERROR)
     problem: str | None = None
     try:
         index = 0
