@@ -317,3 +317,15 @@ def test_pcap_gzip_bomb_is_an_error_record(tmp_path):
             f.write(rec)
     recs = list(read_pcap(p))
     assert recs[-1].error is not None and "compression_ratio" in recs[-1].error
+
+
+def test_cli_detect_argument_with_undecodable_bytes(tiny_web_model):
+    """An argument that was not UTF-8 reaches Python as lone surrogates (surrogateescape): it is
+    judged as latin-1 and the JSON writer does not crash."""
+    from secllm.cli import main
+
+    r = CliRunner().invoke(main, ["detect", "--json", "--model", str(tiny_web_model), "--backend", "torch",
+                                  "--no-evidence", "id=1\udcff' or 1=1", "\ud800"])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
+    assert len(rows) == 2 and any("invalid_utf8" in w for w in rows[0]["warnings"])

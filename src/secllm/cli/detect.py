@@ -108,10 +108,10 @@ def _format_profile_table(profs) -> str:
 
 def _input_items(texts, file_, jsonl: bool, raw_requests: bool = False):
     """(items, progress): TEXTS as items, else --file / stdin read as lines, JSONL or raw requests."""
-    from secllm.detect.io import Item, iter_items
+    from secllm.detect.io import iter_items
 
     if texts:
-        return [Item(str(i + 1), t, None, False) for i, t in enumerate(texts)], False
+        return [_arg_item(str(i + 1), t) for i, t in enumerate(texts)], False
     if file_ and file_ != "-":
         fh = open(file_, "rb")
     elif not sys.stdin.isatty() or file_ == "-":
@@ -128,6 +128,24 @@ def _input_items(texts, file_, jsonl: bool, raw_requests: bool = False):
                 rest += len(chunk)
         return _iter_request_items(raw, rest), True
     return iter_items(fh, fmt="jsonl" if jsonl else "text"), True
+
+
+def _arg_item(rid: str, text: str):
+    """An item from a command-line argument: bytes that were not UTF-8 reach Python as lone
+    surrogates (surrogateescape); they are judged as latin-1, like undecodable stdin lines, and
+    never reach a writer (which cannot encode them)."""
+    from secllm.data.corpus import scrub_surrogates
+    from secllm.detect.io import Item
+
+    try:
+        text.encode("utf-8")
+        return Item(rid, text, None, False)
+    except UnicodeEncodeError:
+        pass
+    try:
+        return Item(rid, text.encode("utf-8", "surrogateescape").decode("latin-1"), None, True)
+    except UnicodeEncodeError:
+        return Item(rid, scrub_surrogates(text), None, False)
 
 
 def _iter_request_items(raw: bytes, rest: int = 0):
