@@ -329,3 +329,20 @@ def test_cli_detect_argument_with_undecodable_bytes(tiny_web_model):
     assert r.exit_code == 0, r.output
     rows = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
     assert len(rows) == 2 and any("invalid_utf8" in w for w in rows[0]["warnings"])
+
+
+def test_pcap_reassembly_holds_a_bounded_total(tmp_path):
+    """Many TCP streams, each under the per-stream cap, no longer add up without bound."""
+    from scapy.layers.inet import IP, TCP
+    from scapy.utils import wrpcap
+
+    from secllm.data.readers import reassemble_http_from_pcap
+
+    req = b"GET /a?x=1 HTTP/1.1\r\nHost: h\r\n\r\n" + b"x" * 900
+    pkts = [IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=1000 + i, dport=80, flags="PA", seq=1) / req
+            for i in range(40)]
+    p = tmp_path / "many.pcap"
+    wrpcap(str(p), pkts)
+    recs = list(reassemble_http_from_pcap(p, max_total_bytes=10 * len(req)))
+    assert sum(r.error is None for r in recs) == 10
+    assert recs[-1].error.startswith("too_large") and str(30 * len(req)) in recs[-1].error

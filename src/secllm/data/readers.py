@@ -1103,12 +1103,14 @@ def read_pcap(
 
 
 def reassemble_http_from_pcap(
-    path: PathLike, *, max_stream_bytes: int = 1 << 20, source: str | None = None
+    path: PathLike, *, max_stream_bytes: int = 1 << 20, max_total_bytes: int = MAX_FILE_BYTES,
+    source: str | None = None,
 ) -> Iterator[Record]:
     """Yield ``http`` Records for the HTTP requests carried in a capture's TCP streams.
 
     Each flow direction is reassembled in sequence order (retransmissions and overlaps dropped; a
-    gap ends one piece and starts the next), capped at ``max_stream_bytes``; every piece is then
+    gap ends one piece and starts the next), capped at ``max_stream_bytes`` (and all streams together
+    at ``max_total_bytes``: payload past it is dropped and reported); every piece is then
     split with :func:`secllm.data.http.iter_raw_requests` and the segments that parse as requests
     are kept, so server responses and TLS streams yield nothing. ``meta`` has the flow number,
     method and target. A broken capture adds one error Record at the end.
@@ -1117,6 +1119,7 @@ def reassemble_http_from_pcap(
     streams: dict[tuple[Any, ...], dict[str, Any]] = {}
     flow_numbers: dict[tuple[Any, ...], int] = {}
     problem: str | None = None
+    total = dropped = 0          # payload bytes held across all streams / dropped past max_total_bytes
     for item in _iter_capture(path):
         if isinstance(item, str):
             problem = item
@@ -1136,6 +1139,10 @@ def reassemble_http_from_pcap(
         payload = item.data[lay.payload_start : lay.payload_end]
         if not payload or st["size"] >= max_stream_bytes:
             continue
+        if total >= max_total_bytes:
+            dropped += len(payload)
+            continue
+        total += len(payload)
         if st["base"] is None:
             st["base"] = lay.seq
         st["segs"].append((lay.seq, payload))
@@ -1173,5 +1180,8 @@ def reassemble_http_from_pcap(
                 yield Record(id=f"{source}:http{k}", modality="http", text=clean, source=source,
                              group=f"{source}#flow{st['flow']}", meta=meta)
                 k += 1
+    if dropped:
+        yield _error(f"{source}:too_large", "http", source, f"too_large: {dropped} payload bytes past "
+                                                              f"{max_total_bytes} (all TCP streams) not reassembled")
     if problem:
         yield _error(f"{source}:error", "http", source, problem)
