@@ -68,6 +68,7 @@ class ScanItem:
     error: str | None = None
     invalid_utf8: bool = False
     user_agent: str | None = None        # access logs: the logged User-Agent (scanner signatures read it)
+    kind: tuple[str, str | None, float] | None = None   # identified (kind, family, confidence): routing
 
 
 FLUSH = object()      # yielded by a followed file when it is idle: judge what is buffered now
@@ -164,50 +165,104 @@ def _iter_raw_lines(f: IO[bytes]) -> Iterator[tuple[bytes | None, str | None]]:
         yield None, f"stream broken: {exc}"
 
 
+ROTATED_GRACE_S = 5.0       # a rotated file is still read this long for writes that come late
+_SIG_BYTES = 64             # the last bytes read, checked before reading on (truncate-then-rewrite)
+
+
+class _Tail:
+    """One open file being followed: where it is, a half-written line, the last bytes read."""
+
+    def __init__(self, f: IO[bytes]):
+        self.f, self.ino = f, os.fstat(f.fileno()).st_ino
+        self.pending, self.skipping, self.sig = b"", False, b""
+        self.deadline: float | None = None          # set once rotated away
+
+    def lines(self) -> Iterator[tuple[bytes | None, str | None]]:
+        """The complete lines readable now (a half-written line waits for its end)."""
+        while True:
+            raw = self.f.readline(MAX_LINE_BYTES + 1)
+            if not raw:
+                return
+            self.sig = (self.sig + raw)[-_SIG_BYTES:]
+            ended = raw.endswith(b"\n")
+            if self.skipping:                           # the tail of an over-long line
+                self.skipping = not ended
+                continue
+            self.pending += raw
+            if ended:
+                line, self.pending = self.pending, b""
+                yield line, None
+            elif len(self.pending) > MAX_LINE_BYTES:
+                yield None, f"line longer than {MAX_LINE_BYTES} bytes"
+                self.pending, self.skipping = b"", True
+
+    def rewritten(self) -> bool:
+        """Truncated (shorter than where we are), or truncated and rewritten past where we are (the
+        bytes before our offset are not the ones we read): either way, read again from the start."""
+        pos = self.f.tell()
+        try:
+            size = os.fstat(self.f.fileno()).st_size
+        except OSError:
+            return False
+        if size < pos:
+            return True
+        n = len(self.sig)
+        return bool(n) and os.pread(self.f.fileno(), n, pos - n) != self.sig
+
+    def restart(self) -> None:
+        self.f.seek(0)
+        self.pending, self.skipping, self.sig = b"", False, b""
+
+
 def _follow_raw_lines(path: Path, poll: float, should_stop: Callable[[], bool]) -> Iterator[Any]:
     """``tail -F`` from the start of ``path``: complete lines as they are written, ``FLUSH`` when
-    idle, reopened when the file is rotated (new inode) or started again after truncation."""
-    f: IO[bytes] | None = None
-    ino, pending, skipping = None, b"", False
+    idle. On rotation (a new file under the name) the old file is read to its end first and kept
+    open ``ROTATED_GRACE_S`` for late writes from a daemon that still holds it; truncation, even
+    followed at once by a longer rewrite, restarts at the new content's first byte. A line is never
+    judged in fragments."""
+    cur: _Tail | None = None
+    rotated: list[_Tail] = []
     try:
         while not should_stop():
-            if f is None:
+            if cur is None:
                 try:
-                    f = open(path, "rb")  # noqa: SIM115
-                    ino, pending, skipping = os.fstat(f.fileno()).st_ino, b"", False
+                    cur = _Tail(open(path, "rb"))  # noqa: SIM115 - closed below
                 except FileNotFoundError:      # between rotation and re-creation
-                    yield FLUSH
-                    time.sleep(poll)
-                    continue
-            raw = f.readline(MAX_LINE_BYTES + 1)
-            if raw:
-                ended = raw.endswith(b"\n")
-                if skipping:                         # the tail of an over-long line
-                    skipping = not ended
-                    continue
-                pending += raw                       # a half-written line waits for its end
-                if ended:
-                    yield pending, None
-                    pending = b""
-                elif len(pending) > MAX_LINE_BYTES:
-                    yield None, f"line longer than {MAX_LINE_BYTES} bytes"
-                    pending, skipping = b"", True
+                    cur = None
+            got = False
+            for t in rotated:                  # the rotated file's last lines come first
+                for entry in t.lines():
+                    got = True
+                    yield entry
+            if cur is not None:
+                for entry in cur.lines():
+                    got = True
+                    yield entry
+            now = time.monotonic()
+            for t in [t for t in rotated if t.deadline is not None and now > t.deadline]:
+                if t.pending:
+                    yield None, "incomplete last line of a rotated file"
+                t.f.close()
+                rotated.remove(t)
+            if got:
                 continue
             yield FLUSH
             time.sleep(poll)
+            if cur is None:
+                continue
             try:
                 st = os.stat(path)
             except FileNotFoundError:
-                continue
-            if st.st_ino != ino:                     # rotated: read the new file from its start
-                f.close()
-                f = None
-            elif st.st_size < f.tell():              # truncated in place (copytruncate)
-                f.seek(0)
-                pending, skipping = b"", False
+                st = None
+            if st is None or st.st_ino != cur.ino:      # rotated (or removed): drain it, then the new one
+                cur.deadline = time.monotonic() + ROTATED_GRACE_S
+                rotated.append(cur)
+                cur = None
+            elif cur.rewritten():                       # truncated in place (copytruncate)
+                cur.restart()
     finally:
-        if f is not None:
-            f.close()
+        for t in rotated + ([cur] if cur is not None else []):
+            t.f.close()
 
 
 def iter_scan_items(path: str | Path, fmt: str = "auto", *, text_field: str | None = None,
@@ -389,6 +444,8 @@ class ScanSummary:
     errors: list[str] = field(default_factory=list)           # the first few corrupt items
     files: int = 0
     seconds: float = 0.0
+    kinds: Counter = field(default_factory=Counter)           # routed scans: items per identified kind
+    tasks: Counter = field(default_factory=Counter)           # routed scans: items per judging task
 
     def add_source(self, source: str) -> None:
         """Count a malicious finding's source; memory stays bounded however many sources a log has
@@ -403,9 +460,12 @@ class ScanSummary:
             self.errors.append(f"{where}: {message}")
 
     def to_json(self) -> dict[str, Any]:
-        return {"items": self.items, "files": self.files, "seconds": round(self.seconds, 3),
-                "verdicts": dict(self.verdicts), "attack_types": dict(self.attack_types),
-                "top_sources": self.sources.most_common(10), "errors": self.errors}
+        out = {"items": self.items, "files": self.files, "seconds": round(self.seconds, 3),
+               "verdicts": dict(self.verdicts), "attack_types": dict(self.attack_types),
+               "top_sources": self.sources.most_common(10), "errors": self.errors}
+        if self.kinds:
+            out.update(kinds=dict(self.kinds), tasks=dict(self.tasks))
+        return out
 
     def format(self) -> str:
         """The human summary printed on stderr (input-derived text made terminal-safe)."""
@@ -413,6 +473,9 @@ class ScanSummary:
         lines = [f"scanned {self.items} items from {self.files} file(s) in {self.seconds:.1f} s ({rate:.0f}/s)",
                  "verdicts: " + (", ".join(f"{k}={v}" for k, v in sorted(self.verdicts.items())) or "-"),
                  "attack types: " + (", ".join(f"{k}={v}" for k, v in self.attack_types.most_common()) or "-")]
+        if self.kinds:
+            lines.append("kinds: " + ", ".join(f"{term_safe(k)}={v}" for k, v in self.kinds.most_common(12)))
+            lines.append("judged by: " + ", ".join(f"{k}={v}" for k, v in self.tasks.most_common()))
         if self.sources:
             lines.append("top sources: " + ", ".join(f"{term_safe(k)}={v}" for k, v in self.sources.most_common(10)))
         n_bad = self.verdicts.get("corrupt", 0)
@@ -438,11 +501,40 @@ def _finding(item: ScanItem, det: Any) -> dict[str, Any]:
     for k in ("label", "score", "attack_type", "part", "evidence", "status", "error", "kind", "warnings",
               "signatures"):
         out[k] = d.get(k)
+    for k in ("attack_types", "input_kind", "task", "details"):     # routed scans say what judged the item
+        if d.get(k):
+            out[k] = d[k]
+    if "knowledge" in d:
+        out["knowledge"] = d["knowledge"]
     out.update({k: v for k, v in item.meta.items() if k not in out})
     out["text"] = item.text[:MAX_TEXT_OUT]
     if len(item.text) > MAX_TEXT_OUT:
         out["text_truncated"] = True
     return out
+
+
+def _file_kind(path: str | Path, fmt: str, router: Any) -> tuple[tuple[str, str | None, float], str | None] | None:
+    """The routing kind of every item of one file, when the file says it, with the kind a finding
+    reports (``access-log/combined``: its items are request targets, judged as URLs); ``None``:
+    identify item by item (a mixed file, JSONL, CSV, a file that does not exist yet)."""
+    p = Path(path)
+    try:
+        fmt = detect_format(p) if fmt == "auto" else fmt
+    except OSError:
+        return None
+    if fmt == "access-log":
+        return ("url", None, 1.0), "access-log"
+    if fmt in ("http", "pcap"):
+        return ("http-request", None, 1.0), f"http-request/{fmt}"
+    if fmt != "lines":
+        return None
+    try:
+        f = router.identifier.identify_file(p)
+    except OSError:
+        return None
+    if getattr(f, "mixed", True) or f.kind in ("unknown", "binary"):
+        return None
+    return (f.kind, f.family, float(f.confidence)), None
 
 
 def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str = "auto",
@@ -464,8 +556,11 @@ def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str =
     """
     from tqdm.auto import tqdm
 
+    from secllm.detect.knowledge import attach_knowledge, task_of
+
     writer = FindingWriter(out, out_format)
     summary = ScanSummary()
+    task = task_of(detector)
     pseudonym = IpPseudonymizer(ip_key, raw=raw_ips)
     t0 = time.monotonic()
 
@@ -475,10 +570,25 @@ def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str =
     bar = tqdm(unit="item", disable=not progress, file=sys.stderr, desc="scan", dynamic_ncols=True)
     buf: list[ScanItem] = []
 
+    routed = hasattr(detector, "judge")      # a secllm.detect.route.Router: identify, then judge by kind
+
     def flush() -> None:
         if not buf:
             return
-        results = detector.detect([it.text for it in buf], ids=[it.id for it in buf], evidence=evidence)
+        if routed:
+            todo = [k for k, it in enumerate(buf) if it.kind is None]
+            if todo:
+                for k, kd in zip(todo, detector.identify([buf[k].text for k in todo])):
+                    buf[k].kind = kd
+            results = detector.judge([it.text for it in buf], ids=[it.id for it in buf], evidence=evidence,
+                                     kinds=[it.kind for it in buf])
+            for it, r in zip(buf, results):
+                if it.meta.get("log_kind"):
+                    r.input_kind = it.meta.pop("log_kind")
+                summary.kinds[r.input_kind or "-"] += 1
+                summary.tasks[r.task or "none"] += 1
+        else:
+            results = detector.detect([it.text for it in buf], ids=[it.id for it in buf], evidence=evidence)
         for it, r in zip(buf, results):
             if it.invalid_utf8:
                 r.warnings.append("invalid_utf8: decoded as latin-1")
@@ -491,6 +601,7 @@ def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str =
                 if it.source:
                     summary.add_source(it.source)
             if all_items or r.label == "malicious":
+                attach_knowledge([r], task)
                 writer.write(_finding(it, r))
         writer.flush()
         bar.update(len(buf))
@@ -499,11 +610,16 @@ def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str =
     try:
         for path in paths:
             summary.files += 1
+            file_kind = _file_kind(path, fmt, detector) if routed else None
             for it in iter_scan_items(path, fmt, text_field=text_field, pseudonym=pseudonym, follow=follow,
                                       poll=poll, should_stop=should_stop):
                 if it is FLUSH:
                     flush()
                     continue
+                if file_kind is not None:
+                    it.kind, log_kind = file_kind
+                    if log_kind:
+                        it.meta["log_kind"] = log_kind
                 summary.items += 1
                 if it.error is not None:
                     summary.add_error(it.id, it.error)

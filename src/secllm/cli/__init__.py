@@ -4,6 +4,8 @@
     secllm detect "id=1' or '1'='1"               # one item
     secllm detect --file requests.txt --json      # one item per line (or --jsonl)
     secllm scan access.log --out findings.jsonl   # files and streams
+    secllm kb search "远程代码执行 缓解"            # ATT&CK + CWE knowledge, Chinese or English
+    secllm identify --file access.log             # what an input or a file is
     secllm corpus build --out runs/corpus         # unlabeled corpus from the datasets' training splits
     secllm pretrain --corpus runs/corpus --out runs/base
     secllm finetune web-attack --base runs/base/model --out runs/web
@@ -22,6 +24,8 @@ from secllm.cli import (
     detect,
     evaluate,
     finetune,
+    identify,
+    kb,
     learn,
     models,
     pretrain,
@@ -37,5 +41,6 @@ def main() -> None:
 
 
 for _cmd in (detect.detect, detect.demo, pretrain.corpus, pretrain.pretrain, finetune.finetune, evaluate.eval_group,
-             models.models, learn.learn, learn.profiles, scan.scan, serve.serve, adapt.adapt):
+             models.models, learn.learn, learn.profiles, scan.scan, serve.serve, adapt.adapt, kb.kb,
+             identify.identify):
     main.add_command(_cmd)
