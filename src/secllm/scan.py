@@ -14,7 +14,9 @@ What is judged per format: the request target (path + query) of an access-log li
 raw HTTP request (files, or reassembled from a pcap's TCP streams), each non-empty line, and the
 text field of a JSONL object / CSV row. Client addresses from access logs are never written as
 they are: a finding names its source by a keyed pseudonym (``ip-3fa9c2d17e``), stable within a
-scan (and across scans when the same ``ip_key`` is given), unless ``raw_ips=True``.
+scan (and across scans when the same ``ip_key`` is given), unless ``raw_ips=True``. A finding's
+text and evidence are masked (:func:`secllm.data.desensitize.desensitize`: e-mails, keys, card, ID
+and phone numbers...; the finding then says ``masked: true``) unless ``raw_text=True``.
 """
 
 from __future__ import annotations
@@ -495,7 +497,29 @@ def _ua_signatures(ua: str, r: Any, evidence: bool) -> None:
     flag_by_signatures(r, found, ua, evidence, part="log:user-agent")
 
 
-def _finding(item: ScanItem, det: Any) -> dict[str, Any]:
+def _mask_finding(out: dict[str, Any]) -> None:
+    """Mask e-mails, keys, card/ID/phone numbers... in a finding's text and evidence (issue 18: a
+    findings file is data at rest). Evidence spans keep indexing the judged input; when masking
+    changed anything the finding says ``masked: true`` (the text is then not that input)."""
+    from secllm.data.desensitize import desensitize
+
+    masked = False
+    text = desensitize(out["text"])
+    if text != out["text"]:
+        out["text"], masked = text, True
+    ev = []
+    for e in out.get("evidence") or []:
+        t = desensitize(e.get("text") or "")
+        if t != e.get("text"):
+            e, masked = {**e, "text": t}, True
+        ev.append(e)
+    if ev:
+        out["evidence"] = ev
+    if masked:
+        out["masked"] = True
+
+
+def _finding(item: ScanItem, det: Any, raw_text: bool = False) -> dict[str, Any]:
     d = det.to_json()
     out: dict[str, Any] = {"id": item.id, "file": item.file, "line": item.line, "source": item.source}
     for k in ("label", "score", "attack_type", "part", "evidence", "status", "error", "kind", "warnings",
@@ -510,6 +534,8 @@ def _finding(item: ScanItem, det: Any) -> dict[str, Any]:
     out["text"] = item.text[:MAX_TEXT_OUT]
     if len(item.text) > MAX_TEXT_OUT:
         out["text_truncated"] = True
+    if not raw_text:
+        _mask_finding(out)
     return out
 
 
@@ -541,7 +567,7 @@ def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str =
          out_format: str = "jsonl", all_items: bool = False, batch: int = 256, evidence: bool = True,
          follow: bool = False, poll: float = 0.5, max_seconds: float | None = None,
          text_field: str | None = None, ip_key: bytes | None = None, raw_ips: bool = False,
-         progress: bool = True, signatures: bool = True) -> ScanSummary:
+         progress: bool = True, signatures: bool = True, raw_text: bool = False) -> ScanSummary:
     """Judge every item of ``paths`` with ``detector`` and write findings to ``out``.
 
     An access-log line's target is what the model judges; its logged User-Agent is also matched
@@ -602,7 +628,7 @@ def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str =
                     summary.add_source(it.source)
             if all_items or r.label == "malicious":
                 attach_knowledge([r], task)
-                writer.write(_finding(it, r))
+                writer.write(_finding(it, r, raw_text))
         writer.flush()
         bar.update(len(buf))
         buf.clear()
