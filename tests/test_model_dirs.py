@@ -46,7 +46,7 @@ def test_adapt_with_traversal_task_writes_nothing_outside_out(tmp_path, tiny_bas
 
 def test_library_entry_points_refuse_traversal(tmp_path, tiny_base):
     from secllm.tasks.adapt import adapt_model_dir, export_task_onnx, train_adapter
-    from secllm.tasks.lexical_head import head_dir
+    from secllm.tasks.heads import head_dir
 
     ex = hdfs_examples(3, 0)
     with pytest.raises(ValueError, match="task name"):
@@ -110,8 +110,9 @@ def test_cli_detect_refuses_a_bin_only_model_in_one_line(bin_only_model):
 
 def test_adapters_with_pickles_are_refused(tmp_path, tiny_base):
     from secllm.model.modeling import ModelFormatError
-    from secllm.tasks.adapt import MultiTaskModel, train_adapter
+    from secllm.tasks.adapt import train_adapter
     from secllm.tasks.finetune import FinetuneConfig
+    from secllm.tasks.multitask import MultiTaskModel
 
     out = tmp_path / "mt"
     cfg = FinetuneConfig(epochs=1, lr=5e-3, batch_tokens=1024)
@@ -126,3 +127,5 @@ def test_adapters_with_pickles_are_refused(tmp_path, tiny_base):
     (h / "head.safetensors").rename(h / "head.pt")
     with pytest.raises(ModelFormatError, match="head.pt"):
         MultiTaskModel(out).use("hdfs-head")
+    with pytest.raises(ValueError, match="task name"):
+        MultiTaskModel(out).use("../adapters/hdfs-head")     # serving never reads outside adapters/
