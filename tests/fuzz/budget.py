@@ -44,7 +44,7 @@ STATS: dict[str, TargetStats] = {}
 
 # Hypothesis profiles, chosen by SECLLM_FUZZ_PROFILE:
 # * ci (default): a fixed, derandomised set of cases per target (the same every run: CI never
-#   flakes), about 45 s of CPU for all targets together;
+#   flakes), about 55 s of CPU for all targets together;
 # * long: random cases (new ones every run), 20,000 per target under pytest; benchmarks/fuzz.py
 #   drives it for a fixed time per target instead and writes the report.
 _COMMON = dict(deadline=None, database=None, print_blob=True,

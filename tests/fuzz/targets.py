@@ -445,6 +445,35 @@ def check_scan_items(case: tuple[tuple[str, str], bool]) -> None:
 
 
 # ------------------------------------------------------------------------------------------------
+# The input identifier (what routes every scanned item and file)
+# ------------------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _identifier():
+    from secllm.identify import Identifier
+
+    return Identifier.load()
+
+
+_ID_ITEMS = st.one_of(S.hostile_text(300), S.REQUESTS, S.LOG_LINES, S.ACCESS_LOG_LINES, S.EVTX_XML,
+                      st.binary(max_size=300), S.PCAPS)
+
+
+@target("identify", st.tuples(st.lists(_ID_ITEMS, min_size=1, max_size=6), st.booleans()),
+        size=lambda x: _nbytes(x[0]))
+def check_identify(case: tuple[list[Any], bool]) -> None:
+    items, gz = case
+    idf = _identifier()
+    res = idf.identify_batch(items)
+    assert len(res) == len(items)
+    for r in res:
+        assert 0.0 <= r.confidence <= 1.0 and r.kind
+    raw = b"\n".join(x if isinstance(x, bytes) else x.encode("utf-8", "surrogatepass") for x in items)
+    f = idf.identify_file(_file("id.bin", raw, gz))
+    assert f.kind and 0.0 <= f.confidence <= 1.0
+
+
+# ------------------------------------------------------------------------------------------------
 # The REST API's request model
 # ------------------------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Fuzzing every reader and parser of hostile input (issue 18): no uncaught exception, every case
 within the time and memory budgets of :mod:`tests.fuzz.budget`.
 
-    SECLLM_FUZZ_PROFILE=ci   pytest tests/fuzz          # CI: ~45 s of CPU, deterministic
+    SECLLM_FUZZ_PROFILE=ci   pytest tests/fuzz          # CI: ~55 s of CPU, deterministic
     python benchmarks/fuzz.py --seconds 60                # long run, reports cases/s (docs/fuzzing.md)
 """
 
