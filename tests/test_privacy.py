@@ -105,3 +105,21 @@ def test_server_log_and_metrics_keep_no_secrets(tmp_path):
     (tmp_path / "metrics.txt").write_text(metrics.text)
     assert "/v1/detect" in log_path.read_text(), "the access log was written"
     _assert_no_secret([log_path, tmp_path / "metrics.txt"])
+
+
+def test_routed_scan_names_an_auth_logs_source_by_pseudonym(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from secllm.detect.route import Router
+
+    ip = "203.0.113.77"
+    log = tmp_path / "auth.log"
+    log.write_text("".join(f"Dec 10 06:55:{s:02d} host sshd[1]: Failed password for {SECRETS['email']} from {ip} "
+                           "port 22 ssh2\n" for s in range(30)))
+    out = tmp_path / "findings.jsonl"
+    with open(out, "w", encoding="utf-8") as f:
+        scan([log], Router(backend="onnx-int8"), f, progress=False, ip_key=b"k")
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert rows and all(r["attack_type"] == "brute-force" for r in rows), rows[:2]
+    assert all(r["details"]["source"].startswith("ip-") for r in rows)
+    assert ip.encode() not in out.read_bytes()
+    _assert_no_secret([out])

@@ -498,7 +498,7 @@ def _ua_signatures(ua: str, r: Any, evidence: bool) -> None:
 
 
 def _mask_finding(out: dict[str, Any]) -> None:
-    """Mask e-mails, keys, card/ID/phone numbers... in a finding's text and evidence (issue 18: a
+    """Mask e-mails, keys, card/ID/phone numbers... in a finding's text, evidence and details (issue 18: a
     findings file is data at rest). Evidence spans keep indexing the judged input; when masking
     changed anything the finding says ``masked: true`` (the text is then not that input)."""
     from secllm.data.desensitize import desensitize
@@ -515,11 +515,27 @@ def _mask_finding(out: dict[str, Any]) -> None:
         ev.append(e)
     if ev:
         out["evidence"] = ev
+    if out.get("details"):                 # e.g. the user names an auth log's attacker tried
+        details = _mask_values(out["details"], desensitize)
+        if details != out["details"]:
+            out["details"], masked = details, True
     if masked:
         out["masked"] = True
 
 
-def _finding(item: ScanItem, det: Any, raw_text: bool = False) -> dict[str, Any]:
+def _mask_values(x: Any, mask: Any) -> Any:
+    """``x`` with every string inside (dicts, lists) passed through ``mask``."""
+    if isinstance(x, str):
+        return mask(x)
+    if isinstance(x, dict):
+        return {k: _mask_values(v, mask) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_mask_values(v, mask) for v in x]
+    return x
+
+
+def _finding(item: ScanItem, det: Any, raw_text: bool = False,
+             pseudonym: IpPseudonymizer | None = None) -> dict[str, Any]:
     d = det.to_json()
     out: dict[str, Any] = {"id": item.id, "file": item.file, "line": item.line, "source": item.source}
     for k in ("label", "score", "attack_type", "part", "evidence", "status", "error", "kind", "warnings",
@@ -528,6 +544,9 @@ def _finding(item: ScanItem, det: Any, raw_text: bool = False) -> dict[str, Any]
     for k in ("attack_types", "input_kind", "task", "details"):     # routed scans say what judged the item
         if d.get(k):
             out[k] = d[k]
+    src = (out.get("details") or {}).get("source")
+    if isinstance(src, str) and pseudonym is not None:      # an auth log's attacking address, named like a client's
+        out["details"] = {**out["details"], "source": pseudonym(src)}
     if "knowledge" in d:
         out["knowledge"] = d["knowledge"]
     out.update({k: v for k, v in item.meta.items() if k not in out})
@@ -628,7 +647,7 @@ def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str =
                     summary.add_source(it.source)
             if all_items or r.label == "malicious":
                 attach_knowledge([r], task)
-                writer.write(_finding(it, r, raw_text))
+                writer.write(_finding(it, r, raw_text, pseudonym))
         writer.flush()
         bar.update(len(buf))
         buf.clear()
