@@ -254,6 +254,33 @@ def test_scan_jsonl_reader_hostile_lines(tmp_path):
         (it.id + it.text).encode("utf-8")
 
 
+@pytest.mark.parametrize("gz", [False, True])
+def test_scan_lines_of_random_bytes_stay_in_bounded_memory(tmp_path, gz):
+    """A 12 MB line and 2 MB of random bytes: the long line is a corrupt item, the random bytes are
+    items, and the reader holds a few line caps at most (a cap's bytes, its decoded text...)."""
+    import random
+
+    from secllm.scan import MAX_LINE_BYTES, iter_scan_items
+
+    rnd = random.Random(0).randbytes(2 << 20)
+    data = b"GET /a HTTP/1.1 first\n" + b"A" * (12 << 20) + b"\n" + rnd + b"\nlast line\n"
+    p = tmp_path / ("r.log.gz" if gz else "r.log")
+    p.write_bytes(gzip.compress(data, compresslevel=1) if gz else data)
+    tracemalloc.start()
+    try:
+        n = errors = 0
+        last = None
+        for it in iter_scan_items(p, "lines"):
+            n += 1
+            errors += it.error is not None
+            last = it
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert errors >= 1 and last.text == "last line", (n, errors)
+    assert peak < 6 * MAX_LINE_BYTES, peak                 # the 12 MB line was never held whole
+
+
 def test_scan_cli_writes_findings_with_surrogate_ids(tmp_path, tiny_web_model):
     from secllm.cli import main
 
