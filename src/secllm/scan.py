@@ -612,7 +612,8 @@ def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str =
     def should_stop() -> bool:
         return max_seconds is not None and time.monotonic() - t0 >= max_seconds
 
-    bar = tqdm(unit="item", disable=not progress, file=sys.stderr, desc="scan", dynamic_ncols=True)
+    bar = tqdm(unit="item", disable=not progress, file=sys.stderr, desc="scan", dynamic_ncols=True,
+               delay=2.0)  # a bar only once a scan has run 2 s: short jobs stay silent
     buf: list[ScanItem] = []
 
     routed = hasattr(detector, "judge")      # a secllm.detect.route.Router: identify, then judge by kind

@@ -26,7 +26,7 @@ import click
                    "examples would move to it in what the task serves (1 = no guard).")
 @click.option("--guard-examples", "guard_file", type=click.Path(dir_okay=False, exists=True), default=None,
               help="JSONL of old-class rows ({\"text\", \"label\"}) used only to set that bias (never fitted on): "
-                   "a few hundred measure a 0.5%% share far better than the examples' own halves.")
+                   "a few hundred measure a 0.5% share far better than the examples' own halves.")
 def adapt(task, examples_file, out, model_dir, base_dir, method, lora, epochs, max_old_flip, guard_file):
     """Add a new class (or a new task) from a handful of labeled examples, without retraining the base.
 

@@ -22,6 +22,12 @@ DEMO_SAMPLES = [
 
 
 
+def _echo_summary(counts: dict[str, int]) -> None:
+    """The per-label count line on stderr, for batches: for one item the table's row already says it."""
+    if sum(counts.values()) > 1:
+        click.echo("summary: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())), err=True)
+
+
 def _detect_stream(det, items, out_json: bool, batch: int, progress: bool, evidence: bool, profile_scorer=None,
                    kind: str = "auto", explain: bool = False):
     from tqdm.auto import tqdm
@@ -29,7 +35,7 @@ def _detect_stream(det, items, out_json: bool, batch: int, progress: bool, evide
     from secllm.detect.detector import Detection, Status
     from secllm.detect.io import format_table, write_json
 
-    bar = tqdm(unit="item", disable=not progress, file=sys.stderr, desc="detect")
+    bar = tqdm(unit="item", disable=not progress, file=sys.stderr, desc="detect", delay=2.0)  # short jobs stay silent
     counts: dict[str, int] = {}
 
     def flush(buf):
@@ -45,16 +51,15 @@ def _detect_stream(det, items, out_json: bool, batch: int, progress: bool, evide
         for k, it in enumerate(buf):
             if it.error is not None:
                 res[k] = Detection(id=it.id, status=getattr(it, "status", None) or Status.BAD_JSON, error=it.error)
-        for r in res:
-            key = r.label if r.status == Status.OK else r.status
-            counts[key] = counts.get(key, 0) + 1
+        if profile_scorer is None:
+            for r in res:
+                key = r.label if r.status == Status.OK else r.status
+                counts[key] = counts.get(key, 0) + 1
         if out_json or explain:
             _knowledge(det, res)
         profs = _profile_results(profile_scorer, buf, res) if profile_scorer is not None else None
         if profs is not None:
-            for pr in profs:
-                if pr is not None and pr.verdict:
-                    counts[f"profile_{pr.verdict}"] = counts.get(f"profile_{pr.verdict}", 0) + 1
+            _combine_verdicts(res, profs, counts)
         if out_json and profs is not None:
             from secllm.data.bounded import json_line
 
@@ -104,6 +109,22 @@ def _echo_explanations(res) -> None:
             click.echo(f"\n{term_safe(r.id)[:40]}: " + "; ".join(w for w in r.warnings if w.startswith("knowledge")))
 
 
+def _combine_verdicts(res, profs, counts) -> None:
+    """One top-level verdict per item from the detector and the site profile (issue 17): the
+    detector's ``malicious`` stands; a detector ``benign`` that the profile finds anomalous becomes
+    ``anomalous`` (never left as benign). The parts stay visible: ``details.detector_label`` and the
+    ``profile`` field."""
+    for r, pr in zip(res, profs):
+        if r.status == "ok" and pr is not None and pr.verdict:
+            counts[f"profile_{pr.verdict}"] = counts.get(f"profile_{pr.verdict}", 0) + 1
+            r.details = {**(r.details or {}), "detector_label": r.label, "profile_verdict": pr.verdict}
+            if r.label != "malicious" and pr.verdict == "anomalous":
+                r.label = "anomalous"
+                r.score = max(float(r.score or 0.0), float(getattr(pr, "score", 0.0) or 0.0))
+        key = r.label if r.status == "ok" else r.status
+        counts[key] = counts.get(key, 0) + 1
+
+
 def _profile_results(scorer, buf, res):
     """Profile results for a detect batch (None for items that could not be read)."""
     todo = [k for k, it in enumerate(buf) if it.error is None]
@@ -137,7 +158,10 @@ def _input_items(texts, file_, jsonl: bool, raw_requests: bool = False):
     if texts:
         return [_arg_item(str(i + 1), t) for i, t in enumerate(texts)], False
     if file_ and file_ != "-":
-        fh = open(file_, "rb")
+        try:
+            fh = open(file_, "rb")
+        except OSError as exc:
+            raise click.ClickException(f"cannot read {file_}: {exc.strerror or exc}") from exc
     elif not sys.stdin.isatty() or file_ == "-":
         fh = sys.stdin.buffer
     else:
@@ -227,6 +251,8 @@ def _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evide
         det = TaskDetector.load(d, task=task, threads=threads, backend=resolve_backend(d, backend))
     except (OSError, ValueError, KeyError) as exc:
         raise click.ClickException(f"no model for task {task!r} in {d}: {exc}") from exc
+    except ImportError as exc:           # e.g. a LoRA task without peft installed
+        raise click.ClickException(f"task {task!r} needs {exc.name or exc}: pip install 'secllm[torch]'") from exc
     if spec.input_kind == "flow" and file_ and file_ != "-" and Path(file_).is_file() and _looks_like_pcap(file_):
         res = det.detect_pcap(file_, evidence=not no_evidence)
         if out_json or explain:
@@ -244,12 +270,12 @@ def _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evide
     else:
         items, progress = _input_items(texts, file_, jsonl)
         counts = _detect_stream(det, items, out_json, batch, progress, evidence=not no_evidence, explain=explain)
-    click.echo("summary: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())), err=True)
+    _echo_summary(counts)
 
 
 @click.command()
 @click.argument("texts", nargs=-1)
-@click.option("--file", "file_", type=click.Path(dir_okay=False, allow_dash=True),
+@click.option("--file", "file_", type=click.Path(exists=True, dir_okay=False, allow_dash=True),
               help="Read items from a file (one per line); '-' for stdin.")
 @click.option("--jsonl", is_flag=True, help='Input lines are JSON objects {"id": ..., "text": ...}.')
 @click.option("--requests", "raw_requests", is_flag=True,
@@ -342,7 +368,7 @@ def detect(texts, file_, jsonl, raw_requests, out_json, task, model_dir, batch, 
     items, progress = _input_items(texts, file_, jsonl, raw_requests)
     counts = _detect_stream(det, items, out_json, batch, progress, evidence=not no_evidence, profile_scorer=scorer,
                             kind="http" if raw_requests else kind, explain=explain)
-    click.echo("summary: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())), err=True)
+    _echo_summary(counts)
 
 
 def _detect_routed(texts, file_, jsonl, out_json, model_dir, batch, no_evidence, threads, backend, explain,
@@ -358,7 +384,7 @@ def _detect_routed(texts, file_, jsonl, out_json, model_dir, batch, no_evidence,
     web.cascade, web.signatures, web.restricted_extensions = not no_cascade, not no_signatures, restricted_extensions
     items, progress = _input_items(texts, file_, jsonl)
     counts = _detect_stream(router, items, out_json, batch, progress, evidence=not no_evidence, explain=explain)
-    click.echo("summary: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())), err=True)
+    _echo_summary(counts)
 
 
 @click.command()

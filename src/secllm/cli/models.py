@@ -10,7 +10,7 @@ import click
 
 @click.group()
 def models():
-    """Inspect model directories."""
+    """Inspect, export and extend model directories (ONNX graphs, lexical and text heads)."""
 
 
 @models.command("info")
@@ -18,7 +18,7 @@ def models():
 def models_info(model_dir):
     """Show a model directory's description (default: the shipped web-attack model).
 
-    The shipped base of the other tasks is ``secllm models info`` of ``secllm/assets/tasks``."""
+    MODEL_DIR may also be the shipped base of the other tasks: the package's `secllm/assets/tasks` directory."""
     from secllm.model.modeling import read_meta
     from secllm.paths import DEFAULT_MODEL_DIR
 

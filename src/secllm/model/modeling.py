@@ -167,6 +167,9 @@ def load_mlm(model_dir: str | Path):
     """Load a pretrained base: ``(model, tokenizer, ModelConfig, meta)``."""
     from transformers import BertForMaskedLM
 
+    from secllm.model.quiet import quiet_libraries
+
+    quiet_libraries()
     meta = read_meta(model_dir)
     require_safetensors(Path(model_dir) / "model.safetensors")
     tok = load_tokenizer_checked(model_dir, meta)
@@ -178,6 +181,9 @@ def load_classifier(model_dir: str | Path, num_labels: int | None = None, from_b
     """Load a classifier; ``from_base=True`` initialises a fresh head on a pretrained MLM base."""
     from transformers.utils import logging as hf_logging
 
+    from secllm.model.quiet import quiet_libraries
+
+    quiet_libraries()
     meta = read_meta(model_dir)
     require_safetensors(Path(model_dir) / "model.safetensors")
     tok = load_tokenizer_checked(model_dir, meta)

@@ -176,7 +176,10 @@ def train_adapter(base_dir: str | Path, task: str, train: Examples, val: Example
     model.config.num_labels = len(labels)
     peft_model = None
     if lora:
-        peft_model = get_peft_model(model.bert, _lora_config(), adapter_name=task)
+        from secllm.model.quiet import no_peft_deprecation
+
+        with no_peft_deprecation():
+            peft_model = get_peft_model(model.bert, _lora_config(), adapter_name=task)
         model.bert = peft_model
     params = [p for p in model.parameters() if p.requires_grad]
     max_len = min(cfg.max_length, mcfg.max_position)

@@ -237,6 +237,9 @@ class SentenceEncoder:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
+        from secllm.model.quiet import quiet_libraries
+
+        quiet_libraries()
         d = encoder_dir()
         if threads:
             torch.set_num_threads(threads)

@@ -117,14 +117,16 @@ class MultiTaskModel:
         from peft import PeftModel
 
         from secllm.model.modeling import require_safetensors
+        from secllm.model.quiet import no_peft_deprecation
 
         # peft falls back to torch.load (a pickle) on adapter_model.bin: refuse that first
         require_safetensors(d / "adapter_model.safetensors")
-        if self.peft is None:
-            self.peft = PeftModel.from_pretrained(self.model.bert, str(d), adapter_name=task, is_trainable=False)
-            self.model.bert = self.peft
-        else:
-            self.peft.load_adapter(str(d), adapter_name=task, is_trainable=False)
+        with no_peft_deprecation():
+            if self.peft is None:
+                self.peft = PeftModel.from_pretrained(self.model.bert, str(d), adapter_name=task, is_trainable=False)
+                self.model.bert = self.peft
+            else:
+                self.peft.load_adapter(str(d), adapter_name=task, is_trainable=False)
         self.peft.eval()
 
     def use(self, task: str):
