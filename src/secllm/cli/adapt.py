@@ -36,11 +36,15 @@ def adapt(task, examples_file, out, model_dir, base_dir, method, lora, epochs, m
     task, trained as a head (or --lora adapter) on the frozen shared base.
     """
     from secllm.data.records import MODALITIES
-    from secllm.paths import default_model_dir
+    from secllm.paths import check_task_name, default_model_dir
     from secllm.tasks.adapt import adapt_model_dir, read_examples_jsonl, train_adapter
     from secllm.tasks.finetune import FinetuneConfig
     from secllm.tasks.registry import get_task
 
+    try:
+        check_task_name(task)             # it becomes a directory under --out: no "../../x"
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     try:
         spec = get_task(task)
         modality, prep = spec.modality, spec.prep

@@ -93,8 +93,11 @@ def models_export(model_dir, out_dir, no_int8, task, int8_only):
             if int8_only and not no_int8:
                 Path(info["onnx"]).unlink(missing_ok=True)
         else:
-            from secllm.paths import adapter_tasks
+            from secllm.paths import adapter_tasks, check_task_name
             from secllm.tasks.adapt import export_task_onnx
+
+            if task != "all":
+                check_task_name(task)
 
             if not out_dir:
                 raise click.UsageError("--task needs --out DIR (the merged task model is written there)")
