@@ -40,13 +40,19 @@ def _findings(path: Path) -> Counter:
 
 
 def _diff(a: Path, b: Path) -> dict:
-    """How two findings files differ: ids only in one, and the fields that differ for shared ids."""
+    """How two findings files differ: ids only in one, and the fields that differ for shared ids.
+
+    The int8 ONNX graph quantizes activations per batch (dynamic quantization), so an item's score
+    moves slightly with its batch mates: engines that batch differently (``--workers 2`` included)
+    can differ in ``score`` while agreeing on every finding and label."""
     fa = {f["id"]: f for f in map(json.loads, a.read_text().splitlines())}
     fb = {f["id"]: f for f in map(json.loads, b.read_text().splitlines())}
     fields = Counter(k for i in fa.keys() & fb.keys() for k in fa[i].keys() | fb[i].keys()
                      if fa[i].get(k) != fb[i].get(k))
+    shared = fa.keys() & fb.keys()
+    dscore = [abs((fa[i].get("score") or 0) - (fb[i].get("score") or 0)) for i in shared]
     return {"only_first": len(fa.keys() - fb.keys()), "only_second": len(fb.keys() - fa.keys()),
-            "differing_fields": dict(fields)}
+            "differing_fields": dict(fields), "max_abs_score_diff": max(dscore, default=0.0)}
 
 
 def run(name: str, cmd: list[str], out: Path) -> dict:
