@@ -48,7 +48,9 @@ def spark():
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory) -> Path:
     """A directory of mixed inputs: an access log (with a corrupt line), a gzipped one, a line log,
-    JSONL with a broken record, raw HTTP requests, and a file in a sub-directory."""
+    JSONL with a broken record, raw HTTP requests, a pcap and a truncated one, and a file in a
+    sub-directory."""
+    from tests.test_scan import _pcap
     d = tmp_path_factory.mktemp("logs")
     (d / "access.log").write_text("\n".join(LOG * 3) + "\n")
     with gzip.open(d / "old.log.gz", "wt") as f:
@@ -57,6 +59,8 @@ def inputs(tmp_path_factory) -> Path:
     (d / "events.jsonl").write_text(json.dumps({"id": 7, "text": "' or 1=1#"}) + "\n{broken\n"
                                     + json.dumps({"text": "search shoes"}) + "\n")
     (d / "reqs.http").write_text(REQUESTS)
+    cap = _pcap(d / "cap.pcap", b"GET /search?q=%3Cscript%3Ealert(1)%3C/script%3E HTTP/1.1\r\nHost: x\r\n\r\n")
+    (d / "cut.pcap").write_bytes(cap.read_bytes()[:-10])
     (d / "sub").mkdir()
     (d / "sub" / "more.log").write_text("\n".join(LOG[1:4]) + "\n")
     return d
@@ -85,8 +89,8 @@ def test_spark_scan_equals_local_scan(spark, inputs, tmp_path, all_items):
     assert local_lines, "the fixture must give findings"
     assert findings_counter(spark_lines) == findings_counter(local_lines)
     s = res.summary
-    assert (s.items, s.files) == (local_summary.items, local_summary.files) == (s.items, 6)
-    assert s.verdicts == local_summary.verdicts and s.verdicts["corrupt"] >= 6
+    assert (s.items, s.files) == (local_summary.items, local_summary.files) == (s.items, 8)
+    assert s.verdicts == local_summary.verdicts and s.verdicts["corrupt"] >= 7
     assert s.attack_types == local_summary.attack_types
     assert s.sources == local_summary.sources
     # one detector per Python worker (2 in local[2]), not one per partition (4) or per batch
