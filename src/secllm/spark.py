@@ -274,25 +274,31 @@ def scan_dataframe(items: Any, spec: DetectorSpec | None = None, *, partitions: 
 
 
 def summarize(findings: Any, files: int = 0, routed: bool = False) -> ScanSummary:
-    """The ``scan`` summary of a findings DataFrame, computed as Spark aggregations."""
+    """The ``scan`` summary of a findings DataFrame: one Spark aggregation (counts per verdict,
+    attack type and source of the malicious, kind and task of the judged) and the first errors."""
     from pyspark.sql import functions as F
 
     s = ScanSummary(files=files)
-    for r in findings.groupBy("verdict").count().collect():
-        s.verdicts[r["verdict"]] += r["count"]
+    mal = F.col("label") == "malicious"
+    judged = F.col("verdict") != "corrupt"
+    keys = [F.col("verdict"), F.when(mal, F.coalesce("attack_type", F.lit("unknown"))).alias("at"),
+            F.when(mal, F.col("source")).alias("src"),
+            F.when(judged & F.lit(routed), F.coalesce("input_kind", F.lit("-"))).alias("k"),
+            F.when(judged & F.lit(routed), F.coalesce("task", F.lit("none"))).alias("t")]
+    sources: Counter = Counter()
+    for r in findings.groupBy(*keys).count().collect():
+        n = r["count"]
+        s.verdicts[r["verdict"]] += n
+        if r["at"] is not None:
+            s.attack_types[r["at"]] += n
+        if r["src"] is not None:
+            sources[r["src"]] += n
+        if r["k"] is not None:
+            s.kinds[r["k"]] += n
+            s.tasks[r["t"]] += n
     s.items = sum(s.verdicts.values())
-    mal = findings.where(F.col("label") == "malicious")
-    for r in mal.groupBy(F.coalesce("attack_type", F.lit("unknown")).alias("t")).count().collect():
-        s.attack_types[r["t"]] += r["count"]
-    for r in mal.where(F.col("source").isNotNull()).groupBy("source").count() \
-            .orderBy(F.desc("count"), "source").limit(10).collect():
-        s.sources[r["source"]] += r["count"]
-    judged = findings.where(F.col("verdict") != "corrupt")
-    if routed:
-        for r in judged.groupBy(F.coalesce("input_kind", F.lit("-")).alias("k")).count().collect():
-            s.kinds[r["k"]] += r["count"]
-        for r in judged.groupBy(F.coalesce("task", F.lit("none")).alias("k")).count().collect():
-            s.tasks[r["k"]] += r["count"]
+    for src, n in sorted(sources.items(), key=lambda kv: (-kv[1], kv[0]))[:10]:
+        s.sources[src] = n
     for r in findings.where(F.col("verdict") == "corrupt").orderBy("file", "line", "id").limit(5).collect():
         s.errors.append(f"{r['id']}: {r['error']}")
     return s
