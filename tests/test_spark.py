@@ -149,8 +149,8 @@ def test_cli_engine_spark(inputs, tmp_path, spark):
                                   "--out", str(out), str(inputs / "access.log")])
     assert r.exit_code == 0, r.output
     assert "model load(s)" in r.output
-    local = io.StringIO()
-    scan([inputs / "access.log"], DetectorSpec().load(), local, progress=False, ip_key=b"k")
+    local = io.StringIO()         # the CLI routes by default (--web-only: the web model alone)
+    scan([inputs / "access.log"], DetectorSpec(routed=True).load(), local, progress=False, ip_key=b"k")
     assert findings_counter(out.read_text().splitlines()) == findings_counter(local.getvalue().splitlines())
     bad = CliRunner().invoke(main, ["scan", "--engine", "spark", "--out", str(tmp_path / "x.jsonl"),
                                     str(tmp_path / "nope" / "*.log")])

@@ -217,9 +217,12 @@ def _finding_row(it: ScanItem, r: Any, finding: dict | None) -> tuple:
 
 
 def _judge_partition(rows: Iterable[Any], spec: DetectorSpec, batch: int, evidence: bool, all_items: bool,
-                     loads: Any) -> Iterator[tuple]:
+                     loads: Any, raw_text: bool = False, ip_key: bytes | None = None,
+                     raw_ips: bool = False) -> Iterator[tuple]:
     from secllm.detect.knowledge import task_of
+    from secllm.scan import IpPseudonymizer
 
+    pseudonym = IpPseudonymizer(ip_key, raw=raw_ips)
     det = None
     buf: list[ScanItem] = []
 
@@ -232,7 +235,8 @@ def _judge_partition(rows: Iterable[Any], spec: DetectorSpec, batch: int, eviden
         task = task_of(det)
         for it, r in zip(buf, judge_items(buf, det, evidence=evidence, signatures=spec.signatures)):
             written = all_items or r.label == "malicious"
-            yield _finding_row(it, r, make_finding(it, r, task) if written else None)
+            f = make_finding(it, r, task, raw_text=raw_text, pseudonym=pseudonym) if written else None
+            yield _finding_row(it, r, f)
         buf.clear()
 
     for row in rows:
@@ -247,11 +251,14 @@ def _judge_partition(rows: Iterable[Any], spec: DetectorSpec, batch: int, eviden
 
 
 def scan_dataframe(items: Any, spec: DetectorSpec | None = None, *, partitions: int | None = None,
-                   batch: int = 256, evidence: bool = True, all_items: bool = False, loads: Any = None) -> Any:
+                   batch: int = 256, evidence: bool = True, all_items: bool = False, raw_text: bool = False,
+                   ip_key: bytes | None = None, raw_ips: bool = False, loads: Any = None) -> Any:
     """Judge a DataFrame of items (at least ``id`` and ``text``; the other ``ITEM_SCHEMA`` columns
     are used when present) into a DataFrame of findings (``FINDING_SCHEMA``): one row per item,
     ``finding`` (the JSON line ``scan`` writes) set for the malicious ones (every one with
-    ``all_items``). ``partitions``: spread the items over that many tasks first.
+    ``all_items``). ``partitions``: spread the items over that many tasks first. Findings' text is
+    masked unless ``raw_text``; an auth log's attacking address is pseudonymised with ``ip_key``
+    (give the key :func:`items_dataframe` used, so it names a client as the items do).
 
         >>> df = spark.createDataFrame([("a:1", "1' or '1'='1")], "id string, text string")   # doctest: +SKIP
         >>> scan_dataframe(df).select("verdict").first()[0]          # doctest: +SKIP
@@ -260,6 +267,7 @@ def scan_dataframe(items: Any, spec: DetectorSpec | None = None, *, partitions: 
     from pyspark.sql import functions as F
 
     spec = spec or DetectorSpec()
+    key = ip_key or secrets.token_bytes(16)
     for name, typ in (c.split(" ") for c in ITEM_SCHEMA.split(", ")):
         if name not in items.columns:
             items = items.withColumn(name, F.lit(None).cast(typ))
@@ -268,7 +276,7 @@ def scan_dataframe(items: Any, spec: DetectorSpec | None = None, *, partitions: 
         items = items.repartition(partitions)
 
     def judge(rows):
-        return _judge_partition(rows, spec, batch, evidence, all_items, loads)
+        return _judge_partition(rows, spec, batch, evidence, all_items, loads, raw_text, key, raw_ips)
 
     return items.sparkSession.createDataFrame(items.rdd.mapPartitions(judge), FINDING_SCHEMA)
 
@@ -340,7 +348,8 @@ class SparkScanResult:
 def spark_scan(paths: Iterable[str], spec: DetectorSpec, out: str | Path, *, spark: Any = None,
                master: str = "local[2]", fmt: str = "auto", out_format: str | None = None,
                all_items: bool = False, batch: int = 256, evidence: bool = True, text_field: str | None = None,
-               ip_key: bytes | None = None, raw_ips: bool = False, partitions: int | None = None) -> SparkScanResult:
+               ip_key: bytes | None = None, raw_ips: bool = False, raw_text: bool = False,
+               partitions: int | None = None) -> SparkScanResult:
     """``secllm scan`` on Spark: read ``paths``, judge on the executors, write findings to ``out``
     (JSONL when it ends in ``.jsonl`` or ``out_format="jsonl"``, else a Parquet directory).
     ``partitions`` defaults to twice Spark's default parallelism."""
@@ -350,11 +359,12 @@ def spark_scan(paths: Iterable[str], spec: DetectorSpec, out: str | Path, *, spa
     loads = sc.accumulator(0)
     n = partitions or 2 * sc.defaultParallelism
     listing = list_files(spark, paths)
-    items = items_dataframe(spark, listing, fmt=fmt, text_field=text_field, ip_key=ip_key, raw_ips=raw_ips,
+    key = ip_key or secrets.token_bytes(16)      # one key for the whole job: a client has one pseudonym
+    items = items_dataframe(spark, listing, fmt=fmt, text_field=text_field, ip_key=key, raw_ips=raw_ips,
                             spec=spec, loads=loads)
     files = len(listing)
     findings = scan_dataframe(items, spec, partitions=n, batch=batch, evidence=evidence, all_items=all_items,
-                              loads=loads).persist()
+                              raw_text=raw_text, ip_key=key, raw_ips=raw_ips, loads=loads).persist()
     try:
         out_s = str(out)
         fmt_out = out_format or ("jsonl" if out_s.endswith(".jsonl") or out_s == "-" else "parquet")

@@ -27,6 +27,8 @@ import click
 @click.option("--threads", type=int, default=None, help="CPU threads for the model.")
 @click.option("--no-evidence", is_flag=True, help="Skip evidence spans (faster).")
 @click.option("--raw-ips", is_flag=True, help="Write client addresses as they are (default: keyed pseudonyms).")
+@click.option("--raw-text", is_flag=True,
+              help="Write findings' text and evidence as they are (default: e-mails, keys, card/ID/phone numbers masked).")
 @click.option("--ip-key", envvar="SECLLM_SCAN_IP_KEY", default=None,
               help="Key for the client pseudonyms, to keep them stable across scans (env SECLLM_SCAN_IP_KEY).")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
@@ -35,6 +37,8 @@ import click
 @click.option("--no-cascade", is_flag=True, help="Judge every part with the full model (no fast first model).")
 @click.option("--no-signatures", is_flag=True,
               help="Do not flag requests that name a known scanner (OWASP CRS 913 lists: Nikto, sqlmap, ...).")
+@click.option("--web-only", is_flag=True,
+              help="Judge every item with the web model, as earlier versions did (no identification or routing).")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Worker processes, one detector each (1 model thread each unless --threads): use the cores "
                    "for parsing too, as a web server's workers do.")
@@ -46,12 +50,15 @@ import click
 @click.option("--partitions", type=click.IntRange(1, 100_000), default=None,
               help="--engine spark: judge in this many tasks (default: twice the default parallelism).")
 def scan(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend, text_field, batch, threads,
-         no_evidence, raw_ips, ip_key, no_progress, poll, max_seconds, no_cascade, no_signatures, workers,
-         engine, master, partitions):
-    """Scan access logs, raw HTTP requests, pcaps, line logs, JSONL or CSV for web attacks.
+         no_evidence, raw_ips, raw_text, ip_key, no_progress, poll, max_seconds, no_cascade, no_signatures, web_only,
+         workers, engine, master, partitions):
+    """Scan access logs, raw HTTP requests, pcaps, line logs, JSONL or CSV.
 
+    Every file (or, in a mixed file, every line) is identified and judged only by the task made for
+    its kind: web requests and access logs by the web model, authentication logs for brute force,
+    BGL logs by the BGL model, scripts, threat-intel text; other kinds are counted as unsupported.
     Streams in constant memory; corrupt lines/records/packets are counted and skipped; a summary
-    (verdicts, attack types, top sources) goes to stderr.
+    (verdicts, kinds, attack types, top sources) goes to stderr.
     """
     from secllm.detect.detector import WebAttackDetector
     from secllm.paths import DEFAULT_MODEL_DIR
@@ -60,7 +67,8 @@ def scan(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend
 
     if engine == "spark":
         _scan_spark(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend, text_field, batch,
-                    threads, no_evidence, raw_ips, ip_key, no_cascade, no_signatures, workers, master, partitions)
+                    threads, no_evidence, raw_ips, raw_text, ip_key, no_cascade, no_signatures, web_only, workers,
+                    master, partitions)
         return
     if follow and len(paths) != 1:
         raise click.UsageError("--follow tails exactly one PATH")
@@ -84,24 +92,30 @@ def scan(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend
             det.signatures = not no_signatures
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc
+    web = det
+    if not web_only:
+        from secllm.detect.route import Router
+
+        det = Router(d, backend=backend, threads=threads, web=web)
     out = open(out_file, "w", encoding="utf-8", newline="") if out_file else sys.stdout
     try:
         summary = run_scan(paths, det, out, fmt=fmt, out_format=out_format, all_items=all_items, batch=batch,
                            evidence=not no_evidence, follow=follow, poll=poll, max_seconds=max_seconds,
                            text_field=text_field, ip_key=ip_key.encode() if ip_key else None, raw_ips=raw_ips,
-                           progress=not no_progress, signatures=not no_signatures)
+                           progress=not no_progress, signatures=not no_signatures, raw_text=raw_text)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         if out_file:
             out.close()
         if workers > 1:
-            det.close()
+            web.close()
     click.echo(summary.format(), err=True)
 
 
 def _scan_spark(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend, text_field, batch,
-                threads, no_evidence, raw_ips, ip_key, no_cascade, no_signatures, workers, master, partitions):
+                threads, no_evidence, raw_ips, raw_text, ip_key, no_cascade, no_signatures, web_only, workers, master,
+                partitions):
     """`scan --engine spark`: the same findings, judged on Spark executors."""
     if follow:
         raise click.UsageError("--follow tails one local file: use the local engine")
@@ -126,11 +140,12 @@ def _scan_spark(paths, fmt, out_file, out_format, all_items, follow, model_dir, 
     d = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
     if not d.is_dir():
         raise click.ClickException(f"no model directory: {d}")
-    spec = DetectorSpec(str(d), backend, threads or 1, not no_cascade, not no_signatures)
+    spec = DetectorSpec(str(d), backend, threads or 1, not no_cascade, not no_signatures, routed=not web_only)
     try:
         res = spark_scan(paths, spec, out_file or "-", master=master, fmt=fmt, all_items=all_items, batch=batch,
                          evidence=not no_evidence, text_field=text_field,
-                         ip_key=ip_key.encode() if ip_key else None, raw_ips=raw_ips, partitions=partitions)
+                         ip_key=ip_key.encode() if ip_key else None, raw_ips=raw_ips, raw_text=raw_text,
+                         partitions=partitions)
     except (PySparkException, Py4JError, ValueError, OSError) as exc:   # a missing path, a bad master
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise click.ClickException(f"spark: {msg}") from exc
