@@ -582,6 +582,54 @@ def _file_kind(path: str | Path, fmt: str, router: Any) -> tuple[tuple[str, str 
     return (f.kind, f.family, float(f.confidence)), None
 
 
+def judge_items(items: list[ScanItem], detector: Any, *, evidence: bool = True,
+                signatures: bool = True) -> list[Any]:
+    """Judge one batch of readable items as ``scan`` does: a router identifies the items whose kind
+    the file did not say and judges each by its kind (else ``detector.detect``); latin-1 decoding
+    is a warning; an access-log line's User-Agent is matched against the scanner signatures.
+    One detection per item, in order. Every engine (``scan``, :mod:`secllm.spark`) judges here.
+
+        >>> judge_items([ScanItem("a:1", "1' or '1'='1")], det)[0].label    # doctest: +SKIP
+        'malicious'
+    """
+    if not items:
+        return []
+    if hasattr(detector, "judge"):           # a secllm.detect.route.Router: identify, then judge by kind
+        todo = [k for k, it in enumerate(items) if it.kind is None]
+        if todo:
+            for k, kd in zip(todo, detector.identify([items[k].text for k in todo])):
+                items[k].kind = kd
+        results = detector.judge([it.text for it in items], ids=[it.id for it in items], evidence=evidence,
+                                 kinds=[it.kind for it in items])
+        for it, r in zip(items, results):
+            if it.meta.get("log_kind"):
+                r.input_kind = it.meta.pop("log_kind")
+    else:
+        results = detector.detect([it.text for it in items], ids=[it.id for it in items], evidence=evidence)
+    for it, r in zip(items, results):
+        if it.invalid_utf8:
+            r.warnings.append("invalid_utf8: decoded as latin-1")
+        if signatures and it.user_agent and r.status == "ok":
+            _ua_signatures(it.user_agent, r, evidence)
+    return results
+
+
+def make_finding(item: ScanItem, detection: Any, task: str, *, raw_text: bool = False,
+                 pseudonym: IpPseudonymizer | None = None) -> dict[str, Any]:
+    """The finding written for one judged item: knowledge attached for ``task``'s labels, sensitive
+    values masked unless ``raw_text``, an auth log's attacking address named by ``pseudonym``."""
+    from secllm.detect.knowledge import attach_knowledge
+
+    attach_knowledge([detection], task)
+    return _finding(item, detection, raw_text, pseudonym)
+
+
+def file_kind(path: str | Path, fmt: str, detector: Any) -> tuple[tuple[str, str | None, float], str | None] | None:
+    """What a routed scan knows of every item of one file before reading it (``None``: nothing,
+    or ``detector`` is not a router); see :func:`_file_kind`."""
+    return _file_kind(path, fmt, detector) if hasattr(detector, "judge") else None
+
+
 def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str = "auto",
          out_format: str = "jsonl", all_items: bool = False, batch: int = 256, evidence: bool = True,
          follow: bool = False, poll: float = 0.5, max_seconds: float | None = None,
@@ -601,7 +649,7 @@ def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str =
     """
     from tqdm.auto import tqdm
 
-    from secllm.detect.knowledge import attach_knowledge, task_of
+    from secllm.detect.knowledge import task_of
 
     writer = FindingWriter(out, out_format)
     summary = ScanSummary()
@@ -621,25 +669,11 @@ def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str =
     def flush() -> None:
         if not buf:
             return
-        if routed:
-            todo = [k for k, it in enumerate(buf) if it.kind is None]
-            if todo:
-                for k, kd in zip(todo, detector.identify([buf[k].text for k in todo])):
-                    buf[k].kind = kd
-            results = detector.judge([it.text for it in buf], ids=[it.id for it in buf], evidence=evidence,
-                                     kinds=[it.kind for it in buf])
-            for it, r in zip(buf, results):
-                if it.meta.get("log_kind"):
-                    r.input_kind = it.meta.pop("log_kind")
+        results = judge_items(buf, detector, evidence=evidence, signatures=signatures)
+        for it, r in zip(buf, results):
+            if routed:
                 summary.kinds[r.input_kind or "-"] += 1
                 summary.tasks[r.task or "none"] += 1
-        else:
-            results = detector.detect([it.text for it in buf], ids=[it.id for it in buf], evidence=evidence)
-        for it, r in zip(buf, results):
-            if it.invalid_utf8:
-                r.warnings.append("invalid_utf8: decoded as latin-1")
-            if signatures and it.user_agent and r.status == "ok":
-                _ua_signatures(it.user_agent, r, evidence)
             key = r.label if r.status == "ok" else r.status
             summary.verdicts[key] += 1
             if r.label == "malicious":
@@ -647,8 +681,7 @@ def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str =
                 if it.source:
                     summary.add_source(it.source)
             if all_items or r.label == "malicious":
-                attach_knowledge([r], task)
-                writer.write(_finding(it, r, raw_text, pseudonym))
+                writer.write(make_finding(it, r, task, raw_text=raw_text, pseudonym=pseudonym))
         writer.flush()
         bar.update(len(buf))
         buf.clear()
@@ -656,14 +689,14 @@ def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str =
     try:
         for path in paths:
             summary.files += 1
-            file_kind = _file_kind(path, fmt, detector) if routed else None
+            fkind = file_kind(path, fmt, detector)
             for it in iter_scan_items(path, fmt, text_field=text_field, pseudonym=pseudonym, follow=follow,
                                       poll=poll, should_stop=should_stop):
                 if it is FLUSH:
                     flush()
                     continue
-                if file_kind is not None:
-                    it.kind, log_kind = file_kind
+                if fkind is not None:
+                    it.kind, log_kind = fkind
                     if log_kind:
                         it.meta["log_kind"] = log_kind
                 summary.items += 1

@@ -9,11 +9,12 @@ import click
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("paths", nargs=-1, required=True)
 @click.option("--format", "fmt", type=click.Choice(["auto", "access-log", "http", "pcap", "lines", "jsonl", "csv"]),
               default="auto", show_default=True, help="Input format (auto: from name and first bytes).")
-@click.option("--out", "out_file", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Write findings here (default: stdout).")
+@click.option("--out", "out_file", type=click.Path(writable=True), default=None,
+              help="Write findings here (default: stdout). --engine spark: a Parquet directory, or JSONL "
+                   "when the name ends in .jsonl.")
 @click.option("--out-format", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
 @click.option("--all", "all_items", is_flag=True, help="Write every item, not only malicious ones.")
 @click.option("--follow", is_flag=True, help="Keep reading a growing log (survives rotation); Ctrl-C stops.")
@@ -41,9 +42,16 @@ import click
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Worker processes, one detector each (1 model thread each unless --threads): use the cores "
                    "for parsing too, as a web server's workers do.")
+@click.option("--engine", type=click.Choice(["local", "spark"]), default="local", show_default=True,
+              help="spark: read and judge on Apache Spark executors (PATHS may be directories, globs, "
+                   "hdfs:/s3a: URIs); needs Java and pip install secllm[spark].")
+@click.option("--master", default="local[2]", show_default=True,
+              help="--engine spark: the Spark master (local[N], spark://HOST:7077, yarn, ...).")
+@click.option("--partitions", type=click.IntRange(1, 100_000), default=None,
+              help="--engine spark: judge in this many tasks (default: twice the default parallelism).")
 def scan(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend, text_field, batch, threads,
          no_evidence, raw_ips, raw_text, ip_key, no_progress, poll, max_seconds, no_cascade, no_signatures, web_only,
-         workers):
+         workers, engine, master, partitions):
     """Scan access logs, raw HTTP requests, pcaps, line logs, JSONL or CSV.
 
     Every file (or, in a mixed file, every line) is identified and judged only by the task made for
@@ -57,12 +65,20 @@ def scan(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend
     from secllm.runtime import resolve_backend
     from secllm.scan import scan as run_scan
 
+    if engine == "spark":
+        _scan_spark(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend, text_field, batch,
+                    threads, no_evidence, raw_ips, raw_text, ip_key, no_cascade, no_signatures, web_only, workers,
+                    master, partitions)
+        return
     if follow and len(paths) != 1:
         raise click.UsageError("--follow tails exactly one PATH")
     # a followed log may appear later, but then its format cannot be sniffed
     missing = [p for p in paths if not Path(p).exists() and not (follow and fmt != "auto")]
     if missing:
         raise click.UsageError(f"no such file: {missing[0]}")
+    dirs = [p for p in paths if Path(p).is_dir()]
+    if dirs:
+        raise click.UsageError(f"a directory: {dirs[0]} (name its files, or use --engine spark)")
     d = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
     try:
         if workers > 1:
@@ -95,3 +111,44 @@ def scan(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend
         if workers > 1:
             web.close()
     click.echo(summary.format(), err=True)
+
+
+def _scan_spark(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend, text_field, batch,
+                threads, no_evidence, raw_ips, raw_text, ip_key, no_cascade, no_signatures, web_only, workers, master,
+                partitions):
+    """`scan --engine spark`: the same findings, judged on Spark executors."""
+    if follow:
+        raise click.UsageError("--follow tails one local file: use the local engine")
+    if workers > 1:
+        raise click.UsageError("--workers is the local engine's process pool; with Spark use --master local[N]")
+    if out_format == "csv":
+        raise click.UsageError("--engine spark writes Parquet (--out DIR) or JSONL (--out FILE.jsonl)")
+    try:
+        import pyspark  # noqa: F401
+    except ImportError as exc:
+        raise click.ClickException("--engine spark needs PySpark: pip install 'secllm[spark]'") from exc
+    from py4j.protocol import Py4JError
+    from pyspark.errors import PySparkException
+
+    from secllm.spark import DetectorSpec, java_available, spark_scan
+
+    if not java_available():
+        raise click.ClickException("--engine spark needs Java 17+ (Debian: apt-get install default-jre-headless; "
+                                   "see scripts/install_system_deps.sh)")
+    from secllm.paths import DEFAULT_MODEL_DIR
+
+    d = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
+    if not d.is_dir():
+        raise click.ClickException(f"no model directory: {d}")
+    spec = DetectorSpec(str(d), backend, threads or 1, not no_cascade, not no_signatures, routed=not web_only)
+    try:
+        res = spark_scan(paths, spec, out_file or "-", master=master, fmt=fmt, all_items=all_items, batch=batch,
+                         evidence=not no_evidence, text_field=text_field,
+                         ip_key=ip_key.encode() if ip_key else None, raw_ips=raw_ips, raw_text=raw_text,
+                         partitions=partitions)
+    except (PySparkException, Py4JError, ValueError, OSError) as exc:   # a missing path, a bad master
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise click.ClickException(f"spark: {msg}") from exc
+    click.echo(res.summary.format(), err=True)
+    click.echo(f"spark: {res.partitions} partitions, {res.model_loads} model load(s) across the executors",
+               err=True)
