@@ -4,6 +4,7 @@
     secllm detect "id=1' or '1'='1"               # one item
     secllm detect --file requests.txt --json      # one item per line (or --jsonl)
     secllm scan access.log --out findings.jsonl   # files and streams
+    secllm incidents findings.jsonl eve.json      # correlate findings and alerts into incidents
     secllm corpus build --out runs/corpus         # unlabeled corpus from the datasets' training splits
     secllm pretrain --corpus runs/corpus --out runs/base
     secllm finetune web-attack --base runs/base/model --out runs/web
@@ -22,6 +23,7 @@ from secllm.cli import (
     detect,
     evaluate,
     finetune,
+    incidents,
     learn,
     models,
     pretrain,
@@ -37,5 +39,5 @@ def main() -> None:
 
 
 for _cmd in (detect.detect, detect.demo, pretrain.corpus, pretrain.pretrain, finetune.finetune, evaluate.eval_group,
-             models.models, learn.learn, learn.profiles, scan.scan, serve.serve, adapt.adapt):
+             models.models, learn.learn, learn.profiles, scan.scan, incidents.incidents, serve.serve, adapt.adapt):
     main.add_command(_cmd)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from secllm.cli.incidents import correlation_options
+
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
@@ -37,8 +39,13 @@ import click
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Worker processes, one detector each (1 model thread each unless --threads): use the cores "
                    "for parsing too, as a web server's workers do.")
+@click.option("--incidents", "incidents_file", type=click.Path(dir_okay=False), default=None,
+              help="Also correlate the findings into incidents (JSON lines here, each as it closes; see "
+                   "`secllm incidents`).")
+@correlation_options
 def scan(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend, text_field, batch, threads,
-         no_evidence, raw_ips, ip_key, no_progress, poll, max_seconds, no_cascade, no_signatures, workers):
+         no_evidence, raw_ips, ip_key, no_progress, poll, max_seconds, no_cascade, no_signatures, workers,
+         incidents_file, quiet, min_score, host_of):
     """Scan access logs, raw HTTP requests, pcaps, line logs, JSONL or CSV for web attacks.
 
     Streams in constant memory; corrupt lines/records/packets are counted and skipped; a summary
@@ -69,11 +76,16 @@ def scan(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc
     out = open(out_file, "w", encoding="utf-8", newline="") if out_file else sys.stdout
+    sink = None
+    if incidents_file:
+        from secllm.cli.incidents import IncidentSink
+
+        sink = IncidentSink(incidents_file, quiet, min_score, host_of)
     try:
         summary = run_scan(paths, det, out, fmt=fmt, out_format=out_format, all_items=all_items, batch=batch,
                            evidence=not no_evidence, follow=follow, poll=poll, max_seconds=max_seconds,
                            text_field=text_field, ip_key=ip_key.encode() if ip_key else None, raw_ips=raw_ips,
-                           progress=not no_progress, signatures=not no_signatures)
+                           progress=not no_progress, signatures=not no_signatures, on_item=sink)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
@@ -81,4 +93,8 @@ def scan(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend
             out.close()
         if workers > 1:
             det.close()
+        if sink is not None:
+            sink.close()
     click.echo(summary.format(), err=True)
+    if sink is not None:
+        click.echo(f"{sink.written} incident(s) written to {incidents_file}", err=True)
