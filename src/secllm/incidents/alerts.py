@@ -178,13 +178,14 @@ def _from_eve(obj: dict[str, Any], fid: str, file: str, line: int | None) -> Fin
         id=fid, time=parse_time(obj.get("timestamp")), kind="alert", sensor="suricata", name=name,
         rule=f"suricata:{a.get('gid', 1)}:{a.get('signature_id', name)}", score=1.0,
         severity=_SURICATA_SEVERITY.get(sev) if isinstance(sev, int) else None,
-        src=src, dst=dst, host=_s(obj.get("host")) or _s(obj.get("sensor_name")) or dst,
+        src=src, dst=dst, host=dst,                 # the asset: the sensor's own name goes to extra
         tactics=tactics, techniques=techniques,
         status=http.get("status") if isinstance(http.get("status"), int) else None,
         size=http.get("length") if isinstance(http.get("length"), int) else None,
         method=_s(http.get("http_method")), target=_s(http.get("url")),
         tools=(), text=name[:300], file=file, line=line,
-        extra={"category": a.get("category")} if a.get("category") else {},
+        extra={k: v for k, v in (("category", a.get("category")), ("sensor_name", _s(obj.get("host"))))
+               if v},
     )
     return _place(f, name, str(a.get("category") or ""))
 

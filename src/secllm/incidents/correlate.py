@@ -102,6 +102,7 @@ class _Event:
     first_id: str
     routine: float
     succeeded: bool
+    last_target: str | None = None
 
 
 class Incident:
@@ -530,6 +531,8 @@ class Correlator:
         asset = f.host or f.dst
         if asset and asset != f.src:
             inc.assets[asset] += 1
+        # every name of the asset (agent name, its address, the target address)
+        names = {a for a in (f.host, f.dst, f.extra.get("host_ip") if f.extra else None) if a and a != f.src}
         looks_ok, why = self._looks_successful(f, tactic)
         if f.outcome == "success" and not routine and tactic is not None:
             inc.outcome_success = True
@@ -551,10 +554,10 @@ class Correlator:
             if looks_ok and len(st.success) < 3 and why not in st.success:
                 st.success.append(why)
             # a host the incident got into is its asset: later events from that host join it
-            if asset and asset != f.src and looks_ok and TACTIC_RANK.get(tactic, 0) >= TACTIC_RANK["initial-access"]:
-                if asset not in inc.owned:
-                    inc.owned.add(asset)
-                    self.asset_owner[asset] = inc.seq
+            if looks_ok and TACTIC_RANK.get(tactic, 0) >= TACTIC_RANK["initial-access"]:
+                for a in names - inc.owned:
+                    inc.owned.add(a)
+                    self.asset_owner[a] = inc.seq
         if f.size and f.status and 200 <= f.status < 300:
             inc.bytes_out += f.size
         # weight of evidence (routine alerts weigh nothing)
@@ -585,15 +588,19 @@ class Correlator:
             if e is None or e.sensor == f.sensor or abs(f.time - e.last) > cfg.cross_sensor_window:
                 e = None
         if e is not None:
+            # the same request again, or the same thing from another sensor: a duplicate; another
+            # request of the same rule to the same path within the window: the event grows
+            if e.last_target == f.target or e.sensor != f.sensor:
+                inc.duplicates += 1
+                self.stats.duplicates += 1
             e.count += count
             e.last = max(e.last, f.time)
             e.succeeded = e.succeeded or looks_ok
-            inc.duplicates += 1
-            self.stats.duplicates += 1
+            e.last_target = f.target
             return
         if len(inc.events) >= cfg.max_timeline:
             return
-        e = _Event(f.time, f.time, tactic, f.name[:200], f.sensor, asset, count, f.id, r, looks_ok)
+        e = _Event(f.time, f.time, tactic, f.name[:200], f.sensor, asset, count, f.id, r, looks_ok, f.target)
         inc.events.append(e)
         inc.event_index[key] = len(inc.events) - 1
         if tactic:

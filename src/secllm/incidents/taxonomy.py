@@ -48,6 +48,9 @@ _RULES: list[tuple[str, str | None, str | None, tuple[str, str] | None]] = [
     (r"brute.?forc|password guess|authentication fail|login fail|logon fail|failed password|invalid (?:user|login)"
      r"|non-existent user|multiple (?:failed|authentication|login)|auth(?:entication)? failures?|"
      r"attempt to login|wrong password|user login failed", "credential-access", "T1110", ("log", "brute-force")),
+    # the answer of a compromised service (ET/GPL ATTACK_RESPONSE): the attempt worked
+    (r"attack_response|id check returned|command (?:output|response) (?:detected|returned)|uid=0\(root\)",
+     "execution", "T1059", None),
     # execution / persistence on a web server
     (r"web ?shell|c99|r57|china ?chopper|b374k|weevely", "persistence", "T1505.003", None),
     (r"reverse shell|bind shell|netcat|\bnc -e|/bin/(?:ba)?sh -i", "execution", "T1059", None),
@@ -143,7 +146,8 @@ def tactic_shortname(name: str) -> str:
 @functools.lru_cache(maxsize=65536)
 def classify(name: str, category: str = "", groups: tuple[str, ...] = ()) -> Classified:
     """Place an alert by its name, then its category (Suricata classtype), then its groups (Wazuh)."""
-    outcome = "success" if re.search(r"\bsuccess(?:ful)?\b|\bsucceeded\b", name, re.I) else None
+    outcome = "success" if re.search(r"\bsuccess(?:ful)?\b|\bsucceeded\b|attack_response|id check returned",
+                                     name, re.I) else None
     for rx, tactic, tech, verdict in _COMPILED:
         if rx.search(name):
             if tactic is None:
