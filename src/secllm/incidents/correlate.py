@@ -35,7 +35,7 @@ import heapq
 import itertools
 import math
 import re
-from collections import Counter, OrderedDict, deque
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,11 +83,11 @@ class _Stage:
     first: float
     last: float
     count: int = 0
-    techniques: Counter = field(default_factory=Counter)
-    labels: Counter = field(default_factory=Counter)
+    techniques: dict = field(default_factory=dict)
+    labels: dict = field(default_factory=dict)
     success: list[str] = field(default_factory=list)     # why it looks successful (first few reasons)
     verdicts: set = field(default_factory=set)           # (task, label) pairs seen, for knowledge
-    statuses: Counter = field(default_factory=Counter)
+    statuses: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -122,17 +122,17 @@ class Incident:
         self.item_count = 0
         self.routine_count = 0
         self.duplicates = 0
-        self.assets: Counter = Counter()
+        self.assets: dict = {}
         self.owned: set[str] = set()
-        self.tools: Counter = Counter()
-        self.sensors: Counter = Counter()
+        self.tools: dict = {}
+        self.sensors: dict = {}
         self.rule_weight: dict[str, float] = {}
-        self.rule_count: Counter = Counter()
+        self.rule_count: dict = {}
         self.max_severity = 0.0
         self.reported_at: float | None = None
         self.context_total = 0           # benign items of its actors (scan --all)
         self.flagged_total = 0
-        self.targets: Counter = Counter()
+        self.targets: dict = {}
         self.bytes_out = 0
         self.closed_reason = ""
         self.unplaced = 0
@@ -145,7 +145,7 @@ class Incident:
         by how often it fired), +3 per tactic beyond the first, +3 when a source says an attempt
         worked (an alert of success, accepted credentials after failures), +3 when a known attack
         tool names itself. An HTTP 200 alone adds nothing: most probes are answered 200."""
-        s = sum(w * (1.0 + math.log10(self.rule_count[r])) for r, w in self.rule_weight.items())
+        s = sum(w * (1.0 + math.log10(self.rule_count.get(r, 1))) for r, w in self.rule_weight.items())
         n_tactics = len(self.stages)
         s += 3.0 * max(0, n_tactics - 1)
         if self.outcome_success:
@@ -161,6 +161,27 @@ class Incident:
     # -- output -------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
         return incident_json(self)
+
+
+MAX_KEYS_PER_COUNT = 256          # distinct keys kept per count (paths, assets, labels...): memory stays bounded
+
+
+def _bump(d: dict, key: Any, n: int = 1) -> None:
+    """``d[key] += n``, keeping at most MAX_KEYS_PER_COUNT distinct keys (new ones beyond are not counted)."""
+    v = d.get(key)
+    if v is not None:
+        d[key] = v + n
+    elif len(d) < MAX_KEYS_PER_COUNT:
+        d[key] = n
+
+
+def _add_all(into: dict, other: dict) -> None:
+    for k, v in other.items():
+        _bump(into, k, v)
+
+
+def _top(d: dict, n: int | None = None) -> list[tuple[Any, int]]:
+    return sorted(d.items(), key=lambda kv: -kv[1])[:n]
 
 
 def _actor_value(kind: str, value: str) -> str:
@@ -229,20 +250,20 @@ def incident_json(inc: Incident) -> dict[str, Any]:
                 know.append({"verdict": {"task": task, "label": label}, **k})
         stages_out.append({
             "tactic": st.tactic,
-            "techniques": [t for t, _ in st.techniques.most_common(8)],
+            "techniques": [t for t, _ in _top(st.techniques, 8)],
             "first_seen": iso(st.first), "last_seen": iso(st.last), "count": st.count,
             "succeeded": ok, "success_evidence": reasons,
-            "labels": dict(st.labels.most_common(8)),
-            "http_statuses": {str(k): v for k, v in st.statuses.most_common(6)},
+            "labels": dict(_top(st.labels, 8)),
+            "http_statuses": {str(k): v for k, v in _top(st.statuses, 6)},
             "knowledge": know,
         })
         path.append((st.first, st.tactic))
     chrono = [t for _, t in sorted(path)]
     in_order = all(TACTIC_RANK.get(a, 99) <= TACTIC_RANK.get(b, 99) for a, b in zip(chrono, chrono[1:]))
     sev = _severity(inc, stages_out)
-    assets = [a for a, _ in inc.assets.most_common(10)]
+    assets = [a for a, _ in _top(inc.assets, 10)]
     users = sorted({v for (k, v) in inc.actor_kinds if k == "user"})[:10]
-    targets = [t for t, _ in inc.targets.most_common(5)]
+    targets = [t for t, _ in _top(inc.targets, 5)]
     fill = {"actors": ", ".join(actor_list[:5]) or "the actor", "assets": ", ".join(assets[:3]) or "the target",
             "targets": ", ".join(targets[:3]) or "the attacked inputs", "first": iso(inc.first),
             "users": (" (" + ", ".join(users) + ")") if users else "", "bytes": _fmt_bytes(inc.bytes_out)}
@@ -277,8 +298,8 @@ def incident_json(inc: Incident) -> dict[str, Any]:
         "severity": sev,
         "summary": summary,
         "assets": assets,
-        "tools": [t for t, _ in inc.tools.most_common(8)],
-        "sensors": dict(inc.sensors.most_common()),
+        "tools": [t for t, _ in _top(inc.tools, 8)],
+        "sensors": dict(_top(inc.sensors)),
         "item_count": inc.item_count,
         "items": list(inc.items),
         "items_truncated": inc.item_count > len(inc.items),
@@ -317,7 +338,7 @@ def _severity(inc: Incident, stages: list[dict[str, Any]]) -> dict[str, Any]:
         score += min(2.0, 0.5 * extra)
         reasons.append(f"+{min(2.0, 0.5 * extra):.1f}: {len(stages)} tactics reached")
     if inc.assets:
-        reasons.append(f"assets: {', '.join(a for a, _ in inc.assets.most_common(3))}")
+        reasons.append(f"assets: {', '.join(a for a, _ in _top(inc.assets, 3))}")
     score = round(min(10.0, score), 1)
     level = "critical" if score >= 9 else "high" if score >= 7 else "medium" if score >= 4 else "low"
     return {"level": level, "score": score, "scale": "0-10", "reasons": reasons}
@@ -504,10 +525,10 @@ class Correlator:
         for k in keys:
             if routine and k[0] == "user":
                 continue
-            if k not in inc.keys:
+            if k not in inc.keys and len(inc.keys) < MAX_KEYS_PER_COUNT:
                 inc.keys.add(k)
                 self.index[k] = inc.seq
-            inc.actor_kinds[k] = inc.actor_kinds.get(k, 0) + 1
+            _bump(inc.actor_kinds, k)
         inc.last = max(inc.last, f.time)
         inc.first = min(inc.first, f.time)
         if not routine:
@@ -520,17 +541,17 @@ class Correlator:
             inc.items.extend(ids[:room])
         if routine:
             inc.routine_count += len(ids)
-        inc.sensors[f.sensor] += 1
+        _bump(inc.sensors, f.sensor)
         for t in f.tools:
-            inc.tools[t] += 1
+            _bump(inc.tools, t)
         if f.target and f.kind == "web":
-            inc.targets[_path_of(f.target)] += 1
+            _bump(inc.targets, _path_of(f.target))
         inc.flagged_total += 1
         # the stage
         tactic, techniques, sev, verdict = self._stage_of(inc, f)
         asset = f.host or f.dst
         if asset and asset != f.src:
-            inc.assets[asset] += 1
+            _bump(inc.assets, asset)
         # every name of the asset (agent name, its address, the target address)
         names = {a for a in (f.host, f.dst, f.extra.get("host_ip") if f.extra else None) if a and a != f.src}
         looks_ok, why = self._looks_successful(f, tactic)
@@ -545,10 +566,10 @@ class Correlator:
             st.first, st.last = min(st.first, f.time), max(st.last, f.time)
             st.count += count
             for t in techniques:
-                st.techniques[t] += 1
-            st.labels[f.label or f.name] += 1
+                _bump(st.techniques, t)
+            _bump(st.labels, f.label or f.name)
             if f.status is not None:
-                st.statuses[f.status] += 1
+                _bump(st.statuses, f.status)
             if verdict:
                 st.verdicts.add(verdict)
             if looks_ok and len(st.success) < 3 and why not in st.success:
@@ -563,9 +584,9 @@ class Correlator:
         # weight of evidence (routine alerts weigh nothing)
         if not routine:
             w = (sev if sev is not None else (5.0 if tactic else 2.0)) * max(0.0, min(1.0, f.score)) * (1.0 - r)
-            if w > inc.rule_weight.get(f.rule, 0.0):
+            if w > inc.rule_weight.get(f.rule, 0.0) and (f.rule in inc.rule_weight or len(inc.rule_weight) < 1024):
                 inc.rule_weight[f.rule] = w
-            inc.rule_count[f.rule] += count
+            _bump(inc.rule_count, f.rule, count)
             if f.severity is not None and f.severity * (1.0 - r) > inc.max_severity:
                 inc.max_severity = f.severity * (1.0 - r)
         # the timeline, de-duplicated
@@ -785,8 +806,7 @@ class Correlator:
         for k in other.keys:
             self.index[k] = into.seq
         into.keys |= other.keys
-        for k, v in other.actor_kinds.items():
-            into.actor_kinds[k] = into.actor_kinds.get(k, 0) + v
+        _add_all(into.actor_kinds, other.actor_kinds)
         for t, st in other.stages.items():
             mine = into.stages.get(t)
             if mine is None:
@@ -794,9 +814,9 @@ class Correlator:
                 continue
             mine.first, mine.last = min(mine.first, st.first), max(mine.last, st.last)
             mine.count += st.count
-            mine.techniques.update(st.techniques)
-            mine.labels.update(st.labels)
-            mine.statuses.update(st.statuses)
+            _add_all(mine.techniques, st.techniques)
+            _add_all(mine.labels, st.labels)
+            _add_all(mine.statuses, st.statuses)
             mine.verdicts |= st.verdicts
             mine.success = (mine.success + st.success)[:3]
         room = self.config.max_timeline - len(into.events)
@@ -807,21 +827,21 @@ class Correlator:
         into.item_count += other.item_count
         into.routine_count += other.routine_count
         into.duplicates += other.duplicates
-        into.assets.update(other.assets)
+        _add_all(into.assets, other.assets)
         for a in other.owned:
             into.owned.add(a)
             self.asset_owner[a] = into.seq
-        into.tools.update(other.tools)
-        into.sensors.update(other.sensors)
+        _add_all(into.tools, other.tools)
+        _add_all(into.sensors, other.sensors)
         for r, w in other.rule_weight.items():
             into.rule_weight[r] = max(w, into.rule_weight.get(r, 0.0))
-        into.rule_count.update(other.rule_count)
+        _add_all(into.rule_count, other.rule_count)
         into.max_severity = max(into.max_severity, other.max_severity)
         into.first, into.last = min(into.first, other.first), max(into.last, other.last)
         into.last_active = max(into.last_active, other.last_active)
         into.context_total += other.context_total
         into.flagged_total += other.flagged_total
-        into.targets.update(other.targets)
+        _add_all(into.targets, other.targets)
         into.bytes_out += other.bytes_out
         into.unplaced += other.unplaced
         into.outcome_success = into.outcome_success or other.outcome_success
