@@ -536,3 +536,24 @@ def test_api_incidents_needs_the_key(tiny_web_model):
         assert c.post("/v1/incidents", json=body).status_code == 401
         r = c.post("/v1/incidents", json=body, headers={"X-API-Key": "k" * 24})
         assert r.status_code == 200 and "incidents" in r.json()
+
+
+def test_large_successful_response_is_exfiltration():
+    fs = [web(1, T0, "10.0.0.5", "cmdi", status=200, target="/u/s.php?cmd=id"),
+          web(2, T0 + 5, "10.0.0.5", "cmdi", status=200, target="/u/s.php?cmd=ls"),
+          web(3, T0 + 30, "10.0.0.5", "cmdi", status=200, target="/u/s.php?cmd=tar", size=600_000)]
+    [inc] = run(fs)
+    assert [s["tactic"] for s in inc["stages"]] == ["execution", "exfiltration"]
+    assert inc["items"] == ["access.log:1", "access.log:2", "access.log:3"] and inc["item_count"] == 3
+
+
+def test_large_benign_looking_answer_from_an_attacked_path_is_exfiltration():
+    fs = [web(1, T0, "10.0.0.5", "cmdi", status=200, target="/u/s.php?cmd=ls"),
+          web(2, T0 + 5, "10.0.0.5", "cmdi", status=200, target="/u/s.php?cmd=cat+x"),
+          Finding("access.log:3", T0 + 9, kind="context", src="10.0.0.5", status=200, size=500_000,
+                  target="/u/s.php?cmd=tar", file="access.log"),
+          Finding("access.log:4", T0 + 9, kind="context", src="10.0.0.5", status=200, size=500_000,
+                  target="/big-download.iso", file="access.log")]
+    [inc] = run(fs)
+    assert [s["tactic"] for s in inc["stages"]] == ["execution", "exfiltration"]
+    assert inc["items"] == ["access.log:1", "access.log:2", "access.log:3"]

@@ -69,6 +69,7 @@ class CorrelatorConfig:
     storm_window: float = 60.0
     auth_fail_count: int = 10       # 401/403 answers to one actor on one path within auth_window -> brute force
     auth_window: float = 300.0
+    exfil_bytes: int = 256 * 1024  # a successful attack answered with this many bytes or more: data left
     min_actor_share: float = 0.0    # with scan --all context: flagged share of an actor's requests below
                                     # which its web findings alone do not make an incident (0 = off)
 
@@ -400,7 +401,7 @@ class Correlator:
         self.host_of = host_of or {}
         self.open: dict[int, Incident] = {}
         self.index: dict[tuple[str, str], int] = {}
-        self.asset_owner: dict[str, int] = {}
+        self.asset_owner: dict[str, tuple[int, int]] = {}    # asset -> (incident, deepest tactic rank on it)
         self.buffer: OrderedDict[tuple[str, str], deque] = OrderedDict()
         self.windows: OrderedDict[str, _ActorWindow] = OrderedDict()
         self.now = -math.inf
@@ -438,6 +439,9 @@ class Correlator:
             for d in self._aggregate(f):
                 self._place(d)
         self._place(f)
+        x = self._exfiltration(f)
+        if x is not None:
+            self._place(x)
         if len(self.open) > self.config.max_open:
             out += self._close_oldest(len(self.open) - self.config.max_open)
         return out
@@ -485,8 +489,8 @@ class Correlator:
         found = {self.index[k] for k in link_keys if k in self.index}
         pivot = None
         for a in (f.src, f.host if not f.src else None):
-            if a and a in self.asset_owner and self.asset_owner[a] in self.open:
-                pivot = self.asset_owner[a]
+            if a and a in self.asset_owner and self.asset_owner[a][0] in self.open:
+                pivot = self.asset_owner[a][0]
                 break
         if pivot is not None and not routine:
             found.add(pivot)
@@ -535,6 +539,8 @@ class Correlator:
             inc.last_active = max(inc.last_active, f.time)
         count = int(f.extra.get("count", 1)) if f.extra else 1
         ids = f.extra.get("items") if f.extra and f.extra.get("items") else [f.id]
+        if f.extra and f.extra.get("same_item"):
+            ids = []
         inc.item_count += len(ids)
         room = cfg.max_items - len(inc.items)
         if room > 0:
@@ -575,10 +581,14 @@ class Correlator:
             if looks_ok and len(st.success) < 3 and why not in st.success:
                 st.success.append(why)
             # a host the incident got into is its asset: later events from that host join it
-            if looks_ok and TACTIC_RANK.get(tactic, 0) >= TACTIC_RANK["initial-access"]:
-                for a in names - inc.owned:
-                    inc.owned.add(a)
-                    self.asset_owner[a] = inc.seq
+            rank = TACTIC_RANK.get(tactic, 0)
+            if looks_ok and rank >= TACTIC_RANK["initial-access"]:
+                for a in names:
+                    # the incident that got furthest on a host owns it (a later, shallower attack does not)
+                    cur = self.asset_owner.get(a)
+                    if cur is None or cur[0] == inc.seq or cur[0] not in self.open or rank >= cur[1]:
+                        inc.owned.add(a)
+                        self.asset_owner[a] = (inc.seq, max(rank, cur[1] if cur and cur[0] == inc.seq else rank))
         if f.size and f.status and 200 <= f.status < 300:
             inc.bytes_out += f.size
         # weight of evidence (routine alerts weigh nothing)
@@ -724,6 +734,20 @@ class Correlator:
             self.stats.derived += len(out)
         return out
 
+    def _exfiltration(self, f: Finding) -> Finding | None:
+        """A web attack that worked and was answered with a large body (``exfil_bytes``): data left
+        the server in the response (ATT&CK T1041, exfiltration over the channel in use)."""
+        if f.kind != "web" or f.size is None or f.size < self.config.exfil_bytes or f.status is None \
+                or not 200 <= f.status < 300 or f.rule.startswith("aggregate:") or not f.src:
+            return None
+        if (f.label or "") in ("scanner", "restricted-file"):
+            return None
+        self.stats.derived += 1
+        d = self._derived(f, f"large response to an attack ({f.size:,} bytes)", "derived:exfiltration",
+                          ("exfiltration",), ("T1041",), 7.5, 1)
+        d.extra = {"same_item": True}          # a second reading of an item already counted
+        return d
+
     def _derived(self, f: Finding, name: str, rule: str, tactics: tuple[str, ...], techniques: tuple[str, ...],
                  severity: float, n: int, verdict: tuple[str, str] | None = None) -> Finding:
         return Finding(id=f.id, time=f.time, kind="web", sensor="secllm-correlate", name=name, rule=rule,
@@ -733,11 +757,19 @@ class Correlator:
                        method=f.method, target=f.target, text=f.text, file=f.file, line=f.line)
 
     def _context(self, f: Finding) -> None:
-        """A benign item: counts toward its actor's share and keeps nothing else."""
+        """A benign item: counts toward its actor's share. One case tells more: a large answer to
+        a path that the same actor is attacking (a web shell the incident already ran commands
+        through) is data leaving, even when the request itself reads as benign."""
         if f.src and ("ip", f.src) in self.index:
             inc = self.open.get(self.index[("ip", f.src)])
             if inc is not None:
                 inc.context_total += 1
+                if f.size is not None and f.size >= self.config.exfil_bytes and f.status is not None \
+                        and 200 <= f.status < 300 and _path_of(f.target) in inc.targets \
+                        and any(t in inc.stages for t in ("execution", "persistence", "collection")):
+                    self.stats.derived += 1
+                    self._place(self._derived(f, f"large response from an attacked path ({f.size:,} bytes)",
+                                              "derived:exfiltration", ("exfiltration",), ("T1041",), 7.5, 1))
 
     # -- buffering routine alerts ----------------------------------------------------------------
     def _buffer(self, keys: list[tuple[str, str]], f: Finding, r: float) -> None:
@@ -788,7 +820,7 @@ class Correlator:
             if self.index.get(k) == seq:
                 del self.index[k]
         for a in inc.owned:
-            if self.asset_owner.get(a) == seq:
+            if self.asset_owner.get(a, (None,))[0] == seq:
                 del self.asset_owner[a]
         inc.closed_reason = reason
         if inc.reported_at is None:
@@ -830,7 +862,8 @@ class Correlator:
         _add_all(into.assets, other.assets)
         for a in other.owned:
             into.owned.add(a)
-            self.asset_owner[a] = into.seq
+            if self.asset_owner.get(a, (None,))[0] == other.seq:
+                self.asset_owner[a] = (into.seq, self.asset_owner[a][1])
         _add_all(into.tools, other.tools)
         _add_all(into.sensors, other.sensors)
         for r, w in other.rule_weight.items():
