@@ -58,6 +58,8 @@ from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import quote
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout's secllm first
+
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -656,7 +658,6 @@ def detect(out: Path) -> dict:
 def crs_baseline(out: Path) -> list[dict]:
     """CRS alerts (transactions CRS would block: rule 949110) grouped by client address, one
     incident per address; stages from the CRS rules' attack classes."""
-    sys.path.insert(0, str(REPO / "src"))
     from secllm.incidents import Finding, read_findings
     from secllm.incidents.knowledge import TACTIC_RANK, tactics_of
 

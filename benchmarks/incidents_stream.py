@@ -34,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout's secllm first
+
 from secllm.incidents import Correlator, CorrelatorConfig, Finding, correlate_files
 
 PAGE = os.sysconf("SC_PAGE_SIZE")

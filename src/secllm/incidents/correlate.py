@@ -402,6 +402,7 @@ class Correlator:
         self.open: dict[int, Incident] = {}
         self.index: dict[tuple[str, str], int] = {}
         self.asset_owner: dict[str, tuple[int, int]] = {}    # asset -> (incident, deepest tactic rank on it)
+        self.aliases: dict[str, str] = {}                    # agent name <-> agent address
         self.buffer: OrderedDict[tuple[str, str], deque] = OrderedDict()
         self.windows: OrderedDict[str, _ActorWindow] = OrderedDict()
         self.now = -math.inf
@@ -488,7 +489,7 @@ class Correlator:
         link_keys = [k for k in keys if not (routine and k[0] == "user")]
         found = {self.index[k] for k in link_keys if k in self.index}
         pivot = None
-        for a in (f.src, f.host if not f.src else None):
+        for a in (f.src, f.host if not f.src else None, self.aliases.get(f.host) if f.host and not f.src else None):
             if a and a in self.asset_owner and self.asset_owner[a][0] in self.open:
                 pivot = self.asset_owner[a][0]
                 break
@@ -515,6 +516,8 @@ class Correlator:
         if f.time - inc.first > self.config.max_duration and not routine:
             self._pending.append(self._close(inc.seq, "maximum duration"))
             inc = self._new(f)
+        elif pivot is not None and inc.seq == pivot and all(k[0] == "host" for k in keys):
+            keys = []          # the host's own events: it is the incident's asset, not one of its actors
         self._attach(inc, f, r, keys)
 
     def _new(self, f: Finding) -> Incident:
@@ -559,7 +562,7 @@ class Correlator:
         if asset and asset != f.src:
             _bump(inc.assets, asset)
         # every name of the asset (agent name, its address, the target address)
-        names = {a for a in (f.host, f.dst, f.extra.get("host_ip") if f.extra else None) if a and a != f.src}
+        names = self._asset_names(f)
         looks_ok, why = self._looks_successful(f, tactic)
         if f.outcome == "success" and not routine and tactic is not None:
             inc.outcome_success = True
@@ -581,14 +584,17 @@ class Correlator:
             if looks_ok and len(st.success) < 3 and why not in st.success:
                 st.success.append(why)
             # a host the incident got into is its asset: later events from that host join it
+            # (an attempt that worked, or a stage that means code ran there: execution and beyond)
             rank = TACTIC_RANK.get(tactic, 0)
-            if looks_ok and rank >= TACTIC_RANK["initial-access"]:
+            if not routine and ((looks_ok and rank >= TACTIC_RANK["initial-access"])
+                                or rank >= TACTIC_RANK["execution"]):
                 for a in names:
                     # the incident that got furthest on a host owns it (a later, shallower attack does not)
                     cur = self.asset_owner.get(a)
                     if cur is None or cur[0] == inc.seq or cur[0] not in self.open or rank >= cur[1]:
                         inc.owned.add(a)
                         self.asset_owner[a] = (inc.seq, max(rank, cur[1] if cur and cur[0] == inc.seq else rank))
+                        self._adopt_host_candidates(inc, a)
         if f.size and f.status and 200 <= f.status < 300:
             inc.bytes_out += f.size
         # weight of evidence (routine alerts weigh nothing)
@@ -667,6 +673,30 @@ class Correlator:
             tactic = ordered[-1] if ok else ordered[0]
         sev = f.severity if f.severity is not None else k_sev
         return tactic, techniques, sev, verdict if (k_tactics or verdict) else None
+
+    def _asset_names(self, f: Finding) -> set[str]:
+        """Every name of the asset a finding happened on: agent name, its address, the target
+        address -- and the aliases learned from agents that report both (Wazuh: name + ip)."""
+        host_ip = f.extra.get("host_ip") if f.extra else None
+        if f.host and host_ip and f.host != host_ip:
+            if len(self.aliases) < 100_000:
+                self.aliases[f.host] = host_ip
+                self.aliases[host_ip] = f.host
+        names = {a for a in (f.host, f.dst, host_ip) if a and a != f.src}
+        names |= {self.aliases[a] for a in names if a in self.aliases}
+        names.discard(f.src)
+        return names
+
+    def _adopt_host_candidates(self, inc: Incident, asset: str) -> None:
+        """Events of a host that came just before the incident got into it (a file written a second
+        before the web shell alert) sit in a candidate incident keyed by the host: it joins."""
+        for name in (asset, self.aliases.get(asset)):
+            seq = self.index.get(("host", name)) if name else None
+            if seq is None or seq == inc.seq or seq not in self.open:
+                continue
+            other = self.open[seq]
+            if all(k[0] == "host" for k in other.keys):
+                self._merge(inc, other)
 
     def _looks_successful(self, f: Finding, tactic: str | None) -> tuple[bool, str]:
         if f.outcome == "success":

@@ -31,6 +31,7 @@ _COLOURS = ["#6c8ebf", "#7b9fd4", "#3b8ea5", "#2a9d8f", "#52b788", "#95d5b2", "#
             "#f4a261", "#e76f51", "#d62828", "#9d0208", "#6a040f", "#370617"]
 TACTIC_COLOUR = {t: _COLOURS[i % len(_COLOURS)] for i, t in enumerate(TACTIC_ORDER)}
 _UNPLACED = "#999999"
+_ANCHOR = ["start", "middle", "middle", "middle", "end"]     # axis labels stay inside the chart
 
 
 def md_safe(text: Any, limit: int = 300) -> str:
@@ -130,7 +131,7 @@ def _overview_svg(incidents: list[dict[str, Any]], width: int = 960) -> str:
     for k in range(5):
         tt = t0 + span * k / 4
         out.append(f'<line x1="{x(tt):.1f}" y1="20" x2="{x(tt):.1f}" y2="{h - 10}" stroke="#ddd"/>'
-                   f'<text x="{x(tt):.1f}" y="14" font-size="10" text-anchor="middle">{_h(_fmt_time(tt))}</text>')
+                   f'<text x="{x(tt):.1f}" y="14" font-size="10" text-anchor="{_ANCHOR[k]}">{_h(_fmt_time(tt))}</text>')
     for n, inc in enumerate(incidents):
         y = 30 + n * row
         stages = inc.get("stages") or []
@@ -166,7 +167,7 @@ def _incident_svg(inc: dict[str, Any], width: int = 960) -> str:
     for k in range(5):
         tt = t0 + span * k / 4
         out.append(f'<line x1="{x(tt):.1f}" y1="22" x2="{x(tt):.1f}" y2="{h - 8}" stroke="#eee"/>'
-                   f'<text x="{x(tt):.1f}" y="14" font-size="10" text-anchor="middle">{_h(_fmt_time(tt))}</text>')
+                   f'<text x="{x(tt):.1f}" y="14" font-size="10" text-anchor="{_ANCHOR[k]}">{_h(_fmt_time(tt))}</text>')
     for lane, y in y_of.items():
         colour = TACTIC_COLOUR.get(lane, _UNPLACED)
         out.append(f'<text x="4" y="{y + 4}" font-size="11" fill="{colour}">{_h(lane)}</text>'
