@@ -752,6 +752,7 @@ def evaluate(out: Path, system: str = "secllm") -> dict:
     benign_incs = [p for p in per_inc if p["role"] != "attacker"]
     # stages: truth (actor, tactic) detected when an incident whose majority is the actor has the tactic
     stage_hits: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    window_hits: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     order_ok, order_n, ttfa = 0, 0, {}
     per_actor = {}
     for ip in attackers:
@@ -761,14 +762,25 @@ def evaluate(out: Path, system: str = "secllm") -> dict:
             truth_stages[s["tactic"]] = min(truth_stages.get(s["tactic"], s["start"]), s["start"])
         mine = [incs[k] for k, p in enumerate(per_inc) if p["majority"] == ip]
         det: dict[str, float] = {}
+        spans: dict[str, list[tuple[float, float]]] = defaultdict(list)
         for i in mine:
             for s in i["stages"]:
                 det[s["tactic"]] = min(det.get(s["tactic"], s["first_seen"]), s["first_seen"])
+                spans[s["tactic"]].append((s["first_seen"], _iso_epoch(s.get("last_seen")) or s["first_seen"]))
         for t in truth_stages:
             stage_hits[t][1] += 1
             stage_hits[t][0] += t in det
+        # stricter: a detected stage of that tactic overlaps the true stage's time window (+60 s)
+        for st in a["stages"]:
+            ok_w = any(f0 <= st["end"] + 60 and f1 >= st["start"] - 5 for f0, f1 in spans.get(st["tactic"], []))
+            window_hits[st["tactic"]][1] += 1
+            window_hits[st["tactic"]][0] += ok_w
         common = [t for t in truth_stages if t in det]
-        seq_truth = sorted(common, key=lambda t: truth_stages[t])
+        # a tactic the actor used twice (a web shell upload, later Windows persistence): the detection
+        # belongs to the occurrence that had started when it was seen
+        starts = {t: sorted(s["start"] for s in a["stages"] if s["tactic"] == t) for t in common}
+        when = {t: max([x for x in starts[t] if x <= det[t] + 5.0] or starts[t][:1]) for t in common}
+        seq_truth = sorted(common, key=lambda t: when[t])
         seq_det = sorted(common, key=lambda t: (det[t], seq_truth.index(t)))
         ok = seq_truth == seq_det
         order_n += 1
@@ -792,7 +804,8 @@ def evaluate(out: Path, system: str = "secllm") -> dict:
             "attackers": len(attackers), "attackers_found": sum(found.values()),
             "benign_actor_incidents": len(benign_incs), "benign_seconds": benign_secs,
             "benign_requests": sum(requests[ip] for ip in benign),
-            "stage_hits": {t: v for t, v in stage_hits.items()}, "order_ok": order_ok, "order_n": order_n,
+            "stage_hits": {t: v for t, v in stage_hits.items()},
+            "stage_hits_in_window": {t: v for t, v in window_hits.items()}, "order_ok": order_ok, "order_n": order_n,
             "per_actor": per_actor, "per_incident": per_inc}
 
 
@@ -803,10 +816,14 @@ def summarize(results: list[dict]) -> dict:
         if not rs:
             continue
         hits: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        whits: dict[str, list[int]] = defaultdict(lambda: [0, 0])
         for r in rs:
             for t, (h, n) in r["stage_hits"].items():
                 hits[t][0] += h
                 hits[t][1] += n
+            for t, (h, n) in r.get("stage_hits_in_window", {}).items():
+                whits[t][0] += h
+                whits[t][1] += n
         pn = sum(p["purity"] * p["items"] for r in rs for p in r["per_incident"])
         pd = sum(p["items"] for r in rs for p in r["per_incident"])
         comps = [a["completeness"] for r in rs for a in r["per_actor"].values() if "completeness" in a]
@@ -826,6 +843,7 @@ def summarize(results: list[dict]) -> dict:
             "order_ok": sum(r["order_ok"] for r in rs), "order_n": sum(r["order_n"] for r in rs),
             "stage_detection": {t: {"detected": h, "total": n, "rate": round(h / n, 3)} for t, (h, n) in
                                 sorted(hits.items())},
+            "stage_detection_in_window": {t: {"detected": h, "total": n} for t, (h, n) in sorted(whits.items())},
             "time_to_first_alert_s": {"median": ttfa[len(ttfa) // 2] if ttfa else None,
                                       "max": ttfa[-1] if ttfa else None, "n": len(ttfa)},
         }
@@ -847,13 +865,17 @@ def write_report(results: list[dict], timings: dict, dest: Path, command: str) -
                  f"{s['false_incidents_per_benign_day']} ({s['benign_actor_hours']} benign actor-hours, "
                  f"{s['benign_requests']} requests) | {s['order_ok']}/{s['order_n']} | "
                  f"{s['time_to_first_alert_s']['median']} s |")
-    L += ["", "Stage detection per tactic (truth stages of attackers found in their incidents):", "",
-          "| tactic | " + " | ".join(summary) + " |", "|---|" + "---|" * len(summary)]
+    L += ["", "Stage detection per tactic: a true stage (actor, tactic) is detected when the actor's incident has "
+          "that tactic; *in window* when that stage's time span also overlaps the true stage's (+60 s):", "",
+          "| tactic | " + " | ".join(f"{k} | {k} in window" for k in summary) + " |",
+          "|---|" + "---|---|" * len(summary)]
     tactics = sorted({t for s in summary.values() for t in s["stage_detection"]})
     for t in tactics:
-        L.append(f"| {t} | " + " | ".join(
-            f"{s['stage_detection'].get(t, {}).get('detected', 0)}/{s['stage_detection'].get(t, {}).get('total', 0)}"
-            for s in summary.values()) + " |")
+        cells = []
+        for s in summary.values():
+            d, w = s["stage_detection"].get(t, {}), s["stage_detection_in_window"].get(t, {})
+            cells.append(f"{d.get('detected', 0)}/{d.get('total', 0)} | {w.get('detected', 0)}/{w.get('total', 0)}")
+        L.append(f"| {t} | " + " | ".join(cells) + " |")
     L += ["", "Per actor (SecLLM):", "",
           "| scenario | actor | role | requests | flagged by scan | incidents | truth stages | detected stages | "
           "order | completeness | time to first alert |", "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -917,6 +939,16 @@ def main() -> None:
     names = {"dev": ["dev"], "test": TEST, "all": list(SCENARIOS)}.get(a.scenarios, a.scenarios.split(","))
     if os.geteuid() != 0:
         sys.exit("the replay runs nginx with root workers in a private directory: run it as root (in a container)")
+    if not a.eval_only:
+        need = [NGINX, MODSEC_MODULE, CRS_SETUP, WORDS_DIRS, WORDS_PASS, "/usr/bin/chromium", "/usr/bin/chromedriver",
+                *(shutil.which(t) or t for t in ("sqlmap", "wapiti", "wfuzz", "curl"))]
+        missing = [p for p in need if not Path(p).exists()]
+        try:
+            import selenium  # noqa: F401
+        except ImportError:
+            missing.append("selenium (PyPI)")
+        if missing:
+            sys.exit("missing: " + ", ".join(missing) + "\nrun: sudo bash scripts/install_replay_deps.sh")
     results, timings = [], {}
     for name in names:
         idx = list(SCENARIOS).index(name)

@@ -269,7 +269,8 @@ def test_aggregates_from_benign_items():
     assert len(out) == 1 and out[0]["actors"] == ["10.0.0.8"]
     st = {s["tactic"]: s for s in out[0]["stages"]}
     assert set(st) == {"reconnaissance", "credential-access"} and st["credential-access"]["succeeded"]
-    assert "a.log:200" in out[0]["items"] and "a.log:1" not in out[0]["items"]   # items from the storm on
+    # items: where the actor's activity began (browsing before the attack), then the storm from its threshold on
+    assert "a.log:200" in out[0]["items"] and "a.log:1" in out[0]["items"] and "a.log:2" not in out[0]["items"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -557,3 +558,25 @@ def test_large_benign_looking_answer_from_an_attacked_path_is_exfiltration():
     [inc] = run(fs)
     assert [s["tactic"] for s in inc["stages"]] == ["execution", "exfiltration"]
     assert inc["items"] == ["access.log:1", "access.log:2", "access.log:3"]
+
+
+def test_empty_file_is_no_findings(tmp_path):
+    from secllm.cli import main
+
+    empty = tmp_path / "host_findings.jsonl"
+    empty.write_text("")
+    assert detect_format(empty) == "findings" and list(read_findings(empty)) == []
+    r = CliRunner().invoke(main, ["incidents", str(empty), str(FIX / "alerts.csv"), "--json", "--min-score", "1"])
+    assert r.exit_code == 0, r.output
+
+
+def test_browsing_before_the_first_attack_is_recon_but_weighs_nothing():
+    ctx = [Finding(f"a.log:{i}", T0 + i, kind="context", src="10.0.0.5", status=200, method="GET",
+                   target=f"/page{i}", file="a.log") for i in range(1, 6)]
+    [inc] = run(ctx + [web(10, T0 + 10, "10.0.0.5", "sqli"), web(11, T0 + 11, "10.0.0.5", "sqli"),
+                       web(12, T0 + 12, "10.0.0.5", "sqli")])
+    st = inc["stages"]
+    assert [s["tactic"] for s in st] == ["reconnaissance", "initial-access"] and st[0]["techniques"] == ["T1594"]
+    assert inc["first_seen"] == "2024-05-01T10:00:01Z" and inc["items"][0] == "a.log:1"
+    # a single weak finding after browsing stays below the bar: the browsing adds no weight
+    assert run(ctx + [web(10, T0 + 10, "10.0.0.5", "xss")]) == []

@@ -119,6 +119,8 @@ def detect_format(path: str | Path) -> str | None:
     p = Path(path)
     with _open(p) as f:
         head = f.read(64 * 1024)
+    if not head.strip():
+        return "findings"            # an empty file: no findings (not raw input to scan)
     text = head.decode("utf-8", "replace")
     first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     if _MODSEC_BOUNDARY.match(first.encode()):

@@ -138,6 +138,7 @@ class Incident:
         self.closed_reason = ""
         self.unplaced = 0
         self.outcome_success = False
+        self.scored_tactics: set[str] = set()    # tactics with non-routine evidence (the +3 per tactic)
         self.id = ""
 
     # -- scoring ------------------------------------------------------------------------------
@@ -147,7 +148,7 @@ class Incident:
         worked (an alert of success, accepted credentials after failures), +3 when a known attack
         tool names itself. An HTTP 200 alone adds nothing: most probes are answered 200."""
         s = sum(w * (1.0 + math.log10(self.rule_count.get(r, 1))) for r, w in self.rule_weight.items())
-        n_tactics = len(self.stages)
+        n_tactics = len(self.scored_tactics)
         s += 3.0 * max(0, n_tactics - 1)
         if self.outcome_success:
             s += 3.0
@@ -371,7 +372,7 @@ class CorrelatorStats:
 class _ActorWindow:
     """Per-actor sliding counts for the aggregate rules (4xx storms, authentication failures)."""
 
-    __slots__ = ("errors", "auth", "storming_until", "brute_until", "brute_paths")
+    __slots__ = ("errors", "auth", "storming_until", "brute_until", "brute_paths", "first_t", "first_id", "last_t")
 
     def __init__(self) -> None:
         self.errors: deque = deque()
@@ -379,6 +380,9 @@ class _ActorWindow:
         self.storming_until = 0.0
         self.brute_until = 0.0
         self.brute_paths: set[str] = set()
+        self.first_t: float | None = None       # the actor's current run of benign-looking activity
+        self.first_id = ""
+        self.last_t = 0.0
 
 
 def _path_of(target: str | None) -> str:
@@ -505,6 +509,7 @@ class Correlator:
             for k in keys:
                 for bf, br in self._drain(k):
                     self._attach(inc, bf, br, keys)
+            self._browsing_before(inc, f, keys)
         else:
             seqs = sorted(found, key=lambda s: self.open[s].first)
             inc = self.open[seqs[0]]
@@ -602,6 +607,8 @@ class Correlator:
             w = (sev if sev is not None else (5.0 if tactic else 2.0)) * max(0.0, min(1.0, f.score)) * (1.0 - r)
             if w > inc.rule_weight.get(f.rule, 0.0) and (f.rule in inc.rule_weight or len(inc.rule_weight) < 1024):
                 inc.rule_weight[f.rule] = w
+            if w > 0 and tactic:
+                inc.scored_tactics.add(tactic)
             _bump(inc.rule_count, f.rule, count)
             if f.severity is not None and f.severity * (1.0 - r) > inc.max_severity:
                 inc.max_severity = f.severity * (1.0 - r)
@@ -674,6 +681,21 @@ class Correlator:
         sev = f.severity if f.severity is not None else k_sev
         return tactic, techniques, sev, verdict if (k_tactics or verdict) else None
 
+    def _browsing_before(self, inc: Incident, f: Finding, keys: list[tuple[str, str]]) -> None:
+        """An actor's first attack often follows a look around the site (a crawler's crawl, a
+        person's clicks): its benign-looking requests of the last quiet period are reconnaissance
+        (ATT&CK T1594, search victim-owned websites). It places that stage in time and weighs
+        nothing: an incident is never reported for it."""
+        w = self.windows.get(f.src) if f.src else None
+        if w is None or w.first_t is None or not f.time - self.config.quiet <= w.first_t < f.time:
+            return
+        d = Finding(id=w.first_id, time=w.first_t, kind="web", sensor="secllm-correlate",
+                    name="requests to the site before the first attack", rule="derived:pre-attack-browsing",
+                    score=0.0, severity=0.0, src=f.src, host=f.host, tactics=("reconnaissance",),
+                    techniques=("T1594",), file=f.file)
+        self.stats.derived += 1
+        self._attach(inc, d, 0.0, keys)
+
     def _asset_names(self, f: Finding) -> set[str]:
         """Every name of the asset a finding happened on: agent name, its address, the target
         address -- and the aliases learned from agents that report both (Wazuh: name + ip)."""
@@ -726,6 +748,10 @@ class Correlator:
             self.windows.move_to_end(f.src)
         out = []
         t = f.time
+        if f.kind == "context":
+            if w.first_t is None or t - w.last_t > cfg.quiet:
+                w.first_t, w.first_id = t, f.id
+            w.last_t = t
         if f.status in (400, 401, 403, 404, 405):
             w.errors.append(t)
             while w.errors and t - w.errors[0] > cfg.storm_window:
@@ -908,6 +934,7 @@ class Correlator:
         into.bytes_out += other.bytes_out
         into.unplaced += other.unplaced
         into.outcome_success = into.outcome_success or other.outcome_success
+        into.scored_tactics |= other.scored_tactics
         if other.reported_at is not None:
             into.reported_at = min(x for x in (into.reported_at, other.reported_at) if x is not None)
 
