@@ -558,11 +558,11 @@ class Correlator:
         _bump(inc.sensors, f.sensor)
         for t in f.tools:
             _bump(inc.tools, t)
-        if f.target and f.kind == "web":
-            _bump(inc.targets, _path_of(f.target))
         inc.flagged_total += 1
         # the stage
         tactic, techniques, sev, verdict = self._stage_of(inc, f)
+        if f.target and f.kind == "web" and tactic not in (None, "reconnaissance"):
+            _bump(inc.targets, _path_of(f.target))          # attacked inputs (not every probed path)
         asset = f.host or f.dst
         if asset and asset != f.src:
             _bump(inc.assets, asset)
