@@ -580,3 +580,15 @@ def test_browsing_before_the_first_attack_is_recon_but_weighs_nothing():
     assert inc["first_seen"] == "2024-05-01T10:00:01Z" and inc["items"][0] == "a.log:1"
     # a single weak finding after browsing stays below the bar: the browsing adds no weight
     assert run(ctx + [web(10, T0 + 10, "10.0.0.5", "xss")]) == []
+
+
+def test_steady_minutes_are_not_periodic_routine():
+    m = NoiseModel()
+    fs = [alert(i, T0 + 7 * i, "ET DNS tunnel query", "dns1", "10.0.0.5") for i in range(30)]   # 3.5 minutes
+    for f in fs:
+        m.observe(f)
+    assert m.explain(fs[-1])["periodicity"] == 0.0
+    hourly = [alert(i, T0 + 300 * i, "health probe", "web01", "10.9.9.9") for i in range(30)]    # 2.5 hours
+    for f in hourly:
+        m.observe(f)
+    assert m.explain(hourly[-1])["periodicity"] == 1.0

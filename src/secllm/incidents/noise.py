@@ -7,7 +7,7 @@ so the model keeps, per ``(host, rule)``, a few running statistics (no alert is 
 * **persistence** -- in how many of the time buckets (default one hour) of the observed span the
   pair fired, and on how many distinct days: an attack fires in a few buckets of one day;
 * **periodicity** -- the coefficient of variation of the gaps between its alerts (cron jobs,
-  monitoring probes: CV near 0; bursts and Poisson noise: CV >= 1);
+  monitoring probes: CV near 0; bursts and Poisson noise: CV >= 1), over at least an hour;
 * **spread** -- on how many hosts and for how many distinct actors the rule fires across the
   whole data (a rule that every client trips is background; an attacker is one actor).
 
@@ -61,6 +61,8 @@ class NoiseConfig:
     min_gaps: int = 6                   # periodicity needs this many gaps...
     min_gap: float = 5.0                # ...of at least this many seconds (alerts closer are one episode)
     period_cv: float = 0.5              # CV of gaps at or above -> not periodic
+    period_span: float = 3600.0         # and periodic only over at least this long (a tunnel's steady
+                                        # minutes are not a cron job's days)
     spread_actors: int = 16             # distinct actors for a rule to be background everywhere
     spread_min_actors: int = 4
     burst_sigmas: float = 3.0           # log-count above mean + this many sd -> a burst
@@ -274,7 +276,7 @@ class NoiseModel:
             span_days = int(self.last // 86400) - int(self.first // 86400) + 1
             if span_days >= cfg.days_routine and p.buckets >= cfg.days_routine:
                 out["persistence"] = max(out["persistence"], _clip((p.days - 1) / (cfg.days_routine - 1)))
-        if p.gaps.n >= cfg.min_gaps and p.gaps.mean > 0:
+        if p.gaps.n >= cfg.min_gaps and p.gaps.mean > 0 and p.last - p.first >= cfg.period_span:
             cv = p.gaps.sd / p.gaps.mean
             out["periodicity"] = _clip(1.0 - cv / cfg.period_cv)
         if r is not None:
