@@ -34,7 +34,6 @@ import hashlib
 import heapq
 import itertools
 import math
-import re
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -48,7 +47,6 @@ from secllm.incidents.taxonomy import classify
 __all__ = ["Correlator", "CorrelatorConfig", "Incident", "merge_by_time", "correlate"]
 
 SCHEMA_VERSION = 1
-_SERVER_SCRIPT = re.compile(r"\.(?:php\d?|phtml|jsp|jspx|asp|aspx|cgi|pl)(?:$|[?/;])", re.I)
 
 
 @dataclass

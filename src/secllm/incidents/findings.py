@@ -64,8 +64,6 @@ class Finding:
         return self.kind != "context"
 
 
-_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
-                                       "Nov", "Dec"), 1)}
 
 
 @functools.lru_cache(maxsize=8192)
