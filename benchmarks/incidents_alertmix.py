@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/incidents_alertmix.py --seeds 0,1 --out /tmp/mix              # development seeds
+    python benchmarks/incidents_alertmix.py --seeds 0,1 --out /tmp/mix --work /tmp/mix   # development seeds
     python benchmarks/incidents_alertmix.py --seeds 2,3,4,5,6 --out reports/incidents/alertmix
 
 **Synthetic, and said so**: no public IDS alert set with ground truth is in the shared data, so
@@ -238,14 +238,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", default="2,3,4,5,6")
     ap.add_argument("--days", type=int, default=5)
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True, help="the report (alertmix.json, alertmix.md)")
+    ap.add_argument("--work", type=Path, default=None, help="keep the generated testbeds here (default: a temp dir)")
     a = ap.parse_args()
+    a.out.mkdir(parents=True, exist_ok=True)
+    import tempfile
+
+    tmp = tempfile.TemporaryDirectory(prefix="alertmix-")
+    work = a.work or Path(tmp.name)
     rows = []
     for seed in [int(s) for s in a.seeds.split(",")]:
         bed = Bed(seed, a.days)
         bed.noise()
         bed.attack()
-        d = a.out / f"bed{seed}"
+        d = work / f"bed{seed}"
         bed.write(d)
         for noise in ("two-pass", "off"):
             r = score_bed(d, noise)

@@ -754,6 +754,7 @@ def evaluate(out: Path, system: str = "secllm") -> dict:
     stage_hits: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     window_hits: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     order_ok, order_n, ttfa = 0, 0, {}
+    order_ok_web = 0
     per_actor = {}
     for ip in attackers:
         a = actors[ip]
@@ -785,6 +786,11 @@ def evaluate(out: Path, system: str = "secllm") -> dict:
         ok = seq_truth == seq_det
         order_n += 1
         order_ok += ok
+        # the same without the host stages (their tactics come from the weak evtx-tactic detector)
+        web_t = {s["tactic"] for s in a["stages"] if s["tool"] != "evtx"}
+        web_truth = [t for t in seq_truth if t in web_t and any(
+            s["tactic"] == t and s["tool"] != "evtx" and abs(s["start"] - when[t]) < 1e-6 for s in a["stages"])]
+        order_ok_web += [t for t in seq_det if t in web_truth] == web_truth
         start = min(truth_stages.values()) if truth_stages else None
         rep = min((i["reported_at"] for i in mine if i.get("reported_at") is not None), default=None)
         ttfa[ip] = round(rep - start, 1) if rep is not None and start is not None else None
@@ -797,6 +803,12 @@ def evaluate(out: Path, system: str = "secllm") -> dict:
         per_actor[a["name"]] = {"ip": ip, "requests": requests[ip], "flagged_by_scan": flagged[ip],
                                 "incidents": sum(1 for p in per_inc if p["majority"] == ip)}
     benign_secs = sum(s["end"] - s["start"] for a in truth["actors"] if a["role"] == "benign" for s in a["stages"])
+    # how often the evtx-tactic detector named the tactic of the sample file an event came from
+    ev_truth = [json.loads(ln)["truth_tactic"] for ln in open(out / "host_events.jsonl")]
+    ev_pred = [json.loads(ln).get("label") for ln in open(out / "host_findings.jsonl")] if ev_truth else []
+    from secllm.incidents.taxonomy import tactic_shortname
+
+    evtx_right = sum(1 for t, p in zip(ev_truth, ev_pred) if p and tactic_shortname(p) == t)
     return {"system": system, "scenario": truth["scenario"], "incidents": len(incs),
             "purity_items": pur_num / pur_den if pur_den else None,
             "purity_mean": sum(p["purity"] for p in per_inc) / len(per_inc) if per_inc else None,
@@ -806,6 +818,7 @@ def evaluate(out: Path, system: str = "secllm") -> dict:
             "benign_requests": sum(requests[ip] for ip in benign),
             "stage_hits": {t: v for t, v in stage_hits.items()},
             "stage_hits_in_window": {t: v for t, v in window_hits.items()}, "order_ok": order_ok, "order_n": order_n,
+            "order_ok_web_stages": order_ok_web, "host_events": len(ev_truth), "host_events_label_right": evtx_right,
             "per_actor": per_actor, "per_incident": per_inc}
 
 
@@ -841,6 +854,9 @@ def summarize(results: list[dict]) -> dict:
             "benign_requests": sum(r["benign_requests"] for r in rs),
             "false_incidents_per_benign_day": round(false / days, 2) if days else None,
             "order_ok": sum(r["order_ok"] for r in rs), "order_n": sum(r["order_n"] for r in rs),
+            "order_ok_web_stages": sum(r["order_ok_web_stages"] for r in rs),
+            "host_events": sum(r["host_events"] for r in rs),
+            "host_events_label_right": sum(r["host_events_label_right"] for r in rs),
             "stage_detection": {t: {"detected": h, "total": n, "rate": round(h / n, 3)} for t, (h, n) in
                                 sorted(hits.items())},
             "stage_detection_in_window": {t: {"detected": h, "total": n} for t, (h, n) in sorted(whits.items())},
@@ -865,6 +881,10 @@ def write_report(results: list[dict], timings: dict, dest: Path, command: str) -
                  f"{s['false_incidents_per_benign_day']} ({s['benign_actor_hours']} benign actor-hours, "
                  f"{s['benign_requests']} requests) | {s['order_ok']}/{s['order_n']} | "
                  f"{s['time_to_first_alert_s']['median']} s |")
+    for sysname, s in summary.items():
+        L.append(f"\n{sysname}: path order right without the host (EVTX) stages: {s['order_ok_web_stages']}/"
+                 f"{s['order_n']}; host events whose evtx-tactic label names their sample's tactic: "
+                 f"{s['host_events_label_right']}/{s['host_events']}")
     L += ["", "Stage detection per tactic: a true stage (actor, tactic) is detected when the actor's incident has "
           "that tactic; *in window* when that stage's time span also overlaps the true stage's (+60 s):", "",
           "| tactic | " + " | ".join(f"{k} | {k} in window" for k in summary) + " |",

@@ -592,3 +592,12 @@ def test_steady_minutes_are_not_periodic_routine():
     for f in hourly:
         m.observe(f)
     assert m.explain(hourly[-1])["periodicity"] == 1.0
+
+
+def test_docstring_examples():
+    import doctest
+    import importlib
+
+    for name in ("", ".alerts", ".correlate", ".findings", ".knowledge", ".noise", ".report", ".taxonomy"):
+        m = importlib.import_module("secllm.incidents" + name)
+        assert doctest.testmod(m).failed == 0, m.__name__
