@@ -161,9 +161,14 @@ def logmodel_system(learn: list[str], cal: list[str], test: list[str], fmt: str,
     per_item = (time.perf_counter() - t0) / len(test)
     if any(r.status != "ok" for r in res):
         raise RuntimeError("the log profile refused a test item: " + next(r.error for r in res if r.status != "ok"))
-    return {"cal": np.asarray(prof.calibrators["log"].scores), "test": np.array([r.deviation for r in res]),
+    if prof.kind == "sequence":        # sessions: the sequence model (secllm.profile.sequence)
+        cal_scores = np.array([r.deviation for r in scorer.score(cal)])
+        n_templates = len(prof.sequence.vocab_) - 4
+    else:
+        cal_scores, n_templates = np.asarray(prof.calibrators["log"].scores), len(prof.log_model.templates)
+    return {"cal": cal_scores, "test": np.array([r.deviation for r in res]),
             "flag": np.array([r.verdict == "anomalous" for r in res]), "learn_s": prof.meta["learn_seconds"],
-            "score_s": per_item, "n_templates": len(prof.log_model.templates),
+            "score_s": per_item, "n_templates": n_templates,
             "evidence": {t: r.evidence for t, r in zip(test, res)}}
 
 

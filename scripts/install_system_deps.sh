@@ -2,6 +2,8 @@
 # Installs the system packages the rule-engine baselines and evasion tests need (Debian bookworm):
 #   nginx + libnginx-mod-http-modsecurity + modsecurity-crs  -> OWASP CRS 3.3 in ModSecurity v3
 #   sqlmap                                                   -> tamper scripts for evasion tests
+#   strace                                                   -> the trace-recording recipe of sequence
+#                                                               learning (benchmarks/traces/record.py)
 # Non-interactive and idempotent: does nothing when everything is installed already. Must run as
 # root (or with sudo available). Leaves no nginx running on port 80: secllm starts its own private
 # nginx on 127.0.0.1 when it needs one.
@@ -9,7 +11,7 @@
 #   sudo bash scripts/install_system_deps.sh
 set -euo pipefail
 
-PACKAGES=(nginx libnginx-mod-http-modsecurity modsecurity-crs sqlmap)
+PACKAGES=(nginx libnginx-mod-http-modsecurity modsecurity-crs sqlmap strace)
 
 if [ "$(id -u)" -eq 0 ]; then
   SUDO=()

@@ -27,11 +27,11 @@ $PY benchmarks/web_attack.py --pretrained "$RUNS/web-pretrained" --random "$RUNS
 #    validation against the full model; attached as web-pretrained/fast
 $SECLLM finetune web-attack --random-init --size cpu-fast --tokenizer "$RUNS/base/model" --out "$RUNS/web-fast" \
     --epochs 3 --lr 1e-3
-$PY -m secllm.detect.cascade "$RUNS/web-pretrained" "$RUNS/web-fast"
+$PY -m secllm.detect.calibrate fast "$RUNS/web-pretrained" "$RUNS/web-fast"
 # 5b. the cascade's lexical first stage: a token-bag logistic regression on the same training rows
 #     (~10 s per fit), C and bands chosen on validation (cascade macro-F1 within 0.002 of the full
 #     model); attached as web-pretrained/lexical
-$PY -m secllm.detect.lexical "$RUNS/web-pretrained"
+$PY -m secllm.detect.calibrate lexical "$RUNS/web-pretrained"
 # 6. ship the fine-tuned model (and its fast model) as the package default (fp16 weights + int8 ONNX)
 $PY -m secllm.model.ship "$RUNS/web-pretrained" src/secllm/assets/default
 # 7. every other task: a LoRA adapter on one shared copy of the pretrained base, lexical heads, the

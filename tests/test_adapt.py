@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import hdfs_examples as _hdfs, toy_examples
 from secllm.tasks.finetune import Examples, FinetuneConfig
+from tests.conftest import hdfs_examples as _hdfs
+from tests.conftest import toy_examples
 
 NEW = ["{{7*7}}", "{{config.items()}}", "${7*7}", "{{''.__class__.__mro__}}", "#{7*7}", "{{request.application}}",
        "<%= 7*7 %>", "{{self._TemplateReference__context}}"]
@@ -439,9 +440,10 @@ def test_adapt_grows_the_web_cascade_and_reexports_onnx(tiny_web_model, tmp_path
     import shutil
 
     from secllm.data.corpus import model_text
-    from secllm.detect.cascade import attach, calibrate
+    from secllm.detect.calibrate import build_stage, calibrate
+    from secllm.detect.cascade import attach
     from secllm.detect.detector import WebAttackDetector
-    from secllm.detect.lexical import build_stage, load_backend
+    from secllm.detect.lexical import load_backend
     from secllm.runtime import resolve_backend
     from secllm.runtime.onnx import export_onnx
     from secllm.tasks.adapt import adapt_model_dir

@@ -7,8 +7,9 @@ import shutil
 import numpy as np
 import pytest
 
+from secllm.detect.calibrate import calibrate
+from secllm.detect.cascade import attach, choose_bands
 from tests.conftest import toy_examples
-from secllm.detect.cascade import attach, calibrate, choose_bands
 
 
 def _proba(rng, n, k=3):
@@ -119,7 +120,7 @@ def test_ship_carries_the_fast_model_for_a_torch_free_server(cascade_dir, tmp_pa
 
 def test_mutated_validation_narrows_the_bands(tiny_web_model):
     from secllm.data.corpus import model_text
-    from secllm.detect.cascade import calibrate, mutated_validation
+    from secllm.detect.calibrate import calibrate, mutated_validation
 
     val = toy_examples(8, 3)
     muts = mutated_validation(val)

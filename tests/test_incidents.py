@@ -210,7 +210,7 @@ def test_dedupe_same_request_and_cross_sensor():
 
 
 def test_stages_in_kill_chain_order_with_success():
-    fs = [web(1, T0, "10.0.0.5", "scanner", status=404), web(2, T0 + 60, "10.0.0.5", "restricted-file", status=200),
+    fs = [web(1, T0, "10.0.0.5", "scanner", status=404), web(2, T0 + 60, "10.0.0.5", "restricted-file", status=403),
           web(3, T0 + 120, "10.0.0.5", "sqli", status=500), web(4, T0 + 130, "10.0.0.5", "sqli", status=200),
           web(5, T0 + 300, "10.0.0.5", "cmdi", status=200, target="/up/s.php?cmd=id")]
     [inc] = run(fs)

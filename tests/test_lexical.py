@@ -8,8 +8,9 @@ import shutil
 import numpy as np
 import pytest
 
+from secllm.detect.calibrate import build_stage
+from secllm.detect.lexical import LexicalBackend, fit_lexical, token_features
 from tests.conftest import toy_examples
-from secllm.detect.lexical import LexicalBackend, build_stage, fit_lexical, token_features
 
 
 def test_token_features_are_l2_rows_of_unigrams_and_hashed_bigrams():
@@ -99,7 +100,7 @@ def test_backend_rejects_mismatched_shapes():
 
 
 def test_build_stage_with_mutated_validation(tiny_web_model, tmp_path):
-    from secllm.detect.cascade import mutated_validation
+    from secllm.detect.calibrate import mutated_validation
 
     d = tmp_path / "web"
     shutil.copytree(tiny_web_model, d)

@@ -269,3 +269,66 @@ def test_access_log_user_agent_signatures(tmp_path, det):
     assert [e["text"] for e in rows[0]["evidence"]] == ["Nikto"]
     assert rows[1]["signatures"] == [] and s.attack_types["scanner"] == 1
     assert off[0]["signatures"] == [] and off[0]["label"] == "benign" and rows[1]["label"] == "benign"
+
+
+def _follow(tmp_path, everything_malicious, writer, seconds=2.5):
+    p = tmp_path / "live.log"
+    t = threading.Thread(target=writer, args=(p,))
+    p.write_text("")
+    t.start()
+    out = io.StringIO()
+    s = scan([p], everything_malicious, out, fmt="lines", follow=True, poll=0.05, max_seconds=seconds,
+             progress=False)
+    t.join()
+    return s, [r["text"] for r in _jsonl(out)]
+
+
+def test_follow_keeps_a_line_appended_just_before_rotation(tmp_path, everything_malicious):
+    """The writer appends and renames in one breath: the last line of the old file is read before
+    the new file is (issue 18.10: it was lost when the follower reopened the path)."""
+    def writer(p):
+        time.sleep(0.3)
+        with open(p, "a") as f:
+            f.write("line-1\n")
+        time.sleep(0.3)
+        with open(p, "a") as f:
+            f.write("line-2 just before rotation\n")
+        os.rename(p, p.with_suffix(".log.1"))
+        p.write_text("line-3 in the new file\n")
+
+    s, texts = _follow(tmp_path, everything_malicious, writer)
+    assert texts == ["line-1", "line-2 just before rotation", "line-3 in the new file"], texts
+
+
+def test_follow_reads_a_late_write_to_the_rotated_file(tmp_path, everything_malicious):
+    """A daemon that still holds the old descriptor writes once more after the rename."""
+    def writer(p):
+        time.sleep(0.2)
+        f = open(p, "a")
+        f.write("before\n")
+        f.flush()
+        time.sleep(0.3)
+        os.rename(p, p.with_suffix(".log.1"))
+        p.write_text("new file line\n")
+        time.sleep(0.3)
+        f.write("late write to the rotated file\n")
+        f.close()
+
+    s, texts = _follow(tmp_path, everything_malicious, writer)
+    assert sorted(texts) == sorted(["before", "new file line", "late write to the rotated file"]), texts
+
+
+def test_follow_truncate_then_rewrite_longer_reads_whole_lines(tmp_path, everything_malicious):
+    """Truncated and rewritten with more bytes than were read before the follower looks again: the
+    new content is read from its start, never a fragment from the old offset."""
+    def writer(p):
+        time.sleep(0.3)
+        with open(p, "a") as f:
+            f.write("first line of the old content\n")
+        time.sleep(0.4)
+        with open(p, "w") as f:                     # truncate and rewrite at once, longer than before
+            f.write("alpha line of the new content that is longer\nbeta line\n")
+
+    s, texts = _follow(tmp_path, everything_malicious, writer)
+    assert texts == ["first line of the old content", "alpha line of the new content that is longer",
+                     "beta line"], texts

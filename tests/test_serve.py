@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -18,7 +19,8 @@ pytest.importorskip("uvicorn")
 
 from tests.test_runtime_onnx import onnx_model_dir  # noqa: E402 — after the skips
 
-KEY = "test-key-0123456789abcdef"
+KEY = "tK3v9Qx2LmN8pR4sW7yZbC5d"
+SOFT_NOFILE = 512                 # the server is started under a low soft limit: it must raise it
 MAX_BODY = 20_000
 MAX_BATCH = 50
 
@@ -36,11 +38,16 @@ def server(tiny_web_model, tmp_path_factory):
     port = _free_port()
     log = tmp_path_factory.mktemp("serve") / "stderr.log"
     env = {**os.environ, "SECLLM_API_KEYS": KEY}
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+
+    def low_nofile():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(SOFT_NOFILE, hard), hard))
     with open(log, "w") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "secllm.cli", "serve", "--port", str(port), "--model", str(model),
-             "--backend", "onnx", "--threads", "1", "--max-body-bytes", str(MAX_BODY), "--max-batch", str(MAX_BATCH)],
-            stdout=subprocess.DEVNULL, stderr=err, env=env)
+             "--backend", "onnx", "--threads", "1", "--max-body-bytes", str(MAX_BODY), "--max-batch", str(MAX_BATCH),
+             "--header-timeout", "1", "--body-timeout", "2"],
+            stdout=subprocess.DEVNULL, stderr=err, env=env, preexec_fn=low_nofile)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -105,6 +112,8 @@ def test_detect_ok_same_fields_as_cli(server):
         assert x["status"] == "ok" and x["label"] in ("benign", "malicious") and 0 <= x["score"] <= 1
         assert set(x) >= {"attack_type", "evidence", "kind", "part", "class_scores", "warnings", "error"}
     assert res[2]["kind"] == "http" and res[3]["status"] == "empty"
+    for x in res:                           # malicious verdicts carry their CWE/ATT&CK knowledge
+        assert ("knowledge" in x) == (x["label"] == "malicious")
 
 
 def test_detect_item_kind(server):
@@ -170,6 +179,36 @@ def test_metrics_and_desensitised_access_log(server):
     assert "127.0.0.1" not in logged, "client addresses are desensitised"
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/limits"), reason="reads /proc")
+def test_server_raised_its_open_file_limit(server):
+    limits = open(f"/proc/{server['proc'].pid}/limits").read()
+    soft = int(next(x for x in limits.splitlines() if x.startswith("Max open files")).split()[3])
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    assert soft > SOFT_NOFILE or hard <= SOFT_NOFILE, limits
+
+
+def test_slow_clients_are_cut_and_disconnects_are_not_errors(server):
+    port = int(server["base"].rsplit(":", 1)[1])
+    slow = socket.create_connection(("127.0.0.1", port), timeout=10)
+    slow.sendall(b"GET /health HTTP/1.1\r\nHo")                  # a head that never completes
+    gone = socket.create_connection(("127.0.0.1", port), timeout=10)
+    gone.sendall(b"POST /v1/detect HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: " + KEY.encode() +
+                 b"\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"items\": [")
+    time.sleep(0.3)
+    gone.close()                                                  # the client leaves mid-body
+    t0 = time.monotonic()
+    data = slow.recv(4096)
+    assert data.startswith(b"HTTP/1.1 408") and time.monotonic() - t0 < 3, data
+    slow.close()
+    assert _get(server, "/v1/tasks").status_code == 200
+    time.sleep(0.3)
+    text = server["log"].read_text()
+    assert "Traceback" not in text and "Exception in ASGI" not in text, text[-3000:]
+    lines = [json.loads(x) for x in text.splitlines() if x.startswith("{")]
+    assert any(x["path"] == "/v1/detect" and x["status"] == 499 for x in lines), lines[-5:]
+    assert 'status="500"' not in _get(server, "/metrics").text
+
+
 def test_refuses_public_bind_without_key(tiny_web_model):
     from secllm.cli import main
     from secllm.serve.app import check_bind
@@ -177,7 +216,7 @@ def test_refuses_public_bind_without_key(tiny_web_model):
     r = CliRunner().invoke(main, ["serve", "--host", "0.0.0.0", "--model", str(tiny_web_model)],
                            env={"SECLLM_API_KEYS": ""})
     assert r.exit_code != 0 and "refusing to bind 0.0.0.0" in r.output
-    check_bind("0.0.0.0", ["k" * 32])               # with a key it is allowed
+    check_bind("0.0.0.0", ["Zq7-Hw2pLx9_Vb4nRk8tYs3"])  # with a strong key it is allowed
     check_bind("::1", [])
 
 
@@ -191,7 +230,7 @@ def test_internal_error_is_generic(tiny_web_model):
     def boom(*a, **k):
         raise RuntimeError("secret internals /etc/shadow")
     app.state.detectors["web-attack"].detect = boom
-    with TestClient(app, raise_server_exceptions=False) as c:
+    with TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False) as c:
         r = c.post("/v1/detect", json={"items": [{"text": "x"}]})
     body = _error(r, 500, "internal_error")
     assert "secret" not in r.text and body["request_id"] == r.headers["x-request-id"]
@@ -224,7 +263,7 @@ def test_every_task_on_one_shared_base(tiny_web_model, tmp_path):
     assert adapter_tasks(d) == ["log-hdfs"]
     app = create_app(d, backend="torch", log_stream=None)
     assert set(app.state.detectors) == {"web-attack", "log-hdfs"}
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         tasks = {t["name"]: t for t in c.get("/v1/tasks").json()["tasks"]}
         assert tasks["log-hdfs"]["labels"] == ["normal", "anomaly"] and tasks["log-hdfs"]["description"]
         # alternate tasks: each answer comes from its own head (the shared model switches back and forth)
@@ -267,7 +306,7 @@ from fastapi.testclient import TestClient
 from secllm.serve.app import create_app
 app = create_app({str(model)!r}, backend='onnx', threads=1, log_stream=None, tasks_dir={str(tasks_onnx)!r})
 assert set(app.state.detectors) == {{'web-attack', 'log-hdfs'}}, app.state.detectors
-with TestClient(app) as c:
+with TestClient(app, base_url="http://localhost") as c:
     res = c.post('/v1/detect', json={{'task': 'log-hdfs', 'items': [{{'text': '5 7 13 28'}}, {{'text': 'not event keys'}}]}}).json()['results']
     assert res[0]['status'] == 'ok' and set(res[0]['class_scores']) == {{'normal', 'anomaly'}}, res
     assert res[1]['status'] == 'bad_input', res

@@ -162,50 +162,104 @@ def _iter_raw_lines(f: IO[bytes]) -> Iterator[tuple[bytes | None, str | None]]:
         yield None, f"stream broken: {exc}"
 
 
+ROTATED_GRACE_S = 5.0       # a rotated file is still read this long for writes that come late
+_SIG_BYTES = 64             # the last bytes read, checked before reading on (truncate-then-rewrite)
+
+
+class _Tail:
+    """One open file being followed: where it is, a half-written line, the last bytes read."""
+
+    def __init__(self, f: IO[bytes]):
+        self.f, self.ino = f, os.fstat(f.fileno()).st_ino
+        self.pending, self.skipping, self.sig = b"", False, b""
+        self.deadline: float | None = None          # set once rotated away
+
+    def lines(self) -> Iterator[tuple[bytes | None, str | None]]:
+        """The complete lines readable now (a half-written line waits for its end)."""
+        while True:
+            raw = self.f.readline(MAX_LINE_BYTES + 1)
+            if not raw:
+                return
+            self.sig = (self.sig + raw)[-_SIG_BYTES:]
+            ended = raw.endswith(b"\n")
+            if self.skipping:                           # the tail of an over-long line
+                self.skipping = not ended
+                continue
+            self.pending += raw
+            if ended:
+                line, self.pending = self.pending, b""
+                yield line, None
+            elif len(self.pending) > MAX_LINE_BYTES:
+                yield None, f"line longer than {MAX_LINE_BYTES} bytes"
+                self.pending, self.skipping = b"", True
+
+    def rewritten(self) -> bool:
+        """Truncated (shorter than where we are), or truncated and rewritten past where we are (the
+        bytes before our offset are not the ones we read): either way, read again from the start."""
+        pos = self.f.tell()
+        try:
+            size = os.fstat(self.f.fileno()).st_size
+        except OSError:
+            return False
+        if size < pos:
+            return True
+        n = len(self.sig)
+        return bool(n) and os.pread(self.f.fileno(), n, pos - n) != self.sig
+
+    def restart(self) -> None:
+        self.f.seek(0)
+        self.pending, self.skipping, self.sig = b"", False, b""
+
+
 def _follow_raw_lines(path: Path, poll: float, should_stop: Callable[[], bool]) -> Iterator[Any]:
     """``tail -F`` from the start of ``path``: complete lines as they are written, ``FLUSH`` when
-    idle, reopened when the file is rotated (new inode) or started again after truncation."""
-    f: IO[bytes] | None = None
-    ino, pending, skipping = None, b"", False
+    idle. On rotation (a new file under the name) the old file is read to its end first and kept
+    open ``ROTATED_GRACE_S`` for late writes from a daemon that still holds it; truncation, even
+    followed at once by a longer rewrite, restarts at the new content's first byte. A line is never
+    judged in fragments."""
+    cur: _Tail | None = None
+    rotated: list[_Tail] = []
     try:
         while not should_stop():
-            if f is None:
+            if cur is None:
                 try:
-                    f = open(path, "rb")  # noqa: SIM115
-                    ino, pending, skipping = os.fstat(f.fileno()).st_ino, b"", False
+                    cur = _Tail(open(path, "rb"))  # noqa: SIM115 - closed below
                 except FileNotFoundError:      # between rotation and re-creation
-                    yield FLUSH
-                    time.sleep(poll)
-                    continue
-            raw = f.readline(MAX_LINE_BYTES + 1)
-            if raw:
-                ended = raw.endswith(b"\n")
-                if skipping:                         # the tail of an over-long line
-                    skipping = not ended
-                    continue
-                pending += raw                       # a half-written line waits for its end
-                if ended:
-                    yield pending, None
-                    pending = b""
-                elif len(pending) > MAX_LINE_BYTES:
-                    yield None, f"line longer than {MAX_LINE_BYTES} bytes"
-                    pending, skipping = b"", True
+                    cur = None
+            got = False
+            for t in rotated:                  # the rotated file's last lines come first
+                for entry in t.lines():
+                    got = True
+                    yield entry
+            if cur is not None:
+                for entry in cur.lines():
+                    got = True
+                    yield entry
+            now = time.monotonic()
+            for t in [t for t in rotated if t.deadline is not None and now > t.deadline]:
+                if t.pending:
+                    yield None, "incomplete last line of a rotated file"
+                t.f.close()
+                rotated.remove(t)
+            if got:
                 continue
             yield FLUSH
             time.sleep(poll)
+            if cur is None:
+                continue
             try:
                 st = os.stat(path)
             except FileNotFoundError:
-                continue
-            if st.st_ino != ino:                     # rotated: read the new file from its start
-                f.close()
-                f = None
-            elif st.st_size < f.tell():              # truncated in place (copytruncate)
-                f.seek(0)
-                pending, skipping = b"", False
+                st = None
+            if st is None or st.st_ino != cur.ino:      # rotated (or removed): drain it, then the new one
+                cur.deadline = time.monotonic() + ROTATED_GRACE_S
+                rotated.append(cur)
+                cur = None
+            elif cur.rewritten():                       # truncated in place (copytruncate)
+                cur.restart()
     finally:
-        if f is not None:
-            f.close()
+        for t in rotated + ([cur] if cur is not None else []):
+            t.f.close()
 
 
 def iter_scan_items(path: str | Path, fmt: str = "auto", *, text_field: str | None = None,
@@ -428,6 +482,8 @@ def _finding(item: ScanItem, det: Any) -> dict[str, Any]:
     for k in ("label", "score", "attack_type", "part", "evidence", "status", "error", "kind", "warnings",
               "signatures"):
         out[k] = d.get(k)
+    if "knowledge" in d:
+        out["knowledge"] = d["knowledge"]
     out.update({k: v for k, v in item.meta.items() if k not in out})
     out["text"] = item.text[:MAX_TEXT_OUT]
     if len(item.text) > MAX_TEXT_OUT:
@@ -457,8 +513,11 @@ def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str =
     """
     from tqdm.auto import tqdm
 
+    from secllm.detect.knowledge import attach_knowledge, task_of
+
     writer = FindingWriter(out, out_format)
     summary = ScanSummary()
+    task = task_of(detector)
     pseudonym = IpPseudonymizer(ip_key, raw=raw_ips)
     t0 = time.monotonic()
 
@@ -484,6 +543,7 @@ def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str =
                 if it.source:
                     summary.add_source(it.source)
             if all_items or r.label == "malicious" or on_item is not None:
+                attach_knowledge([r], task)
                 finding = _finding(it, r)
                 if all_items or r.label == "malicious":
                     writer.write(finding)

@@ -23,7 +23,7 @@ DEMO_SAMPLES = [
 
 
 def _detect_stream(det, items, out_json: bool, batch: int, progress: bool, evidence: bool, profile_scorer=None,
-                   kind: str = "auto"):
+                   kind: str = "auto", explain: bool = False):
     from tqdm.auto import tqdm
 
     from secllm.detect.detector import Detection, Status
@@ -48,6 +48,8 @@ def _detect_stream(det, items, out_json: bool, batch: int, progress: bool, evide
         for r in res:
             key = r.label if r.status == Status.OK else r.status
             counts[key] = counts.get(key, 0) + 1
+        if out_json or explain:
+            _knowledge(det, res)
         profs = _profile_results(profile_scorer, buf, res) if profile_scorer is not None else None
         if profs is not None:
             for pr in profs:
@@ -65,6 +67,8 @@ def _detect_stream(det, items, out_json: bool, batch: int, progress: bool, evide
             click.echo(format_table(res))
             if profs is not None:
                 click.echo(_format_profile_table(profs))
+            if explain:
+                _echo_explanations(res)
         bar.update(len(buf))
 
     buf = []
@@ -77,6 +81,26 @@ def _detect_stream(det, items, out_json: bool, batch: int, progress: bool, evide
         flush(buf)
     bar.close()
     return counts
+
+
+def _knowledge(det, res) -> None:
+    """The ``knowledge`` field of malicious results (CWE, ATT&CK, severity, mitigations)."""
+    from secllm.detect.knowledge import attach_knowledge, task_of
+
+    attach_knowledge(res, task_of(det))
+
+
+def _echo_explanations(res) -> None:
+    """``--explain``: what each malicious verdict is, how bad, and what to do, for people."""
+    from secllm.html_escape import term_safe
+    from secllm.knowledge.cards import format_knowledge
+
+    for r in res:
+        if r.knowledge:
+            click.echo(f"\n{term_safe(r.id)[:40]}: {r.knowledge['label']}")
+            click.echo(format_knowledge(r.knowledge))
+        elif r.label == "malicious" and r.warnings:
+            click.echo(f"\n{term_safe(r.id)[:40]}: " + "; ".join(w for w in r.warnings if w.startswith("knowledge")))
 
 
 def _profile_results(scorer, buf, res):
@@ -147,7 +171,8 @@ def _looks_like_pcap(path: str) -> bool:
     return head in _PCAP_MAGIC
 
 
-def _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evidence, threads, backend="auto"):
+def _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evidence, threads, backend="auto",
+                 explain=False):
     """``secllm detect --task NAME`` for the registered tasks other than web-attack."""
     from secllm.detect.detector import Status
     from secllm.detect.generic import TaskDetector
@@ -168,17 +193,21 @@ def _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evide
         raise click.ClickException(f"no model for task {task!r} in {d}: {exc}") from exc
     if spec.input_kind == "flow" and file_ and file_ != "-" and Path(file_).is_file() and _looks_like_pcap(file_):
         res = det.detect_pcap(file_, evidence=not no_evidence)
+        if out_json or explain:
+            _knowledge(det, res)
         if out_json:
             write_json(res, sys.stdout)
         else:
             click.echo(format_table(res))
+            if explain:
+                _echo_explanations(res)
         counts: dict[str, int] = {}
         for r in res:
             key = r.label if r.status == Status.OK else r.status
             counts[key] = counts.get(key, 0) + 1
     else:
         items, progress = _input_items(texts, file_, jsonl)
-        counts = _detect_stream(det, items, out_json, batch, progress, evidence=not no_evidence)
+        counts = _detect_stream(det, items, out_json, batch, progress, evidence=not no_evidence, explain=explain)
     click.echo("summary: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())), err=True)
 
 
@@ -195,6 +224,9 @@ def _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evide
               help="Fine-tuned model directory (default: the shipped model).")
 @click.option("--batch", default=256, show_default=True, help="Items judged per model batch.")
 @click.option("--no-evidence", is_flag=True, help="Skip evidence spans (faster).")
+@click.option("--explain", is_flag=True,
+              help="Under the table, explain each malicious verdict: weakness (CWE), ATT&CK technique and tactic, "
+                   "severity and mitigations (--json always carries them as `knowledge`).")
 @click.option("--threads", type=int, default=None, help="CPU threads for the model.")
 @click.option("--backend", type=click.Choice(["auto", "torch", "onnx", "onnx-int8"]), default="auto",
               show_default=True,
@@ -212,8 +244,8 @@ def _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evide
               help="Do not flag requests that name a known scanner (OWASP CRS 913 lists: Nikto, sqlmap, ...).")
 @click.option("--restricted-extensions", is_flag=True,
               help="Also flag paths ending in CRS's restricted extensions (.bak .old .sql .ini .log ...; rule 920440).")
-def detect(texts, file_, jsonl, raw_requests, out_json, task, model_dir, batch, no_evidence, threads, backend, kind,
-           profile_name, no_cascade, no_signatures, restricted_extensions):
+def detect(texts, file_, jsonl, raw_requests, out_json, task, model_dir, batch, no_evidence, explain, threads, backend,
+           kind, profile_name, no_cascade, no_signatures, restricted_extensions):
     """Judge web input: payloads, URLs or raw HTTP requests.
 
     Items come from TEXTS, --file, or stdin (when no TEXTS and stdin is not a terminal): one item
@@ -222,7 +254,7 @@ def detect(texts, file_, jsonl, raw_requests, out_json, task, model_dir, batch, 
     """
 
     if task != "web-attack":
-        _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evidence, threads, backend)
+        _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evidence, threads, backend, explain)
         return
     from secllm.detect.detector import WebAttackDetector
 
@@ -262,7 +294,7 @@ def detect(texts, file_, jsonl, raw_requests, out_json, task, model_dir, batch, 
         scorer = ProfileScorer(prof, detector=det)
     items, progress = _input_items(texts, file_, jsonl, raw_requests)
     counts = _detect_stream(det, items, out_json, batch, progress, evidence=not no_evidence, profile_scorer=scorer,
-                            kind="http" if raw_requests else kind)
+                            kind="http" if raw_requests else kind, explain=explain)
     click.echo("summary: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())), err=True)
 
 

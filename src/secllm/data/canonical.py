@@ -50,6 +50,7 @@ class Canonical:
     text: str
     offsets: list[Span] = field(default_factory=list)
     layers: list[str] = field(default_factory=list)
+    truncated: bool = False              # the decoded text outgrew ``max_chars`` and was cut there
 
 
 # --------------------------------------------------------------------------------------------
@@ -261,11 +262,14 @@ def _nfkc_char(ch: str) -> str:
     return unicodedata.normalize("NFKC", ch)
 
 
-def _nfkc_layer(s: str, spans: list[Span]) -> tuple[str, list[Span]] | None:
+def _nfkc_layer(s: str, spans: list[Span], max_chars: int | None = None) -> tuple[str, list[Span]] | None:
+    """NFKC with offsets; with ``max_chars`` the work stops once the output is that long (one
+    character may expand 18x: U+FDFA), so a hostile input cannot make the output explode."""
     if unicodedata.is_normalized("NFKC", s):
         return None
     out: list[str] = []
     out_spans: list[Span] = []
+    limit = max_chars if max_chars is not None else 1 << 62
 
     def flush(a: int, b: int) -> None:
         if b - a == 1:
@@ -296,10 +300,16 @@ def _nfkc_layer(s: str, spans: list[Span]) -> tuple[str, list[Span]] | None:
             if _boundary_before(s[i]):
                 flush(start, i)
                 start = i
-        flush(start, m.end())
+                if len(out_spans) > limit:
+                    break
+        else:
+            flush(start, m.end())
         pos = m.end()
-    out.append(s[pos:])
-    out_spans.extend(spans[pos:])
+        if len(out_spans) > limit:
+            break
+    else:
+        out.append(s[pos:])
+        out_spans.extend(spans[pos:])
     text = "".join(out)
     return (text, out_spans) if text != s else None
 
@@ -341,13 +351,18 @@ def _run_layer(
     raise ValueError(f"unknown layer {name!r}")
 
 
-def canonicalize(text: str, *, plus_as_space: bool = True, max_rounds: int = 4, lower: bool = True) -> Canonical:
+def canonicalize(text: str, *, plus_as_space: bool = True, max_rounds: int = 4, lower: bool = True,
+                 max_chars: int | None = None) -> Canonical:
     """Decode ``text`` layer by layer, then NFKC-normalise and lower-case it, keeping offsets.
 
     Each round applies, in order: percent (``%XX`` runs as UTF-8 with per-byte latin-1 fallback,
     ``%uXXXX``), plus (a literal ``+`` -> space, only when ``plus_as_space``), html (named,
     decimal and hex entities, ``;`` optional), backslash (``\\xNN`` runs, ``\\uNNNN``). Rounds
     repeat until one changes nothing or ``max_rounds`` rounds ran. Never raises on a ``str``.
+
+    Decoding only shrinks text, but NFKC and lower-casing can expand it (U+FDFA becomes 18
+    characters); with ``max_chars`` the result is cut at that many characters and marked
+    ``truncated`` (the work stops there too), so the caller can refuse to call it complete.
 
     Example::
 
@@ -383,16 +398,21 @@ def canonicalize(text: str, *, plus_as_space: bool = True, max_rounds: int = 4, 
         if not changed:  # fixpoint: another round would change nothing either
             break
 
-    result = _nfkc_layer(s, spans)
+    result = _nfkc_layer(s, spans, max_chars)
     if result is not None:
         s, spans = result
         layers.append("nfkc")
+    truncated = max_chars is not None and len(s) > max_chars
+    if truncated:
+        s, spans = s[:max_chars], spans[:max_chars]
     if lower:
         result = _lower_layer(s, spans)
         if result is not None:
             s, spans = result
             layers.append("lower")
-    return Canonical(s, spans, layers)
+        if max_chars is not None and len(s) > max_chars:       # 'İ' lower-cases to two characters
+            s, spans, truncated = s[:max_chars], spans[:max_chars], True
+    return Canonical(s, spans, layers, truncated)
 
 
 def span_to_original(c: Canonical, start: int, end: int) -> tuple[int, int]:

@@ -15,6 +15,8 @@ from typing import Protocol
 
 import numpy as np
 
+from secllm.runtime.batching import length_batches, pad_batch
+
 
 class Backend(Protocol):
     name: str
@@ -24,32 +26,6 @@ class Backend(Protocol):
 
     def token_attribution(self, ids: list[int], target: int, benign: int) -> np.ndarray:
         """(t,) contribution of each token to ``logit[target] - logit[benign]``."""
-
-
-def length_batches(lengths: list[int], batch_tokens: int) -> list[list[int]]:
-    """Indices grouped by similar length so that padding stays small (order restored by caller)."""
-    idx = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    batches, cur, width = [], [], 0
-    for i in idx:
-        w2 = max(width, lengths[i])
-        if cur and w2 * (len(cur) + 1) > batch_tokens:
-            batches.append(cur)
-            cur, w2 = [], lengths[i]
-        cur.append(i)
-        width = w2
-    if cur:
-        batches.append(cur)
-    return batches
-
-
-def pad_batch(seqs: list[list[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
-    width = max(len(s) for s in seqs)
-    ids = np.full((len(seqs), width), pad_id, dtype=np.int64)
-    att = np.zeros((len(seqs), width), dtype=np.int64)
-    for b, s in enumerate(seqs):
-        ids[b, :len(s)] = s
-        att[b, :len(s)] = 1
-    return ids, att
 
 
 class TorchBackend:

@@ -3,7 +3,7 @@
 A web-attack model directory may hold a second, much smaller classifier in ``fast/`` (same
 tokenizer, same labels, trained by the same recipe; e.g. the ``cpu-fast`` preset, ~16x fewer
 operations per token). Its ``secllm.json`` carries the cascade's two bands, chosen on the
-validation split against the full model's own verdicts (:func:`calibrate`), then narrowed so
+validation split against the full model's own verdicts (:func:`secllm.detect.calibrate.calibrate`), then narrowed so
 that evasion-style variants of the validation attacks are not passed where the full model catches
 them (:func:`narrow_for_evasion`)::
 
@@ -17,14 +17,13 @@ the fast model decided and both models' validation macro-F1 are written next to 
 the benchmarks report the test-split accuracy with the cascade on and off. ``detect(...,
 cascade=False)`` / ``secllm detect --no-cascade`` / ``secllm serve --no-cascade`` turn it off.
 
-    python -m secllm.detect.cascade runs/web-pretrained runs/web-fast      # calibrate, attach as fast/
+    python -m secllm.detect.calibrate fast runs/web-pretrained runs/web-fast   # calibrate, attach as fast/
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ FAST_DIR = "fast"
 MAX_DISAGREEMENT = 0.002
 
 
-def _verdicts(proba: np.ndarray, benign_idx: int, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+def verdict_codes(proba: np.ndarray, benign_idx: int, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """(malicious score, verdict code): -1 benign, else the attack class index."""
     mal = 1.0 - proba[:, benign_idx]
     attack = proba.copy()
@@ -49,7 +48,7 @@ def verdict_labels(proba: np.ndarray, labels: list[str], benign_idx: int, thresh
         >>> verdict_labels(np.array([[.9, .1], [.2, .8]]), ["benign", "sqli"], 0, .5)
         ['benign', 'sqli']
     """
-    _, code = _verdicts(proba, benign_idx, threshold)
+    _, code = verdict_codes(proba, benign_idx, threshold)
     return [labels[c] if c >= 0 else labels[benign_idx] for c in code]
 
 
@@ -67,8 +66,8 @@ def choose_bands(fast_proba: np.ndarray, full_proba: np.ndarray, benign_idx: int
     n = len(full_proba)
     if n == 0:
         raise ValueError("no validation parts to calibrate on")
-    fmal, fcode = _verdicts(fast_proba, benign_idx, threshold)
-    _, gcode = _verdicts(full_proba, benign_idx, threshold)
+    fmal, fcode = verdict_codes(fast_proba, benign_idx, threshold)
+    _, gcode = verdict_codes(full_proba, benign_idx, threshold)
     budget = max_disagreement * n / 2
     # benign band: ascending fast score; a disagreement is a part the full model calls malicious
     order = np.argsort(fmal, kind="stable")
@@ -152,61 +151,6 @@ def narrow_for_evasion(bands: dict[str, Any], stage_proba: np.ndarray, full_prob
     return out
 
 
-def mutated_validation(val, seed: int = 1):
-    """Evasion-style variants of the validation split's SQLi and XSS rows (built-in operators of
-    :mod:`secllm.eval.evasion`; the test sets are never touched): ``Examples`` of payloads."""
-    from secllm.eval.evasion import builtin_ops, evade
-    from secllm.tasks.examples import Examples
-
-    idx = [i for i, lab in enumerate(val.labels) if lab in ("sqli", "xss")]
-    muts = evade([val.texts[i] for i in idx], [val.labels[i] for i in idx], builtin_ops(), seed=seed)
-    label_of = {val.texts[i]: val.labels[i] for i in idx}
-    return Examples([m.mutated for m in muts], ["payload"] * len(muts), [label_of[m.original] for m in muts])
-
-
-def calibrate(full_dir: str | Path, fast_dir: str | Path, texts: list[str], modalities: list[str],
-              labels: list[str] | None = None, *, max_disagreement: float = MAX_DISAGREEMENT,
-              mutated: list[str] | None = None, mutated_disagreement: float = 0.001) -> dict[str, Any]:
-    """Choose the bands on validation parts (``texts`` as the model reads them); with ``labels``
-    also the validation macro-F1 of the full model, the fast model and the cascade; with
-    ``mutated`` (evasion variants of validation attacks, as the model reads them) narrowed by
-    :func:`narrow_for_evasion`."""
-    from secllm.detect.detector import WebAttackDetector
-
-    full = WebAttackDetector.load(full_dir)
-    fast = WebAttackDetector.load(fast_dir)
-    if fast.labels != full.labels:
-        raise ValueError(f"the fast model's labels {fast.labels} differ from the full model's {full.labels}")
-    full.cache_size = fast.cache_size = 0
-    pf = fast.score_texts(texts, modalities)
-    pg = full.score_texts(texts, modalities)
-    bands = choose_bands(pf, pg, full.benign_idx, full.threshold, max_disagreement)
-    if not mutated and labels is None:
-        return bands
-    if mutated:
-        mods = ["payload"] * len(mutated)
-        bands = narrow_for_evasion(bands, fast.score_texts(mutated, mods), full.score_texts(mutated, mods),
-                                   full.benign_idx, full.threshold, mutated_disagreement)
-    lo, hi = band_limits(bands, modalities)
-    mal = 1.0 - pf[:, full.benign_idx]
-    sure = (mal < lo) | (mal > hi)                 # the parts the fast model decides
-    if mutated:                                   # the validation figures with the narrowed bands
-        _, fc = _verdicts(pf, full.benign_idx, full.threshold)
-        _, gc = _verdicts(pg, full.benign_idx, full.threshold)
-        bands["val_fast_share"] = round(float(sure.mean()), 4)
-        bands["val_disagreement"] = round(float(np.mean(np.where(sure, fc, gc) != gc)), 5)
-    if labels is not None:
-        from secllm.eval.metrics import multiclass_metrics
-
-        casc = pg.copy()
-        casc[sure] = pf[sure]
-        bands["val_macro_f1"] = {
-            name: round(float(multiclass_metrics(
-                labels, verdict_labels(p, full.labels, full.benign_idx, full.threshold), full.labels)["macro_f1"]), 4)
-            for name, p in (("full", pg), ("fast", pf), ("cascade", casc))}
-    return bands
-
-
 def attach(full_dir: str | Path, fast_dir: str | Path, bands: dict[str, Any]) -> Path:
     """Copy the fast model into ``full_dir/fast`` with its bands in ``secllm.json``."""
     full_dir, fast_dir = Path(full_dir), Path(fast_dir)
@@ -219,33 +163,3 @@ def attach(full_dir: str | Path, fast_dir: str | Path, bands: dict[str, Any]) ->
     meta["cascade"] = bands
     (dst / "secllm.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))
     return dst
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    ap = argparse.ArgumentParser(description="Calibrate a fast model against a full web-attack model on the "
-                                             "validation split and attach it as FULL/fast.")
-    ap.add_argument("full", type=Path)
-    ap.add_argument("fast", type=Path)
-    ap.add_argument("--datasets", type=Path, default=None)
-    ap.add_argument("--max-disagreement", type=float, default=MAX_DISAGREEMENT)
-    ap.add_argument("--no-mutated", action="store_true",
-                    help="do not narrow the bands on evasion variants of the validation attacks")
-    args = ap.parse_args(argv)
-    from secllm.data.corpus import model_text
-    from secllm.paths import datasets_dir
-    from secllm.tasks.web_attack import load_web_attack
-
-    val = load_web_attack(datasets_dir(args.datasets))["val"]
-    texts = [model_text(t, m) for t, m in zip(val.texts, val.modalities)]
-    mutated = None if args.no_mutated else [model_text(t, "payload") for t in mutated_validation(val).texts]
-    bands = calibrate(args.full, args.fast, texts, list(val.modalities), list(val.labels),
-                      max_disagreement=args.max_disagreement, mutated=mutated)
-    print(json.dumps(bands, indent=1))
-    print(attach(args.full, args.fast, bands))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

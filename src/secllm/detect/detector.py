@@ -19,7 +19,6 @@ code and the rest of the batch goes on.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import re
 import threading
@@ -30,16 +29,23 @@ from typing import Any
 
 import numpy as np
 
-from secllm.data.canonical import canonicalize, span_to_original
+from secllm.data.canonical import Canonical, canonicalize, span_to_original
 from secllm.data.corpus import scrub_surrogates
+from secllm.data.http import Part, split_web_input
+from secllm.detect.analyzers import STRONG, analyze, plausible
 from secllm.detect.cascade import band_limits
 from secllm.detect.prefilter import is_bare_token
 from secllm.detect.signatures import ATTACK_TYPES, match_parts
-from secllm.data.http import Part, split_web_input
 from secllm.paths import DEFAULT_MODEL_DIR
 
-MAX_ITEM_CHARS = 64 * 1024       # larger items get status "too_large" (never silently cut)
-MAX_PARTS = 64                   # parts scored per item; the rest are reported as skipped
+# Budgets. Every part of an item is judged, and every character of a part (long parts are read in
+# overlapping windows of the model's length). Past a budget the item is never called benign: it is
+# flagged with the ``over_budget`` verdict (fail closed), whatever its scored parts looked like.
+MAX_ITEM_CHARS = 64 * 1024       # larger items: status "too_large", verdict ``over_budget``
+MAX_PARTS = 1024                 # parts judged per item
+MAX_WINDOWS = 2048               # model sequences (parts × windows) judged per item
+MAX_CANON_CHARS = 2 * MAX_ITEM_CHARS   # a part's decoded text (NFKC may expand it 18x)
+OVER_BUDGET = ("malicious", "too_complex")
 
 
 class Status:
@@ -49,6 +55,7 @@ class Status:
     BAD_JSON = "bad_json"
     BAD_INPUT = "bad_input"
     INTERNAL = "internal_error"
+    UNSUPPORTED = "unsupported"          # identified as a kind no task judges (see secllm.detect.route)
 
 
 @dataclass
@@ -76,9 +83,18 @@ class Detection:
     stage: str | None = None             # what decided: "full" model, "fast" model, "lexical" stage, "prefilter", "signature";
                                          # tasks: "adapter", "lexical" head, "ensemble", "text" head
     signatures: list[str] = field(default_factory=list)   # known attack-tool names/markers found (CRS 913 lists)
+    attack_types: list[str] = field(default_factory=list)  # every attack type that applies (attack_type first)
+    input_kind: str | None = None        # what the input was identified as (secllm.identify), e.g. "log-line/openssh"
+    task: str | None = None              # the task that judged it ("web-attack", "log-auth"...); None: unsupported
+    details: dict[str, Any] = field(default_factory=dict)   # judge-specific facts (brute force: source, count)
+    # CWE, ATT&CK, tactics, severity, mitigations of the verdict (secllm.detect.knowledge.attach_knowledge)
+    knowledge: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
+        for k in ("input_kind", "task", "details", "knowledge"):   # only when set: the plain output stays as it was
+            if not d[k]:
+                d.pop(k)
         if self.score is not None:
             d["score"] = round(self.score, 6)
         d["class_scores"] = {k: round(v, 6) for k, v in self.class_scores.items()}
@@ -130,19 +146,62 @@ def flag_by_signatures(res: Detection, found: list, text: str, evidence: bool = 
                                  weight=round(1.0 / len(found), 4)) for h in found[:max_evidence]]
 
 
+_HOST_HEADER = re.compile(r"^host[ \t]*:[ \t]*([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
 _CANON_CACHE_MAX_CHARS = 256
+CANON_CACHE_BYTES = 32 << 20     # the process-wide cache of canonical forms, by approximate size
 
 
-@functools.lru_cache(maxsize=65536)
-def _canonical_short(text: str):
-    return _canonical(text)
+class _ByteLRU:
+    """A least-recently-used map bounded by the approximate bytes of its values, not their count
+    (a canonical form keeps one offset pair per character: 64 bytes each)."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes, self.bytes = max_bytes, 0
+        self._d: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str):
+        with self._lock:
+            hit = self._d.get(key)
+            if hit is not None:
+                self._d.move_to_end(key)
+                return hit[0]
+        return None
+
+    def put(self, key: str, value: Any, size: int) -> None:
+        with self._lock:
+            if key in self._d:
+                return
+            self._d[key] = (value, size)
+            self.bytes += size
+            while self.bytes > self.max_bytes and self._d:
+                _, (_, n) = self._d.popitem(last=False)
+                self.bytes -= n
+
+    def clear(self) -> None:
+        with self._lock:
+            self._d.clear()
+            self.bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+
+_CANON_CACHE = _ByteLRU(CANON_CACHE_BYTES)
 
 
 def _canonical(text: str):
-    """The canonical form the models read (never mutated afterwards: cached for short parts —
-    header values, cookies and parameters repeat heavily in real traffic)."""
-    canon = canonicalize(text)
+    """The canonical form the models read, bounded to ``MAX_CANON_CHARS`` (never mutated
+    afterwards: short parts are cached — header values, cookies and parameters repeat heavily)."""
+    short = len(text) <= _CANON_CACHE_MAX_CHARS
+    if short:
+        hit = _CANON_CACHE.get(text)
+        if hit is not None:
+            return hit
+    canon = canonicalize(text, max_chars=MAX_CANON_CHARS)
     canon.text = scrub_surrogates(canon.text)
+    if short:
+        _CANON_CACHE.put(text, canon, 200 + 4 * len(text) + 72 * len(canon.offsets))
     return canon
 
 
@@ -162,6 +221,12 @@ class WebAttackDetector:
         self.prefilter: bool = True
         self.signatures: bool = True        # known scanner names/markers (secllm.detect.signatures)
         self.restricted_extensions: bool = False    # also CRS 920440 (.bak .old .sql ...): off by default
+        # the verdict when an item exceeds a budget (size, parts, windows): never "benign"
+        self.over_budget: str = "malicious"
+        # structural analyzers (secllm.detect.analyzers): attack constructs the model was not trained
+        # on (Log4Shell, SSTI, Shellshock...), every type a value carries, and each model class's
+        # plausibility check (a class whose syntax is absent gets no probability)
+        self.analyzers: bool = True
         # Exact score cache: (modality, canonical text) -> class probabilities. The model is a
         # pure function of its input, so a hit returns what the model would return; real traffic
         # repeats header values (User-Agent, Accept, Referer), paths and parameter values heavily.
@@ -323,7 +388,7 @@ class WebAttackDetector:
 
     def clear_cache(self) -> None:
         """Empty the score cache (and the process-wide cache of canonical forms)."""
-        _canonical_short.cache_clear()
+        _CANON_CACHE.clear()
         with self._cache_lock:
             self._cache.clear()
             self.cache_hits = self.cache_misses = 0
@@ -358,16 +423,24 @@ class WebAttackDetector:
         the text; ``payload``, ``url``, ``query``, ``http`` state it (see
         :func:`secllm.data.http.split_web_input`). ``cascade``: let the fast model decide the
         clear parts (default: ``self.cascade``; only when the model directory has one).
+
+        Every part is judged, long parts window by window; an item past a budget (``MAX_ITEM_CHARS``,
+        ``MAX_PARTS``, ``MAX_WINDOWS``, ``MAX_CANON_CHARS``) gets the ``over_budget`` verdict
+        (``malicious`` with attack type ``too_complex``, or the label ``too_complex``), never benign.
         """
+        if self.over_budget not in OVER_BUDGET:
+            raise ValueError(f"over_budget must be one of {OVER_BUDGET}, not {self.over_budget!r}")
         ids = ids or [str(i) for i in range(len(items))]
         kinds = [kind] * len(items) if isinstance(kind, str) else list(kind)
         if len(kinds) != len(items):
             raise ValueError(f"{len(kinds)} kinds for {len(items)} items")
         results = [Detection(id=i) for i in ids]
-        # (item index, part, canonical, model modality)
+        # (item index, part, canonical (a window of the part's canonical for long parts), modality)
         jobs: list[tuple[int, Any, Any, str]] = []
         prefiltered: set[int] = set()
         hits: dict[int, list] = {}
+        over: dict[int, str] = {}              # item -> why a budget was exceeded
+        found: dict[int, list] = {}            # item -> [(analyzer finding, part, canonical)]
         for k, (item, res) in enumerate(zip(items, results)):
             try:
                 if not isinstance(item, str):
@@ -375,50 +448,75 @@ class WebAttackDetector:
                     continue
                 if len(item) > MAX_ITEM_CHARS:
                     res.status, res.error = Status.TOO_LARGE, f"{len(item)} chars > limit {MAX_ITEM_CHARS}"
+                    over[k] = res.error
                     continue
                 if not item.strip():
                     res.status, res.error = Status.EMPTY, "empty input"
                     continue
                 kind_k, parts = split_web_input(item, kinds[k], with_target=True)
                 res.kind = kind_k
+                host = None
+                if kind_k == "http":
+                    hm = _HOST_HEADER.search(item, 0, item.find("\n\r\n") if "\n\r\n" in item else len(item))
+                    host = hm.group(1).strip().lower() if hm else None
                 if self.signatures:
                     hits[k] = match_parts(parts, item, extensions=self.restricted_extensions)
                     res.signatures = [h.name for h in hits[k]]
                 if len(parts) > MAX_PARTS:
-                    res.warnings.append(f"{len(parts) - MAX_PARTS} parts beyond {MAX_PARTS} not scored")
+                    over[k] = f"{len(parts)} parts > limit {MAX_PARTS}"
                     parts = parts[:MAX_PARTS]
+                n_jobs = 0
                 q = 0
                 while q < len(parts):
                     p = parts[q]
                     q += 1
                     if not p.text.strip():
                         continue
-                    canon = (_canonical_short(p.text) if len(p.text) <= _CANON_CACHE_MAX_CHARS
-                             else _canonical(p.text))
+                    canon = _canonical(p.text)
+                    if canon.truncated:
+                        over[k] = f"{p.name}: decoded text > limit {MAX_CANON_CHARS} chars"
                     if not canon.text.strip():
                         continue
                     subs = None if p.name.endswith(":strings") else _binary_strings(p, canon)
                     if subs is not None:
-                        room = 2 * MAX_PARTS - len(parts)
-                        res.warnings.append(f"binary {p.name}: {len(subs)} printable strings judged"
-                                            + (f" ({len(subs) - room} beyond the part limit not)"
-                                               if len(subs) > room else ""))
+                        room = MAX_PARTS - len(parts)
+                        res.warnings.append(f"binary {p.name}: {len(subs)} printable strings judged")
+                        if len(subs) > room:
+                            over[k] = f"{p.name}: {len(subs)} printable strings > room {max(room, 0)}"
                         parts = parts + subs[:max(room, 0)]
                         continue
                     if self.prefilter and is_bare_token(canon.text):
                         prefiltered.add(k)      # benign by construction: no model call
                         continue
+                    if self.analyzers:
+                        for f in analyze(canon.text, p.name, host):
+                            found.setdefault(k, []).append((f, p, canon))
                     # the model saw whole URLs (path + query) with the url tag, parameter values with payload
                     mod = "url" if p.name in ("url", "target", "path") else "payload"
-                    jobs.append((k, p, canon, mod))
+                    spans = self.tok.windows(canon.text, self.max_length)
+                    if n_jobs + len(spans) > MAX_WINDOWS:
+                        over[k] = f"more than {MAX_WINDOWS} model windows"
+                        spans = spans[:max(0, MAX_WINDOWS - n_jobs)]
+                    for a, b in spans:
+                        win = canon if (a, b) == (0, len(canon.text)) else \
+                            Canonical(canon.text[a:b], canon.offsets[a:b], canon.layers)
+                        jobs.append((k, p, win, mod))
+                    n_jobs += len(spans)
+                    if n_jobs >= MAX_WINDOWS:
+                        over.setdefault(k, f"more than {MAX_WINDOWS} model windows")
+                        break
             except Exception as exc:  # noqa: BLE001 — one bad item must not kill the batch
                 res.status, res.error = Status.INTERNAL, f"{type(exc).__name__}: {exc}"
         proba, stage = self.cascade_scores([j[2].text for j in jobs], [j[3] for j in jobs], cascade)
+        mal_all, top_all = self._plausible_scores(proba, [j[2].text for j in jobs], [j[3] == "url" for j in jobs])
         best: dict[int, tuple[float, int]] = {}
+        flagged: dict[int, list[int]] = {}     # item -> its jobs judged malicious
         for n, (k, _, _, _) in enumerate(jobs):
-            mal = 1.0 - float(proba[n, self.benign_idx])
+            mal = float(mal_all[n])
             if k not in best or mal > best[k][0]:
                 best[k] = (mal, n)
+            if mal >= self.threshold:
+                flagged.setdefault(k, []).append(n)
         for k, res in enumerate(results):
             if res.status != Status.OK:
                 continue
@@ -435,13 +533,17 @@ class WebAttackDetector:
             res.score = mal
             res.label = "malicious" if mal >= self.threshold else "benign"
             res.class_scores = {lab: float(p[i]) for i, lab in enumerate(self.labels)}
-            attack_scores = p.copy()
-            attack_scores[self.benign_idx] = -1
-            top = int(attack_scores.argmax())
+            top = int(top_all[n])
             res.attack_type = self.labels[top] if res.label == "malicious" else None
+            # every type the flagged parts/windows carry, the deciding one first
+            types = [self.labels[int(top_all[m])] for m in flagged.get(k, [])]
+            res.attack_types = list(dict.fromkeys(([res.attack_type] if res.attack_type else []) + types))
             _, part, canon, mod = jobs[n]
             res.part = part.name
             res.stage = str(stage[n])
+            if float(1.0 - p[self.benign_idx]) >= self.threshold > mal:
+                res.warnings.append(f"model class {self.labels[int(np.argmax(np.where(np.arange(len(p)) == self.benign_idx, -1, p)))]}"
+                                    " dismissed: its syntax is absent")
             if evidence and res.label == "malicious":
                 try:
                     explainer = {"fast": self.fast, "lexical": self.lexical}.get(res.stage) or self
@@ -449,9 +551,79 @@ class WebAttackDetector:
                     res.evidence = self._evidence(items[k], part, canon, spans, max_evidence)
                 except Exception as exc:  # noqa: BLE001
                     res.warnings.append(f"evidence failed: {type(exc).__name__}")
+        for k, fs in found.items():
+            self._add_findings(results[k], items[k], fs, evidence, max_evidence)
         for k, found in hits.items():
             flag_by_signatures(results[k], found, items[k], evidence, max_evidence)
+        for k, why in over.items():
+            self._fail_closed(results[k], why)
         return results
+
+    def _plausible_scores(self, proba: np.ndarray, texts: list[str],
+                          urls: list[bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Per job: the malicious probability and the attack class. When the most likely attack
+        class lacks its syntax in the text (:func:`secllm.detect.analyzers.plausible`), only the
+        classes whose syntax is there count, and the most likely of those is the class; otherwise
+        (and without analyzers) the model's sum and argmax stand."""
+        attack = proba.copy()
+        if len(texts):
+            attack[:, self.benign_idx] = 0.0
+        mal = attack.sum(1) if len(texts) else np.zeros(0)
+        top = attack.argmax(1) if len(texts) else np.zeros(0, dtype=int)
+        if self.analyzers:
+            floor = 0.05 * self.threshold                 # a clearly benign part needs no check
+            for n, t in enumerate(texts):
+                u = bool(urls[n]) if urls is not None else False
+                if mal[n] < floor or plausible(self.labels[top[n]], t, u):
+                    continue
+                keep = np.array([c != self.benign_idx and attack[n, c] > 1e-4 and plausible(self.labels[c], t, u)
+                                 for c in range(attack.shape[1])])
+                row = np.where(keep, attack[n], 0.0)
+                mal[n], top[n] = row.sum(), row.argmax()
+        return mal, top
+
+    def _add_findings(self, res: Detection, item: str, fs: list, evidence: bool, max_evidence: int) -> None:
+        """Fold the structural analyzers' findings into a result: each construct is an attack of
+        its type, with its span as evidence. Every type is listed; the first is a construct only
+        the analyzers see or one more specific than the model's class (:data:`STRONG`: Log4Shell,
+        template injection, command injection read as path traversal...), else the model's own."""
+        if res.status != Status.OK:
+            return
+        types = list(dict.fromkeys(f.type for f, _, _ in fs))
+        was_malicious = res.label == "malicious"
+        strong = [t for t in types if t in STRONG]
+        if was_malicious and res.attack_type and not strong:
+            res.attack_types = list(dict.fromkeys(res.attack_types + types))
+        else:
+            res.attack_types = list(dict.fromkeys(types + res.attack_types))
+        res.attack_type = res.attack_types[0]
+        if not was_malicious:
+            res.label, res.score, res.stage = "malicious", 1.0, "analyzer"
+            res.part = fs[0][1].name
+            res.evidence = []
+        if evidence:
+            spans = []
+            for f, part, canon in fs:
+                a, b = span_to_original(canon, f.start, f.end)
+                spans.append(Evidence(part=part.name, start=part.start + a, end=part.start + b,
+                                      text=item[part.start + a:part.start + b], weight=1.0))
+            keep = spans[:max_evidence]
+            for e in keep:
+                e.weight = round(1.0 / len(keep), 4)
+            res.evidence = (keep + res.evidence)[:max_evidence] if not was_malicious or strong \
+                else (res.evidence + keep)[:max_evidence]
+
+    def _fail_closed(self, res: Detection, why: str) -> None:
+        """An item past a budget: part of it was not judged, so it is never called benign."""
+        res.warnings.append(f"over budget: {why}")
+        if self.over_budget == "too_complex":
+            res.label = "too_complex"
+        else:
+            res.label = "malicious"
+            res.attack_type = res.attack_type or "too_complex"
+        res.attack_types = list(dict.fromkeys([*res.attack_types, "too_complex"]))
+        res.score = 1.0 if res.score is None else max(res.score, self.threshold)
+        res.stage = res.stage if res.attack_type not in (None, "too_complex") else "budget"
 
     @staticmethod
     def _evidence(item: str, part, canon, spans, max_evidence: int) -> list[Evidence]:

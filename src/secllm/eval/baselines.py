@@ -465,6 +465,81 @@ class LexicalForest(_Baseline):
         return obj
 
 
+# Task baselines that are fitted and scored in one run (never saved, so no pickle is needed)
+
+def byte_features(texts: Iterable[str], head: int = 16) -> np.ndarray:
+    """``(n, 256 + 1 + head)``: byte-value frequencies, log length, and the first ``head`` bytes.
+
+    The first bytes stand in for "header statistics" (the published RF baselines use packet
+    sizes/directions, which the L7 images do not keep).
+
+        >>> byte_features(["00 ff ff"]).shape, float(byte_features(["00 ff ff"])[0, 255])
+        ((1, 273), 0.6666666666666666)
+    """
+    rows = []
+    for t in texts:
+        b = bytes.fromhex(t.replace(" ", "")) if t else b""
+        hist = np.bincount(np.frombuffer(b, dtype=np.uint8), minlength=256).astype(np.float64)
+        hist /= max(len(b), 1)
+        first = np.full(head, -1.0)
+        first[: min(head, len(b))] = list(b[:head])
+        rows.append(np.concatenate([hist, [np.log1p(len(b))], first]))
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 256 + 1 + head)
+
+
+class ByteHistogramForest:
+    """Random forest on :func:`byte_features` (benchmark baseline; not saved, so no pickle needed).
+
+        >>> m = ByteHistogramForest(n_estimators=5).fit(["00 01", "00 02", "ff fe", "ff fd"], list("aabb"))
+        >>> m.predict(["ff fc"]).tolist()
+        ['b']
+    """
+
+    def __init__(self, n_estimators: int = 200, random_state: int = 0) -> None:
+        from sklearn.ensemble import RandomForestClassifier
+
+        self.model_ = RandomForestClassifier(n_estimators=n_estimators, class_weight="balanced",
+                                             random_state=random_state, n_jobs=1)
+
+    def fit(self, texts: Sequence[str], labels: Sequence[str]) -> "ByteHistogramForest":
+        self.model_.fit(byte_features(texts), np.asarray(list(labels)))
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return self.model_.predict_proba(byte_features(texts))
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        return self.classes_[self.predict_proba(texts).argmax(1)]
+
+
+class CountLogReg:
+    """Count vectors of whitespace tokens (1-2-grams) + logistic regression: the classic log baseline.
+
+        >>> m = CountLogReg().fit(["e5 e5 e22", "e5 e22", "e9 e9", "e9 e30"], ["n", "n", "a", "a"])
+        >>> m.predict(["e9 e22 e9"]).tolist()
+        ['a']
+    """
+
+    def __init__(self, C: float = 1.0) -> None:
+        from sklearn.feature_extraction.text import CountVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        self.vec_ = CountVectorizer(token_pattern=r"\S+", ngram_range=(1, 2), lowercase=True, min_df=1)
+        self.model_ = LogisticRegression(C=C, class_weight="balanced", max_iter=2000)
+
+    def fit(self, texts: Sequence[str], labels: Sequence[str]) -> "CountLogReg":
+        self.model_.fit(self.vec_.fit_transform(list(texts)), np.asarray(list(labels)))
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return self.model_.predict_proba(self.vec_.transform(list(texts)))
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        return self.classes_[self.predict_proba(texts).argmax(1)]
+
+
 _KINDS: dict[str, type[_Baseline]] = {c.kind: c for c in (TfidfLogReg, LengthOnly, LexicalForest)}
 
 

@@ -46,6 +46,8 @@ from secllm.incidents.taxonomy import classify
 
 __all__ = ["Correlator", "CorrelatorConfig", "Incident", "merge_by_time", "correlate"]
 
+_CLIENT_SIDE = {"xss", "open-redirect", "crlf"}
+
 SCHEMA_VERSION = 1
 
 
@@ -656,9 +658,9 @@ class Correlator:
         verdict = (f.task, f.label) if f.task and f.label else None
         k_tactics, k_tech, k_sev = tactics_of(*verdict) if verdict else ((), (), None)
         if verdict and not k_tactics and f.label:
-            k_tactics, k_tech, k_sev = tactics_of("log", f.label)      # e.g. brute-force from any log task
+            k_tactics, k_tech, k_sev = tactics_of("log-auth", f.label)  # e.g. brute-force from any log task
             if k_tactics:
-                verdict = ("log", f.label)
+                verdict = ("log-auth", f.label)
         tactics = f.tactics or k_tactics
         techniques = f.techniques or k_tech
         if not tactics:
@@ -675,6 +677,9 @@ class Correlator:
         else:
             ordered = sorted(tactics, key=TACTIC_RANK.__getitem__)
             ok = f.outcome == "success" or (f.status is not None and 200 <= f.status < 300)
+            # client-side attacks run in the victim's browser: a server's answer never shows that step
+            if (f.label or "").lower() in _CLIENT_SIDE:
+                ok = False
             tactic = ordered[-1] if ok else ordered[0]
         sev = f.severity if f.severity is not None else k_sev
         return tactic, techniques, sev, verdict if (k_tactics or verdict) else None
@@ -776,11 +781,11 @@ class Correlator:
                 w.brute_paths.add(path)
                 if f.kind == "context":
                     out.append(self._derived(f, f"repeated authentication failures on {path}", "aggregate:auth-fail",
-                                             ("credential-access",), ("T1110",), 7.5, 1, verdict=("log", "brute-force")))
+                                             ("credential-access",), ("T1110",), 7.5, 1, verdict=("log-auth", "brute-force")))
         elif path in w.brute_paths and 200 <= f.status < 400 and t <= w.brute_until + cfg.auth_window \
                 and f.method in ("POST", "PUT", None):
             d = self._derived(f, f"authentication accepted on {path} after failures", "aggregate:auth-success",
-                              ("credential-access",), ("T1110",), 7.5, 1, verdict=("log", "brute-force"))
+                              ("credential-access",), ("T1110",), 7.5, 1, verdict=("log-auth", "brute-force"))
             d.outcome = "success"
             w.brute_paths.discard(path)
             out.append(d)

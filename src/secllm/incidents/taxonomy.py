@@ -12,7 +12,7 @@ place keeps no tactic: it still joins its actor's incident, but adds no stage.
     >>> c.tactics, c.techniques
     (('reconnaissance',), ('T1595',))
     >>> classify("sshd: Attempt to login using a non-existent user").verdict
-    ('log', 'brute-force')
+    ('log-auth', 'brute-force')
     >>> classify("SURICATA STREAM ESTABLISHED packet out of window").tactics
     ()
 """
@@ -47,7 +47,7 @@ _RULES: list[tuple[str, str | None, str | None, tuple[str, str] | None]] = [
     (r"mimikatz|lsass|credential dump|hashdump|/etc/shadow|ntds\.dit|kerberoast", "credential-access", "T1003", None),
     (r"brute.?forc|password guess|authentication fail|login fail|logon fail|failed password|invalid (?:user|login)"
      r"|non-existent user|multiple (?:failed|authentication|login)|auth(?:entication)? failures?|"
-     r"attempt to login|wrong password|user login failed", "credential-access", "T1110", ("log", "brute-force")),
+     r"attempt to login|wrong password|user login failed", "credential-access", "T1110", ("log-auth", "brute-force")),
     # the answer of a compromised service (ET/GPL ATTACK_RESPONSE): the attempt worked
     (r"attack_response|id check returned|command (?:output|response) (?:detected|returned)|uid=0\(root\)",
      "execution", "T1059", None),
@@ -114,9 +114,9 @@ _CATEGORIES = {
 
 # Wazuh/OSSEC rule groups, when the description says nothing placeable.
 _GROUPS = {
-    "authentication_failed": ("credential-access", "T1110", ("log", "brute-force")),
-    "authentication_failures": ("credential-access", "T1110", ("log", "brute-force")),
-    "invalid_login": ("credential-access", "T1110", ("log", "brute-force")),
+    "authentication_failed": ("credential-access", "T1110", ("log-auth", "brute-force")),
+    "authentication_failures": ("credential-access", "T1110", ("log-auth", "brute-force")),
+    "invalid_login": ("credential-access", "T1110", ("log-auth", "brute-force")),
     "sql_injection": ("initial-access", "T1190", (_W, "sqli")),
     "web_scan": ("reconnaissance", "T1595", None),
     "recon": ("reconnaissance", "T1595", None),

@@ -26,6 +26,7 @@ import torch
 
 from secllm.model.config import ModelConfig, load_config
 from secllm.model.modeling import new_mlm, save_model
+from secllm.runtime.batching import length_batches
 from secllm.tokenizer import SecTokenizer
 
 
@@ -71,31 +72,10 @@ def tokenize_corpus(tok: SecTokenizer, rows: list[tuple[str, str]], max_length: 
 
 
 def make_batches(seqs: list[list[int]], batch_tokens: int, seed: int) -> list[list[int]]:
-    """Length-bucketed batches of indices (little padding), shuffled with ``seed``.
-
-    Sorting by length inside shuffled windows of 100 batches keeps padding low without making
-    every batch homogeneous in source.
-    """
-    rng = random.Random(seed)
-    idx = list(range(len(seqs)))
-    rng.shuffle(idx)
-    batches: list[list[int]] = []
-    window = max(1, 100 * batch_tokens // 64)
-    for w in range(0, len(idx), window):
-        part = sorted(idx[w:w + window], key=lambda i: len(seqs[i]))
-        cur: list[int] = []
-        width = 0
-        for i in part:
-            width2 = max(width, len(seqs[i]))
-            if cur and width2 * (len(cur) + 1) > batch_tokens:
-                batches.append(cur)
-                cur, width2 = [], len(seqs[i])
-            cur.append(i)
-            width = width2
-        if cur:
-            batches.append(cur)
-    rng.shuffle(batches)
-    return batches
+    """Length-bucketed batches of indices (little padding), shuffled with ``seed``: sorted by length
+    inside shuffled windows of about 100 batches (:func:`secllm.runtime.batching.length_batches`)."""
+    return length_batches([len(s) for s in seqs], batch_tokens, random.Random(seed),
+                          window=max(1, 100 * batch_tokens // 64))
 
 
 def collate(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

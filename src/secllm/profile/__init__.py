@@ -6,8 +6,9 @@
     ['endpoint `/backup.zip` never seen', 'file extension `.zip` never seen']
 
 Modules: ``structure`` (Kruegel & Vigna style request structure), ``density`` (Gaussians over the
-detector encoder's representations), ``logs`` (line templates and session sequences), ``stats``
-(calibration and p-value combination), ``site`` (learning, scoring, the profile artifact).
+detector encoder's representations), ``logs`` (line templates and session statistics), ``sequence``
+(event sequences read like a language: STIDE, Kneser-Ney and neural LMs, ``seqlm``; ``vocab``),
+``stats`` (calibration and p-value combination), ``site`` (learning, scoring, the profile artifact).
 """
 
 from secllm.profile.site import (

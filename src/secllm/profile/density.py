@@ -97,7 +97,7 @@ class Embedder:
         """(n, hidden) float32 embeddings, in input order."""
         import torch
 
-        from secllm.detect.backends import length_batches, pad_batch
+        from secllm.runtime.batching import length_batches, pad_batch
 
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:

@@ -16,11 +16,14 @@ from pathlib import Path
 
 from secllm.data.http import iter_raw_requests, split_web_input
 from secllm.data.readers import parse_access_log_line
+from secllm.data.sequences import parse_number_lists, parse_strace, sessions_by_key, syscall_numbers
+from secllm.profile.logs import log_template
 
-FILE_FORMATS = ("auto", "http", "access-log", "urls", "jsonl", "log", "sessions")
+FILE_FORMATS = ("auto", "http", "access-log", "urls", "jsonl", "log", "sessions", "strace", "syscalls")
+SEQUENCE_FORMATS = ("sessions", "strace", "syscalls")
 # the format name the learner uses for items of each file format
 LEARN_FORMAT = {"auto": "auto", "http": "http", "access-log": "access-log", "urls": "url", "jsonl": "auto",
-                "log": "log", "sessions": "sessions"}
+                "log": "log", "sessions": "sessions", "strace": "strace", "syscalls": "syscalls"}
 
 
 def _read_text(path: Path) -> str:
@@ -79,3 +82,62 @@ def read_learning_items(paths: Sequence[str | Path], fmt: str = "auto", text_fie
             items.extend(line.rstrip("\r") for line in text.splitlines() if line.strip())
     learn_fmt = LEARN_FORMAT[fmt] if fmt != "auto" else (LEARN_FORMAT[kinds.pop()] if len(kinds) == 1 else "auto")
     return items, learn_fmt
+
+
+def read_sequences(paths: Sequence[str | Path], fmt: str, *, session_key: str | None = None,
+                   split: str = "process", abi: str | None = None) -> tuple[list[str], list[list[str]]]:
+    """Event sequences of ``paths`` and their ids, for sequence-mode profiles.
+
+    * ``sessions``: one session of blank-separated event keys per line (id ``file:line``); with
+      ``session_key`` (``block``, ``session``, ``pid``, ``user`` or a regex) the files are log lines,
+      grouped into sessions by that key across all files (id = the key), each line templated
+      (:func:`secllm.profile.logs.log_template`) into an event.
+    * ``strace``: ``strace`` output, one trace per process (``split``: ``process``/``thread``/``none``),
+      id ``file:pid``; ``abi`` (``x86_64``/``i386``) turns names into system-call numbers, so a
+      profile learned from strace output scores number lists and back.
+    * ``syscalls``: system-call number lists, one trace per line (id ``file:line``) or per file (id ``file``).
+
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.txt"
+        >>> _ = p.write_text("1 2 3\\n4,5\\n")
+        >>> read_sequences([p], "syscalls")[1]
+        [['1', '2', '3'], ['4', '5']]
+
+    Raises ``FileNotFoundError`` for a missing file, ``ValueError`` for an unknown format or a file
+    that is not of the format.
+    """
+    if fmt not in SEQUENCE_FORMATS:
+        raise ValueError(f"unknown sequence format {fmt!r}; expected one of {SEQUENCE_FORMATS}")
+    ids: list[str] = []
+    seqs: list[list[str]] = []
+    keyed_lines: list[str] = []
+    for p in map(Path, paths):
+        if not p.is_file():
+            raise FileNotFoundError(f"no such file: {p}")
+        text = _read_text(p)
+        if fmt == "sessions":
+            if session_key:
+                keyed_lines.extend(text.splitlines())
+                continue
+            for i, line in enumerate(text.splitlines()):
+                if line.strip():
+                    ids.append(f"{p}:{i + 1}")
+                    seqs.append(line.split())
+        elif fmt == "strace":
+            for t in parse_strace(text, source=str(p), split=split):
+                ids.append(t.id)
+                seqs.append(syscall_numbers(t.events, abi) if abi else t.events)
+        else:
+            try:
+                traces = parse_number_lists(text)
+            except ValueError as exc:
+                raise ValueError(f"{p}: {exc}; use --format strace for strace output") from exc
+            for i, t in enumerate(traces):
+                ids.append(str(p) if len(traces) == 1 else f"{p}:{i + 1}")
+                seqs.append(t)
+    if session_key:
+        groups, _ = sessions_by_key(keyed_lines, session_key)
+        for key, lines in groups:
+            ids.append(key)
+            seqs.append([log_template(x) for x in lines])
+    return ids, seqs

@@ -18,7 +18,9 @@ threshold is the one that flags ``fpr`` of the held-back normals. Two verdicts c
 detector). No label is used anywhere.
 
 A profile is a directory: ``profile.json`` (models, calibration metadata, thresholds) and
-``.npy`` arrays (density Gaussians, calibration scores), loaded with ``allow_pickle=False``.
+``.npy`` arrays (density Gaussians, calibration scores), loaded with ``allow_pickle=False``; a
+sequence profile (``fmt`` ``sessions``/``strace``/``syscalls``, :mod:`secllm.profile.sequence`)
+keeps its tables and weights in ``sequence.safetensors``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import numpy as np
 from secllm.paths import DEFAULT_MODEL_DIR, home
 from secllm.profile.density import DensityModel, Embedder, embed_jobs
 from secllm.profile.logs import LogModel, split_session
+from secllm.profile.sequence import DEFAULT_CANDIDATES, SequenceModel
 from secllm.profile.stats import COMBINE_RULES, TailCalibrator, combine_pvalues, threshold_at_fpr
 from secllm.profile.structure import Observation, StructureModel, parse_observation
 
@@ -45,7 +48,8 @@ FORMAT = "secllm-profile"
 FORMAT_VERSION = 1
 MIN_ITEMS = 20
 WEB_FORMATS = ("auto", "http", "url", "access-log")
-LOG_FORMATS = ("log", "sessions")
+LOG_FORMATS = ("log",)
+SEQUENCE_FORMATS = ("sessions", "strace", "syscalls")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 EVIDENCE_MIN = 0.4            # weighted finding strength worth reporting
 MAX_EVIDENCE = 5
@@ -86,9 +90,12 @@ class ProfileResult:
     verdict: str | None = None                 # normal / anomalous (profile + generic detector)
     evidence: list[str] = field(default_factory=list)
     error: str | None = None
+    sequence: dict[str, Any] | None = None     # sequence profiles: events, features, surprising windows
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
+        if d["sequence"] is None:
+            d.pop("sequence")
         for k in ("deviation", "density", "detector_score", "deviation_p", "combined_p", "score"):
             if d[k] is not None:
                 d[k] = float(f"{d[k]:.6g}")
@@ -101,7 +108,7 @@ class ProfileResult:
 
 @dataclass
 class SiteProfile:
-    """A learned profile (``kind`` ``web`` or ``log``); see the module docstring."""
+    """A learned profile (``kind`` ``web``, ``log`` or ``sequence``); see the module docstring."""
 
     name: str
     kind: str
@@ -109,6 +116,7 @@ class SiteProfile:
     structure: StructureModel | None = None
     log_model: LogModel | None = None
     density: DensityModel | None = None
+    sequence: SequenceModel | None = None
     calibrators: dict[str, TailCalibrator] = field(default_factory=dict)
     thresholds: dict[str, float] = field(default_factory=dict)      # p-value thresholds
     path: Path | None = None
@@ -136,6 +144,8 @@ class SiteProfile:
             doc["log_model"] = self.log_model.to_json()
         if self.density is not None:
             doc["density"] = self.density.save(d)
+        if self.sequence is not None:
+            doc["sequence"] = self.sequence.save(d)
         (d / "profile.json").write_text(json.dumps(doc, ensure_ascii=False, indent=1))
         self.path = d
         return d
@@ -159,11 +169,12 @@ class SiteProfile:
         structure = StructureModel.from_json(doc.pop("structure")) if "structure" in doc else None
         log_model = LogModel.from_json(doc.pop("log_model")) if "log_model" in doc else None
         density = DensityModel.load(d, doc.pop("density")) if "density" in doc else None
+        sequence = SequenceModel.load(d, doc.pop("sequence")) if "sequence" in doc else None
         thresholds = doc.pop("thresholds")
         name, kind = doc.pop("name"), doc.pop("kind")
         for k in ("format", "version"):
             doc.pop(k)
-        return cls(name, kind, doc, structure, log_model, density, cals, thresholds, d)
+        return cls(name, kind, doc, structure, log_model, density, sequence, cals, thresholds, d)
 
     def summary(self) -> dict[str, Any]:
         """What ``secllm profiles show`` prints: sizes, thresholds, top endpoints/templates."""
@@ -176,6 +187,11 @@ class SiteProfile:
                               for k, v in eps[:20]}
             s["n_endpoints"] = len(eps)
             s["methods"] = self.structure.methods
+        if self.sequence is not None:
+            s["sequence_model"] = {"model": self.sequence.model_name_, "why": self.sequence.why,
+                                   "selection": self.sequence.selection_, "events": len(self.sequence.vocab_) - 4,
+                                   "window": self.sequence.window, "features": list(self.sequence.features),
+                                   "combine": self.sequence.combine}
         if self.log_model is not None:
             s["n_templates"] = len(self.log_model.templates)
             s["top_templates"] = dict(sorted(self.log_model.templates.items(), key=lambda kv: -kv[1])[:10])
@@ -324,11 +340,16 @@ def learn_profile(items: list[str], name: str, out_dir: str | Path | None = None
                   model_dir: str | Path | None = None, calibrate_fraction: float = 0.2, fpr: float = 0.01,
                   *, fmt: str = "auto", combine: str = "max", calibration_items: list[str] | None = None,
                   use_model: bool = True, use_density: bool = True, detector: Any = None,
-                  embedder: Embedder | None = None, overwrite: bool = True) -> SiteProfile:
+                  embedder: Embedder | None = None, overwrite: bool = True,
+                  sequence_models: tuple[str, ...] = DEFAULT_CANDIDATES,
+                  input_options: dict[str, Any] | None = None) -> SiteProfile:
     """Learn a profile from normal traffic and save it (default ``profiles_dir()/name``).
 
     ``items``: raw HTTP requests, URLs or access-log lines (``fmt`` ``auto``/``http``/``url``/
-    ``access-log``), or log lines / sessions (``fmt`` ``log`` / ``sessions``), in time order.
+    ``access-log``), log lines (``fmt`` ``log``), or event sequences (``fmt`` ``sessions`` /
+    ``strace`` / ``syscalls``: lists of events or blank-separated strings; the language model is chosen
+    among ``sequence_models`` on the held-back ones, ``input_options`` is recorded so that scoring
+    reads files the same way), in time order.
     The first ``1 - calibrate_fraction`` are learned, the rest set the thresholds at ``fpr``
     (or pass ``calibration_items`` to calibrate on those and learn on all of ``items``).
     ``model_dir``: fine-tuned detector for the density model and the combined score (default
@@ -344,6 +365,11 @@ def learn_profile(items: list[str], name: str, out_dir: str | Path | None = None
         raise ProfileError("bad_argument", f"calibrate_fraction must be between 0 and 1, got {calibrate_fraction}")
     t0 = time.perf_counter()
     items = list(items)
+    if fmt in SEQUENCE_FORMATS:
+        prof = _learn_sequence(items, name, calibrate_fraction, fpr, fmt, calibration_items, sequence_models,
+                               input_options or {})
+        prof.meta["learn_seconds"] = round(time.perf_counter() - t0, 3)
+        return _store(prof, name, out_dir, overwrite)
     if not items or not any(isinstance(x, str) and x.strip() for x in items):
         raise ProfileError("empty", "the learning set is empty: give the site's normal traffic (raw requests, "
                                     "URLs, access-log lines or log lines), at least a few hundred items")
@@ -353,8 +379,13 @@ def learn_profile(items: list[str], name: str, out_dir: str | Path | None = None
         prof = _learn_web(items, name, model_dir, calibrate_fraction, fpr, fmt, combine, calibration_items,
                           use_model, use_density, detector, embedder)
     else:
-        raise ProfileError("bad_argument", f"unknown format {fmt!r}; expected one of {WEB_FORMATS + LOG_FORMATS}")
+        raise ProfileError("bad_argument", f"unknown format {fmt!r}; expected one of "
+                                           f"{WEB_FORMATS + LOG_FORMATS + SEQUENCE_FORMATS}")
     prof.meta["learn_seconds"] = round(time.perf_counter() - t0, 3)
+    return _store(prof, name, out_dir, overwrite)
+
+
+def _store(prof: SiteProfile, name: str, out_dir: str | Path | None, overwrite: bool) -> SiteProfile:
     out = Path(out_dir) if out_dir else profiles_dir() / name
     if (out / "profile.json").exists() and not overwrite:
         raise ProfileError("exists", f"profile {out} exists; remove it first (`secllm profiles remove {name}`) "
@@ -481,6 +512,48 @@ def _learn_log(items, name, calibrate_fraction, fpr, fmt, calibration_items) -> 
     return prof
 
 
+def _as_events(x: Any) -> list[str] | None:
+    """A sequence item as its events: a list as is, a string split like a session; None if empty."""
+    if isinstance(x, (list, tuple)):
+        ev = [str(e) for e in x]
+    elif isinstance(x, str):
+        ev = split_session(x)
+    else:
+        return None
+    return ev or None
+
+
+def _learn_sequence(items, name, calibrate_fraction, fpr, fmt, calibration_items, candidates,
+                    input_options) -> SiteProfile:
+    good = [e for e in map(_as_events, items) if e is not None]
+    if calibration_items is not None:
+        learn, cal = good, [e for e in map(_as_events, calibration_items) if e is not None]
+    else:
+        if len(good) < MIN_ITEMS:
+            raise _too_small(len(good), "sequences")
+        k = _split(len(good), calibrate_fraction)
+        learn, cal = good[:k], good[k:]
+    if not learn or not cal:
+        raise _too_small(len(learn) + len(cal), "sequences")
+    try:
+        model = SequenceModel(candidates=candidates).fit(learn, cal)
+    except ValueError as exc:
+        raise ProfileError("bad_argument", str(exc)) from exc
+    cal_p = [r.p for r in model.score(cal, evidence=0)]
+    t = threshold_at_fpr(cal_p, fpr)
+    prof = SiteProfile(name, "sequence", {}, sequence=model)
+    prof.thresholds = {"deviation": t, "combined": t}
+    notes = []
+    if len(cal) * fpr < 1:
+        notes.append(f"{len(cal)} held-back sequences cannot resolve an FPR of {fpr}: the threshold is the most "
+                     "unusual held-back sequence (more normal sequences give a tighter threshold)")
+    prof.meta = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "n_items": len(items), "n_learn": len(learn),
+                 "n_calibrate": len(cal), "n_skipped": len(items) - len(good), "fpr": fpr, "combine": model.combine,
+                 "input_format": fmt, "input_options": input_options, "model": None,
+                 "sequence_model": model.model_name_, "why": model.why, "notes": notes}
+    return prof
+
+
 # ------------------------------------------------------------------------------------------------
 # Scoring
 # ------------------------------------------------------------------------------------------------
@@ -526,6 +599,8 @@ class ProfileScorer:
         """One :class:`ProfileResult` per item, in order. ``detector_scores`` (P(attack) per item,
         e.g. from a detection already run) saves running the detector again."""
         ids = ids or [str(i) for i in range(len(items))]
+        if self.profile.kind == "sequence":
+            return self._score_sequences(ids, items)
         if self.profile.kind == "log":
             return [self._score_log(i, x) for i, x in zip(ids, items)]
         results = [ProfileResult(id=i) for i in ids]
@@ -573,6 +648,24 @@ class ProfileScorer:
                 ev.append(f"generic attack detector: P(attack) = {r.detector:.3f}, higher than "
                           f"{_pct_above(p)} of this site's normal requests")
         res.evidence = ev
+
+    def _score_sequences(self, ids: list[str], items: list[Any]) -> list[ProfileResult]:
+        model = self.profile.sequence
+        results = [ProfileResult(id=i) for i in ids]
+        events = [_as_events(x) for x in items]
+        where = [k for k, e in enumerate(events) if e is not None]
+        for k, e in enumerate(events):
+            if e is None:
+                results[k].status, results[k].error = "bad_input", "empty sequence (no events)"
+        scored = model.score([events[k] for k in where]) if where else []
+        t = self.profile.thresholds["deviation"]
+        for k, r in zip(where, scored):
+            res = results[k]
+            res.deviation, res.deviation_p, res.combined_p, res.score = r.score, r.p, r.p, 1.0 - r.p
+            res.deviation_verdict = res.verdict = "anomalous" if r.p < t else "normal"
+            res.evidence = model.describe(r) if res.verdict == "anomalous" else model.describe(r, 1)[:1]
+            res.sequence = {"events": r.n_events, "features": r.features, "windows": r.windows}
+        return results
 
     def _score_log(self, rid: str, item: str) -> ProfileResult:
         res = ProfileResult(id=rid)

@@ -117,6 +117,16 @@ class TailCalibrator:
             ge += (n - j - ge) * float((s[i] - x) / (s[i] - s[i - 1]))
         return (1 + ge) / (n + 1)
 
+    def log_pvalue(self, x: float) -> float:
+        """``ln pvalue(x)``, exact in the exponential tail where ``pvalue`` underflows to 0, so that
+        far-out scores keep their order."""
+        s, n = self.scores, len(self.scores)
+        top = float(s[-1])
+        if x > top:
+            ge_top = n - int(np.searchsorted(s, top, side="left"))
+            return math.log((1 + ge_top) / (n + 1)) - (x - top) / self.scale
+        return math.log(self.pvalue(x))
+
     def pvalues(self, xs: Sequence[float]) -> np.ndarray:
         return np.array([self.pvalue(float(x)) for x in xs])
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from secllm.detect.backends import length_batches, pad_batch
+from secllm.runtime.batching import length_batches, pad_batch
 
 ONNX_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"

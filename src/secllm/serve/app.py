@@ -1,7 +1,7 @@
 """FastAPI application: batch detection, task and model listing, health, Prometheus metrics.
 
-    >>> app = create_app("runs/web", backend="onnx", api_keys=["a-long-random-key"])   # doctest: +SKIP
-    >>> # uvicorn.run(app, host="127.0.0.1", port=8000)  — or: secllm serve --model runs/web
+    >>> app = create_app("runs/web", backend="onnx", api_keys=["Zq7-Hw2pLx9_Vb4nRk8tYs3"])   # doctest: +SKIP
+    >>> # secllm.serve.server.serve(app, "127.0.0.1", 8000)  — or: secllm serve --model runs/web
 
 Routes::
 
@@ -15,21 +15,37 @@ Routes::
     GET  /metrics         Prometheus text format
     GET  /docs            OpenAPI docs (and /openapi.json)
 
-Safe by default: when API keys are configured every route but /health needs one (``X-API-Key``
-or ``Authorization: Bearer``, compared in constant time); request bodies over ``max_body_bytes``
-get 413 before they are read, batches over ``max_batch`` items 422; bodies that are not UTF-8 or
-not JSON get 400; every error is a JSON object with a code, a message and the request id, and an
-unexpected failure is a generic 500 (the traceback goes to the server's stderr, never to the
-client). One JSON access-log line per request goes to stderr, with inputs desensitised and cut
-to a short prefix.
+Safe by default (all of it in one ASGI guard around every route, so a route added later gets
+it too; docs/serving.md):
+
+- API keys: when configured, every route but /health needs one (``X-API-Key`` or
+  ``Authorization: Bearer``); keys must be strong (``security.weak_key_reason``) and are compared
+  in constant time; a client address that keeps sending wrong keys gets 429 with Retry-After
+  (a token bucket per address, bounded table).
+- Without keys (the loopback default) the ``Host`` must be a loopback name or an allowed host
+  (DNS rebinding); with or without keys, cross-origin browser requests (``Origin`` of another
+  origin, ``Sec-Fetch-Site: cross-site``) get 403, and request bodies that are not JSON get 415
+  (a browser can post ``text/plain`` or a form anywhere without a CORS preflight).
+- Request bodies over ``max_body_bytes`` get 413 before they are read, batches over
+  ``max_batch`` items 422; bodies that are not UTF-8 or not JSON (too deep, huge numbers
+  included) get 400; every error is a JSON object with a code, a message and the request id;
+  an unexpected failure is a generic 500 (the traceback goes to the server's stderr, never to
+  the client); a client that leaves is logged as 499, not as an error.
+- ``/metrics`` labels come from fixed sets (known methods else ``OTHER``, the app's route
+  templates else ``other``); requests refused before authentication only count per reason.
+- One JSON access-log line per request goes to stderr, with inputs desensitised in full and then
+  cut to a short prefix.
+
+Connection limits and read deadlines live one layer down, in the HTTP protocol
+(``secllm.serve.server``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import ipaddress
 import json
+import math
 import os
 import sys
 import threading
@@ -37,6 +53,7 @@ import time
 import traceback
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -46,11 +63,14 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.routing import Match
 
 from secllm import __version__
 from secllm.data.desensitize import desensitize
 from secllm.paths import adapter_tasks, onnx_task_dirs
 from secllm.runtime import resolve_backend
+from secllm.serve.security import LOOPBACK_NAMES, FailureLimiter, KeyChecker, check_api_keys, host_of, same_origin
 
 TASKS: dict[str, str] = {
     "web-attack": "Web attacks (SQLi, XSS, command injection, traversal, ...) in parameter values, "
@@ -58,7 +78,9 @@ TASKS: dict[str, str] = {
 }
 LOG_PREFIX_CHARS = 48          # characters of an input that may reach the access log (desensitised)
 LOG_MAX_INPUTS = 3
-_ROUTES = {"/health", "/v1/tasks", "/v1/models", "/v1/detect", "/v1/incidents", "/metrics", "/docs", "/openapi.json"}
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})   # metric labels; else OTHER
+# why a request was refused before authentication: the only label such requests get in /metrics
+REJECT_REASONS = ("bad_host", "bad_origin", "rate_limited", "unauthorized")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -92,6 +114,14 @@ def _error_body(code: str, message: str, request_id: str, **extra: Any) -> dict[
     return {"error": {"code": code, "message": message, **extra}, "request_id": request_id}
 
 
+class AsciiJSONResponse(JSONResponse):
+    """JSON with non-ASCII escaped: a lone surrogate in a client's id (``"\\ud800"``) is echoed as
+    ``\\ud800`` instead of failing to encode as UTF-8 (which would be a 500)."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 # ------------------------------------------------------------------------------------------------
 # Configuration helpers used by the CLI
 # ------------------------------------------------------------------------------------------------
@@ -121,7 +151,9 @@ def is_loopback(host: str) -> bool:
 
 
 def check_bind(host: str, api_keys: list[str]) -> None:
-    """Refuse to listen beyond this machine without API keys (no open detector on the network)."""
+    """Refuse to listen beyond this machine without strong API keys (no open detector on the network)."""
+    if api_keys:
+        check_api_keys(api_keys)
     if not is_loopback(host) and not api_keys:
         raise ValueError(f"refusing to bind {host}: it is reachable from other machines and no API key is "
                          "configured; set SECLLM_API_KEYS=<long random key> (or --api-key), or bind 127.0.0.1")
@@ -139,8 +171,12 @@ class _Metrics:
         from prometheus_client import Counter as PCounter
 
         self.registry = CollectorRegistry()
-        self.requests = PCounter("secllm_http_requests", "HTTP requests", ["route", "method", "status"],
-                                 registry=self.registry)
+        self.requests = PCounter("secllm_http_requests", "HTTP requests (authenticated, or no keys configured)",
+                                 ["route", "method", "status"], registry=self.registry)
+        self.rejected = PCounter("secllm_http_rejected", "Requests refused before authentication, by reason",
+                                 ["reason"], registry=self.registry)
+        self.closed = PCounter("secllm_http_connections_closed", "Connections the server closed itself "
+                               "(read deadlines, connection cap)", ["reason"], registry=self.registry)
         self.latency = Histogram("secllm_http_request_duration_seconds", "Request latency", ["route"],
                                  buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10),
                                  registry=self.registry)
@@ -177,7 +213,29 @@ def _client_label(scope: dict[str, Any]) -> str | None:
 
 
 def _log_prefix(text: str) -> str:
-    return desensitize(text[:LOG_PREFIX_CHARS])
+    """Mask first, then cut: cutting first can leave a piece of a secret too short to be recognised.
+
+        >>> _log_prefix("a" * 40 + " sk_live_4eC39HqLyjWDarjtT1zdp7dcQ7xVp2")
+        'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa <secret'
+    """
+    return desensitize(text)[:LOG_PREFIX_CHARS]
+
+
+def _route_label(scope: dict[str, Any]) -> str:
+    """The route template that served (or would serve) this request, else ``other``: a bounded set."""
+    route = scope.get("route")
+    if route is None:                       # refused before routing (413, 415): match without running it
+        for r in getattr(scope.get("app"), "routes", ()):
+            if r.matches(scope)[0] != Match.NONE:
+                route = r
+                break
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) and path else "other"
+
+
+def _is_json(content_type: bytes) -> bool:
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -185,25 +243,55 @@ def _log_prefix(text: str) -> str:
 # ------------------------------------------------------------------------------------------------
 
 class _Guard:
-    """Pure ASGI middleware around every route (so nothing can be added that skips the key check)."""
+    """Pure ASGI middleware around every route (so nothing can be added that skips these checks)."""
 
     def __init__(self, app: Any, *, api_keys: list[str], max_body_bytes: int, metrics: _Metrics,
-                 access_log: _AccessLog):
+                 access_log: _AccessLog, allowed_hosts: frozenset[str] | None, limiter: FailureLimiter):
         self.app = app
-        self.keys = [k.encode() for k in api_keys]
+        self.keys = KeyChecker(api_keys)
         self.max_body = max_body_bytes
         self.metrics = metrics
         self.log = access_log
+        self.allowed_hosts = allowed_hosts
+        self.limiter = limiter
 
     def _authorized(self, headers: dict[bytes, bytes]) -> bool:
         given = headers.get(b"x-api-key")
         auth = headers.get(b"authorization", b"")
         if given is None and auth[:7].lower() == b"bearer ":
             given = auth[7:].strip()
-        if not given:
-            return False
-        # compare against every key, always: constant time whichever key (if any) matches
-        return any([hmac.compare_digest(given, k) for k in self.keys])
+        return bool(given) and self.keys.check(given)
+
+    def _refusal(self, scope: dict[str, Any], headers: dict[bytes, bytes],
+                 path: str) -> tuple[int, str, str, dict[str, str] | None, str | None] | None:
+        """(status, code, message, headers, reject reason) when the request may not reach a route."""
+        host = headers.get(b"host", b"").decode("latin-1")
+        if self.allowed_hosts is not None and host and host_of(host) not in self.allowed_hosts:
+            return (403, "host_not_allowed", ("this server answers only to its own host names (Host header); "
+                                              "start it with --allow-host NAME to add one"), None, "bad_host")
+        origin = headers.get(b"origin")
+        if (origin is not None and not same_origin(origin.decode("latin-1"), scope.get("scheme", "http"), host)) \
+                or headers.get(b"sec-fetch-site", b"").lower() == b"cross-site":
+            return (403, "origin_not_allowed", "cross-origin browser requests are refused", None, "bad_origin")
+        if self.keys and path != "/health":
+            client = FailureLimiter.client_key((scope.get("client") or ("",))[0])
+            wait = self.limiter.retry_after(client)
+            if wait > 0:
+                return (429, "too_many_failed_keys", "too many wrong API keys from this address; retry later",
+                        {"Retry-After": str(max(1, math.ceil(wait)))}, "rate_limited")
+            if not self._authorized(headers):
+                self.limiter.failed(client)
+                return (401, "unauthorized", ("missing or invalid API key: send it as X-API-Key or "
+                                              "Authorization: Bearer <key>"), {"WWW-Authenticate": "Bearer"}, "unauthorized")
+        length = headers.get(b"content-length")
+        has_body = (length is not None and length != b"0") or b"transfer-encoding" in headers
+        if has_body and not _is_json(headers.get(b"content-type", b"")):
+            return (415, "unsupported_media_type", "request bodies must be JSON (Content-Type: application/json)",
+                    None, None)
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            return (413, "body_too_large", (f"request body over {self.max_body} bytes; "
+                                            "send fewer or smaller items per request"), None, None)
+        return None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -215,6 +303,7 @@ class _Guard:
         state["log"] = {}
         t0 = time.perf_counter()
         sent = {"status": 500, "started": False}
+        rejected: str | None = None
 
         async def send_wrapper(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
@@ -223,33 +312,37 @@ class _Guard:
             await send(message)
 
         async def reply(status: int, code: str, msg: str, headers: dict[str, str] | None = None) -> None:
-            resp = JSONResponse(_error_body(code, msg, rid), status_code=status, headers=headers)
+            resp = AsciiJSONResponse(_error_body(code, msg, rid), status_code=status, headers=headers)
             await resp(scope, receive, send_wrapper)
 
         path = scope.get("path", "")
         headers = {k.lower(): v for k, v in scope.get("headers", [])}
         try:
-            if self.keys and path != "/health" and not self._authorized(headers):
-                await reply(401, "unauthorized", "missing or invalid API key: send it as X-API-Key or "
-                            "Authorization: Bearer <key>", {"WWW-Authenticate": "Bearer"})
-                return
-            length = headers.get(b"content-length")
-            if length is not None and (not length.isdigit() or int(length) > self.max_body):
-                await reply(413, "body_too_large", f"request body over {self.max_body} bytes; "
-                            "send fewer or smaller items per request")
+            refusal = self._refusal(scope, headers, path)
+            if refusal is not None:
+                status, code, msg, extra, rejected = refusal
+                await reply(status, code, msg, extra)
                 return
             await self.app(scope, receive, send_wrapper)
+        except ClientDisconnect:
+            # the client left (or the server cut a too-slow body: then it answered 408 itself)
+            sent["status"] = 408 if state.get("closed_by_server") else 499
         except Exception:  # noqa: BLE001 — the client gets a request id, the operator the traceback
             sys.stderr.write(f"request {rid} failed:\n{traceback.format_exc()}")
             if not sent["started"]:
                 await reply(500, "internal_error", "internal error; quote the request id to the operator")
         finally:
             dt = time.perf_counter() - t0
-            route = path if path in _ROUTES else "other"     # bounded label values
-            self.metrics.requests.labels(route, scope.get("method", ""), str(sent["status"])).inc()
-            self.metrics.latency.labels(route).observe(dt)
+            method = scope.get("method", "")
+            route = _route_label(scope)
+            if rejected is not None:            # no key yet: one counter per reason, nothing the client chose
+                self.metrics.rejected.labels(rejected).inc()
+            else:
+                self.metrics.requests.labels(route, method if method in METHODS else "OTHER",
+                                             str(sent["status"])).inc()
+                self.metrics.latency.labels(route).observe(dt)
             self.log.write({"ts": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "request_id": rid,
-                            "method": scope.get("method"), "path": _log_prefix(path) if route == "other" else path,
+                            "method": method[:16], "path": path if route == path else _log_prefix(path),
                             "status": sent["status"], "duration_ms": round(dt * 1000, 2),
                             "client": _client_label(scope), **state.get("log", {})})
 
@@ -344,7 +437,9 @@ def _task_detectors(model_dir: Path, tasks: list[str], threads: int | None,
 def create_app(model_dir: str | Path | None = None, backend: str = "auto", api_keys: list[str] | None = None,
                max_body_bytes: int = 1_000_000, max_batch: int = 1000, threads: int | None = None,
                log_stream: IO[str] | None = sys.stderr, concurrency: int = 1,
-               tasks: list[str] | None = None, tasks_dir: str | Path | None = None) -> FastAPI:
+               tasks: list[str] | None = None, tasks_dir: str | Path | None = None, *,
+               allowed_hosts: Iterable[str] | None = None, auth_failures_burst: int = 20,
+               auth_failures_per_s: float = 1.0, max_tracked_clients: int = 10_000) -> FastAPI:
     """Build the API over the detectors in ``model_dir`` (default: the shipped model).
 
     ``backend``: ``onnx``, ``onnx-int8`` (no torch imported), ``torch``, or ``auto`` (ONNX when the
@@ -354,8 +449,20 @@ def create_app(model_dir: str | Path | None = None, backend: str = "auto", api_k
     has adapters itself, else, with no ``model_dir``, the shipped tasks directory).
     ``concurrency`` bounds model calls run at once: each call already uses every core given by
     ``threads``, so more would only contend.
+
+    Guard options (docs/serving.md): ``api_keys`` must be strong (``ValueError`` otherwise).
+    ``allowed_hosts``: host names this server answers to besides the loopback names; checked
+    always when given, and by default when there are no keys (loopback-only server: DNS
+    rebinding). ``auth_failures_burst`` wrong keys per client address, then
+    ``auth_failures_per_s``, else 429; at most ``max_tracked_clients`` addresses are remembered.
     """
+    keys = list(api_keys or [])
+    check_api_keys(keys)
+    hosts: frozenset[str] | None = None
+    if allowed_hosts is not None or not keys:
+        hosts = LOOPBACK_NAMES | {host_of(h) for h in (allowed_hosts or ())}
     from secllm.detect.detector import WebAttackDetector
+    from secllm.detect.knowledge import attach_knowledge, warm_knowledge
     from secllm.paths import DEFAULT_MODEL_DIR, DEFAULT_TASKS_DIR
 
     d = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
@@ -375,30 +482,35 @@ def create_app(model_dir: str | Path | None = None, backend: str = "auto", api_k
     detectors.update(_task_detectors(td, [t for t in wanted if t != "web-attack"], threads, log_stream))
     if not detectors:
         raise ValueError("no task left to serve")
+    warm_knowledge()          # load the catalogues now (~1 s, ~100 MB), not in the first request
     metrics = _Metrics()
     for task, det in detectors.items():
         metrics.model.labels(task, det.backend.name, det.model_dir.name).set(1)
     gate = asyncio.Semaphore(concurrency)
 
-    app = FastAPI(title="SecLLM", version=__version__,
+    app = FastAPI(title="SecLLM", version=__version__, default_response_class=AsciiJSONResponse,
                   description="Local security detectors. Every route but /health needs an API key when the "
                               "server has keys configured (X-API-Key or Authorization: Bearer).")
-    app.add_middleware(_Guard, api_keys=list(api_keys or []), max_body_bytes=max_body_bytes, metrics=metrics,
-                       access_log=_AccessLog(log_stream))
+    limiter = FailureLimiter(auth_failures_burst, auth_failures_per_s, max_tracked_clients)
+    app.add_middleware(_Guard, api_keys=keys, max_body_bytes=max_body_bytes, metrics=metrics,
+                       access_log=_AccessLog(log_stream), allowed_hosts=hosts, limiter=limiter)
+    app.state.metrics = metrics
+    # called by the HTTP protocol (secllm.serve.server) for connections it closes itself
+    app.state.on_connection_closed = lambda reason: metrics.closed.labels(reason).inc()
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(_error_body(exc.code, exc.message, request.state.request_id, **exc.extra),
+        return AsciiJSONResponse(_error_body(exc.code, exc.message, request.state.request_id, **exc.extra),
                             status_code=exc.status)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(_error_body(code, str(exc.detail), request.state.request_id),
+        return AsciiJSONResponse(_error_body(code, str(exc.detail), request.state.request_id),
                             status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.get("/health", tags=["service"])
-    def health() -> dict[str, Any]:
+    async def health() -> dict[str, Any]:    # async: answered on the event loop, never queued for a thread
         """Liveness (no API key needed): the server is up and its models are loaded."""
         return {"status": "ok", "version": __version__, "tasks": sorted(detectors)}
 
@@ -450,6 +562,10 @@ def create_app(model_dir: str | Path | None = None, backend: str = "auto", api_k
         except json.JSONDecodeError as exc:
             raise ApiError(400, "invalid_json", f"request body is not JSON: {exc.msg} at line {exc.lineno} "
                            f"column {exc.colno}") from None
+        except RecursionError:
+            raise ApiError(400, "invalid_json", "request body is not JSON this server reads: nested too deeply") from None
+        except ValueError as exc:           # e.g. an integer over Python's 4,300-digit conversion limit
+            raise ApiError(400, "invalid_json", f"request body is not JSON this server reads: {str(exc)[:120]}") from None
         if isinstance(obj, dict) and isinstance(obj.get("items"), list) and len(obj["items"]) > max_batch:
             raise ApiError(422, "batch_too_large", f"{len(obj['items'])} items > limit {max_batch}; "
                            "split the batch", limit=max_batch)
@@ -472,14 +588,20 @@ def create_app(model_dir: str | Path | None = None, backend: str = "auto", api_k
                 raise ApiError(422, "invalid_request", "'kind' applies to the web-attack task only")
             kw["kind"] = kinds
         async with gate:
+            if await request.is_disconnected():      # the client left while queued: do not judge for nobody
+                raise ClientDisconnect()
             results = await run_in_threadpool(lambda: det.detect(texts, ids, req.evidence, **kw))
+        attach_knowledge(results, req.task)            # CWE, ATT&CK, severity, mitigations of malicious verdicts
         verdicts = Counter(r.label if r.status == "ok" else r.status for r in results)
         metrics.items.labels(req.task).inc(len(results))
         for v, n in verdicts.items():
             metrics.verdicts.labels(req.task, str(v)).inc(n)
+        # masking a whole input is linear but not free (~0.2 s per MB): off the event loop
+        inputs = (await run_in_threadpool(lambda: [_log_prefix(t) for t in texts[:LOG_MAX_INPUTS]])
+                  if log_stream is not None else [])
         request.state.log.update({"task": req.task, "items": len(results), "verdicts": dict(verdicts),
-                                  "inputs": [_log_prefix(t) for t in texts[:LOG_MAX_INPUTS]]})
-        return JSONResponse({"task": req.task, "model": det.model_dir.name,
+                                  "inputs": inputs})
+        return AsciiJSONResponse({"task": req.task, "model": det.model_dir.name,
                              "results": [r.to_json() for r in results]})
 
     @app.get("/metrics", tags=["service"])

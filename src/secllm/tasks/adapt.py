@@ -199,7 +199,8 @@ def _train_loop(model, tok, train: Examples, val: Examples, labels: list[str], p
     """The finetune recipe's loop (length buckets, 1/sqrt class weights, best val macro-F1)."""
     import torch
 
-    from secllm.tasks.finetune import _batches, _collate, class_weights, encode_examples, macro_f1, predict_proba_ids
+    from secllm.runtime.batching import length_batches
+    from secllm.tasks.finetune import collate, class_weights, encode_examples, macro_f1, predict_proba_ids
 
     lab2id = {l: i for i, l in enumerate(labels)}
     tr_ids = encode_examples(tok, train, max_len)
@@ -210,7 +211,7 @@ def _train_loop(model, tok, train: Examples, val: Examples, labels: list[str], p
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = random.Random(cfg.seed)
     lengths = [len(s) for s in tr_ids]
-    n_steps = max(1, cfg.epochs * len(_batches(lengths, cfg.batch_tokens, random.Random(0))))
+    n_steps = max(1, cfg.epochs * len(length_batches(lengths, cfg.batch_tokens, random.Random(0))))
     warm = max(1, int(cfg.warmup_frac * n_steps))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min((s + 1) / warm, max(0.0, (n_steps - s) / max(1, n_steps - warm))))
@@ -221,8 +222,8 @@ def _train_loop(model, tok, train: Examples, val: Examples, labels: list[str], p
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     for epoch in range(cfg.epochs):
         model.train()
-        for b in _batches(lengths, cfg.batch_tokens, rng):
-            ids, att = _collate([tr_ids[i] for i in b], tok.pad_id)
+        for b in length_batches(lengths, cfg.batch_tokens, rng):
+            ids, att = collate([tr_ids[i] for i in b], tok.pad_id)
             loss = torch.nn.functional.cross_entropy(model(input_ids=ids, attention_mask=att).logits, y[b], weight=w)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -328,7 +329,8 @@ def head_features(model, tok, ex: Examples, max_length: int, batch_tokens: int =
     """
     import torch
 
-    from secllm.tasks.finetune import _batches, _collate, encode_examples
+    from secllm.runtime.batching import length_batches
+    from secllm.tasks.finetune import collate, encode_examples
 
     seqs = encode_examples(tok, ex, max_length)
     out = np.zeros((len(seqs), model.classifier.in_features), dtype=np.float32)
@@ -337,9 +339,9 @@ def head_features(model, tok, ex: Examples, max_length: int, batch_tokens: int =
     model.eval()
     try:
         with torch.inference_mode():
-            for b in _batches([len(s) for s in seqs], batch_tokens, None):
+            for b in length_batches([len(s) for s in seqs], batch_tokens, None):
                 grabbed.clear()
-                ids, att = _collate([seqs[i] for i in b], tok.pad_id)
+                ids, att = collate([seqs[i] for i in b], tok.pad_id)
                 model(input_ids=ids, attention_mask=att)
                 out[b] = grabbed[0].float().numpy()
     finally:

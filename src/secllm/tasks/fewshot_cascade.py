@@ -7,7 +7,7 @@ The web-attack detector serves a cascade (lexical first stage → fast model →
 such a cascade — the pretrained old-class model as the full model, the random-init one as the
 "fast" model (same size: the cascade logic is what is measured, not its speed), a lexical stage
 fitted on the old classes' training rows — calibrated on the old classes' validation rows with the
-shipped recipe's rules (:func:`secllm.detect.cascade.calibrate`, :func:`secllm.detect.lexical.build_stage`),
+shipped recipe's rules (:func:`secllm.detect.calibrate.calibrate`, :func:`secllm.detect.calibrate.build_stage`),
 grown with the same examples and guard rows as the other systems, and scored by what the detector
 reports: the verdict (benign, or the attack class when the malicious score passes the model's
 threshold) from the stage that decided each part.
@@ -34,12 +34,17 @@ def cascade_rows(work: Path, full_dir: Path, fast_dir: Path, *, train, old_train
                  old_labels: list[str], new_class: str, pool: list[int], shots, replay, guard_rows, targets,
                  seed: int = 0, max_f1_drop: float = 0.002) -> dict[str, Any]:
     """Build the old-class cascade, grow it per (shots, guard target), score the served verdicts.
-    ``max_f1_drop``: the lexical stage's calibration rule (:func:`secllm.detect.lexical.build_stage`)."""
+    ``max_f1_drop``: the lexical stage's calibration rule (:func:`secllm.detect.calibrate.build_stage`)."""
     from secllm.data.corpus import model_text
-    from secllm.detect.cascade import attach, calibrate
+    from secllm.detect.calibrate import build_stage, calibrate
+    from secllm.detect.cascade import attach
     from secllm.detect.detector import WebAttackDetector
-    from secllm.detect.lexical import build_stage
-    from secllm.tasks.adapt import _adapt_classifier_dir, _fewshot_examples, _fewshot_scores, _per_class_f1
+    from secllm.tasks.adapt import (
+        _adapt_classifier_dir,
+        _fewshot_examples,
+        _fewshot_scores,
+        _per_class_f1,
+    )
 
     t0 = time.time()
     d = Path(work) / "cascade-old"

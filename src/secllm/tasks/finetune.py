@@ -24,8 +24,9 @@ import numpy as np
 import torch
 
 from secllm.data.corpus import model_text
-from secllm.model.config import ModelConfig, load_config
+from secllm.model.config import ModelConfig
 from secllm.model.modeling import load_classifier, new_classifier, save_model
+from secllm.runtime.batching import length_batches, pad_batch
 from secllm.tasks.examples import Examples  # noqa: F401  (re-exported: the historic import path)
 from secllm.tokenizer import SecTokenizer
 
@@ -70,37 +71,10 @@ def encode_examples(tok: SecTokenizer, ex: Examples, max_length: int) -> list[li
     return out
 
 
-def _batches(lengths: list[int], batch_tokens: int, rng: random.Random | None) -> list[list[int]]:
-    idx = list(range(len(lengths)))
-    if rng is not None:
-        rng.shuffle(idx)
-        window = 4000
-        idx = [i for w in range(0, len(idx), window) for i in sorted(idx[w:w + window], key=lambda i: lengths[i])]
-    else:
-        idx.sort(key=lambda i: lengths[i])
-    batches, cur, width = [], [], 0
-    for i in idx:
-        w2 = max(width, lengths[i])
-        if cur and w2 * (len(cur) + 1) > batch_tokens:
-            batches.append(cur)
-            cur, w2 = [], lengths[i]
-        cur.append(i)
-        width = w2
-    if cur:
-        batches.append(cur)
-    if rng is not None:
-        rng.shuffle(batches)
-    return batches
-
-
-def _collate(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    att = torch.zeros((len(seqs), width), dtype=torch.long)
-    for b, s in enumerate(seqs):
-        ids[b, :len(s)] = torch.tensor(s)
-        att[b, :len(s)] = 1
-    return ids, att
+def collate(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`secllm.runtime.batching.pad_batch` as torch tensors."""
+    ids, att = pad_batch(seqs, pad_id)
+    return torch.from_numpy(ids), torch.from_numpy(att)
 
 
 @torch.no_grad()
@@ -109,8 +83,8 @@ def predict_proba_ids(model, seqs: list[list[int]], pad_id: int, batch_tokens: i
     model.eval()
     dev = next(model.parameters()).device
     out = np.zeros((len(seqs), model.config.num_labels), dtype=np.float32)
-    for b in _batches([len(s) for s in seqs], batch_tokens, None):
-        ids, att = _collate([seqs[i] for i in b], pad_id)
+    for b in length_batches([len(s) for s in seqs], batch_tokens, None):
+        ids, att = collate([seqs[i] for i in b], pad_id)
         with _autocast(dev):
             logits = model(input_ids=ids.to(dev), attention_mask=att.to(dev)).logits
         out[b] = torch.softmax(logits.float(), -1).cpu().numpy()
@@ -188,7 +162,7 @@ def finetune(train: Examples, val: Examples, labels: list[str], out_dir: str | P
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr if not cfg.freeze_base else cfg.lr * 10, weight_decay=cfg.weight_decay)
     lengths = [len(s) for s in tr_ids]
-    n_steps = cfg.epochs * len(_batches(lengths, cfg.batch_tokens, random.Random(0)))
+    n_steps = cfg.epochs * len(length_batches(lengths, cfg.batch_tokens, random.Random(0)))
     warm = max(1, int(cfg.warmup_frac * n_steps))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min((s + 1) / warm, max(0.0, (n_steps - s) / max(1, n_steps - warm))))
@@ -202,10 +176,10 @@ def finetune(train: Examples, val: Examples, labels: list[str], out_dir: str | P
     best_state = None
     for epoch in range(cfg.epochs):
         model.train()
-        bar = tqdm(_batches(lengths, cfg.batch_tokens, rng), desc=f"finetune {epoch + 1}/{cfg.epochs}",
+        bar = tqdm(length_batches(lengths, cfg.batch_tokens, rng), desc=f"finetune {epoch + 1}/{cfg.epochs}",
                    disable=not progress, unit="batch")
         for b in bar:
-            ids, att = _collate([tr_ids[i] for i in b], tok.pad_id)
+            ids, att = collate([tr_ids[i] for i in b], tok.pad_id)
             with _autocast(dev):
                 logits = model(input_ids=ids.to(dev), attention_mask=att.to(dev)).logits
             loss = torch.nn.functional.cross_entropy(logits.float(), y[b], weight=w)

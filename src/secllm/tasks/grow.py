@@ -304,7 +304,6 @@ def grow_served(model_dir: Any, task: str, examples, *, model=None, tok=None, ta
     ValueError when a text head's sentence encoder cannot load (its two halves must grow together).
     """
     import json
-    from pathlib import Path
 
     from safetensors.numpy import load_file
 
@@ -327,7 +326,6 @@ def grow_served(model_dir: Any, task: str, examples, *, model=None, tok=None, ta
             raise ValueError(f"guard examples must be of the old classes; got {bad}")
     else:
         guard_examples = None
-    k_old = len(labels)
     lab2id = {lab: i for i, lab in enumerate(labels + new)}
     y = np.array([lab2id[lab] for lab in examples.labels])
 

@@ -22,11 +22,9 @@ is a shortcut.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from secllm.data.split import stratified_split, time_split
 from secllm.tasks.registry import TaskSpec, finalize_splits, prepare_text, splits_from_records
@@ -83,33 +81,6 @@ def load_bgl(root: Path) -> dict[str, Any]:
     out = finalize_splits(rows, modality="log")
     out["_info"]["dropped"]["read"] = dict(dropped)
     return out
-
-
-class CountLogReg:
-    """Count vectors of whitespace tokens (1-2-grams) + logistic regression: the classic log baseline.
-
-        >>> m = CountLogReg().fit(["e5 e5 e22", "e5 e22", "e9 e9", "e9 e30"], ["n", "n", "a", "a"])
-        >>> m.predict(["e9 e22 e9"]).tolist()
-        ['a']
-    """
-
-    def __init__(self, C: float = 1.0) -> None:
-        from sklearn.feature_extraction.text import CountVectorizer
-        from sklearn.linear_model import LogisticRegression
-
-        self.vec_ = CountVectorizer(token_pattern=r"\S+", ngram_range=(1, 2), lowercase=True, min_df=1)
-        self.model_ = LogisticRegression(C=C, class_weight="balanced", max_iter=2000)
-
-    def fit(self, texts: Sequence[str], labels: Sequence[str]) -> "CountLogReg":
-        self.model_.fit(self.vec_.fit_transform(list(texts)), np.asarray(list(labels)))
-        self.classes_ = self.model_.classes_
-        return self
-
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        return self.model_.predict_proba(self.vec_.transform(list(texts)))
-
-    def predict(self, texts: Sequence[str]) -> np.ndarray:
-        return self.classes_[self.predict_proba(texts).argmax(1)]
 
 
 SPECS = [

@@ -283,13 +283,13 @@ def _lexical_forest():
 
 
 def _byte_histogram_rf():
-    from secllm.tasks.traffic import ByteHistogramForest
+    from secllm.eval.baselines import ByteHistogramForest
 
     return ByteHistogramForest()
 
 
 def _count_lr():
-    from secllm.tasks.logs import CountLogReg
+    from secllm.eval.baselines import CountLogReg
 
     return CountLogReg()
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 import sys
 import time
@@ -286,7 +285,11 @@ def load_text_head(d: str | Path, *, encoder: bool = True, threads: int | None =
 
 def _served_val_verdicts(model_dir: Path, task: str, spec, mode, val) -> tuple[str, list[str]]:
     """The system ``mode`` names (lexical head, ensemble, adapter) and its verdicts on validation."""
-    from secllm.tasks.evaluate import _ensemble_predictor, _lexical_predictor, _model_predictor
+    from secllm.tasks.evaluate import (
+        _ensemble_predictor,
+        _lexical_predictor,
+        _model_predictor,
+    )
     from secllm.tasks.lexical_head import head_dir, verdicts
 
     hd = head_dir(model_dir, task)
@@ -314,7 +317,13 @@ def fit_text_head(model_dir: str | Path, task: str, splits: dict | None = None, 
     from sklearn.linear_model import LogisticRegression
 
     from secllm.data.corpus import model_text
-    from secllm.tasks.lexical_head import _macro_f1, _threshold, head_dir, paired_bootstrap, verdicts
+    from secllm.tasks.lexical_head import (
+        _macro_f1,
+        _threshold,
+        head_dir,
+        paired_bootstrap,
+        verdicts,
+    )
     from secllm.tasks.registry import get_task
 
     spec = get_task(task)

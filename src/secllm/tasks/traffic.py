@@ -18,11 +18,9 @@ cannot be computed: the images carry no addresses; that is a limit of the publis
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from secllm.data.corpus import MAX_FLOW_BYTES
 from secllm.tasks.registry import TaskSpec, finalize_splits, splits_from_records
@@ -60,56 +58,6 @@ def load(root: Path) -> dict[str, Any]:
     out["_info"]["note"] = ("dedupe is on the full 784-byte image; after cutting to 256 bytes more "
                             "rows coincide, and those are dropped from val/test (see dropped)")
     return out
-
-
-# --------------------------------------------------------------------------------------------
-# baseline: byte histogram + random forest
-# --------------------------------------------------------------------------------------------
-
-def byte_features(texts: Iterable[str], head: int = 16) -> np.ndarray:
-    """``(n, 256 + 1 + head)``: byte-value frequencies, log length, and the first ``head`` bytes.
-
-    The first bytes stand in for "header statistics" (the published RF baselines use packet
-    sizes/directions, which the L7 images do not keep).
-
-        >>> byte_features(["00 ff ff"]).shape, float(byte_features(["00 ff ff"])[0, 255])
-        ((1, 273), 0.6666666666666666)
-    """
-    rows = []
-    for t in texts:
-        b = bytes.fromhex(t.replace(" ", "")) if t else b""
-        hist = np.bincount(np.frombuffer(b, dtype=np.uint8), minlength=256).astype(np.float64)
-        hist /= max(len(b), 1)
-        first = np.full(head, -1.0)
-        first[: min(head, len(b))] = list(b[:head])
-        rows.append(np.concatenate([hist, [np.log1p(len(b))], first]))
-    return np.asarray(rows, dtype=np.float64).reshape(-1, 256 + 1 + head)
-
-
-class ByteHistogramForest:
-    """Random forest on :func:`byte_features` (benchmark baseline; not saved, so no pickle needed).
-
-        >>> m = ByteHistogramForest(n_estimators=5).fit(["00 01", "00 02", "ff fe", "ff fd"], list("aabb"))
-        >>> m.predict(["ff fc"]).tolist()
-        ['b']
-    """
-
-    def __init__(self, n_estimators: int = 200, random_state: int = 0) -> None:
-        from sklearn.ensemble import RandomForestClassifier
-
-        self.model_ = RandomForestClassifier(n_estimators=n_estimators, class_weight="balanced",
-                                             random_state=random_state, n_jobs=1)
-
-    def fit(self, texts: Sequence[str], labels: Sequence[str]) -> "ByteHistogramForest":
-        self.model_.fit(byte_features(texts), np.asarray(list(labels)))
-        self.classes_ = self.model_.classes_
-        return self
-
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        return self.model_.predict_proba(byte_features(texts))
-
-    def predict(self, texts: Sequence[str]) -> np.ndarray:
-        return self.classes_[self.predict_proba(texts).argmax(1)]
 
 
 SPECS = [TaskSpec(

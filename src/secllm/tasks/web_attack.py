@@ -2,7 +2,8 @@
 
 Training data = HttpParams train (minus its 10% validation carve-out) + FuzzDB attack lists +
 1book URLs (train split) + real browser User-Agent strings as benign header values (Debian
-sqlmap's list, when installed). Validation = the validation parts of the same sources. Test sets are
+sqlmap's list, when installed) + ordinary benign values of other kinds (``secllm.data.benign_values``:
+Faker form values in ten locales, CVE descriptions up to 2012, TRAM threat-report sentences). Validation = the validation parts of the same sources. Test sets are
 reported separately: the HttpParams author test split, the 1book test split, the FuzzDB test split.
 
 Leakage rule: a training or validation row whose canonical text equals a row of any *test*
@@ -65,13 +66,25 @@ def benign_user_agents(path: Path = USER_AGENTS) -> list[Record]:
 
 
 def load_web_attack(root: Path, *, use_1book: bool = True, use_fuzzdb: bool = True,
-                    use_user_agents: bool = True, max_good_xss: int | None = 20_000) -> dict[str, Examples]:
+                    use_user_agents: bool = True, use_benign_values: bool = True,
+                    max_good_xss: int | None = 20_000) -> dict[str, Examples]:
     """Splits of the web-attack task as ``{"train", "val", "test:<source>"}`` → Examples."""
     sources = {"http_params": http_params(root)}
     if use_user_agents:
         ua = benign_user_agents()
         if ua:
             sources["user_agents"] = ua
+    if use_benign_values:
+        from secllm.data.benign_values import cve_summaries, faker_values, tram_sentences
+
+        for name, fn in (("faker", faker_values), ("cve_summaries", lambda: cve_summaries(root)),
+                         ("tram_sentences", lambda: tram_sentences(root))):
+            try:
+                recs = fn()
+            except FileNotFoundError:
+                recs = []
+            if recs:
+                sources[name] = recs
     if use_fuzzdb:
         sources["fuzzdb"] = [r for r in fuzzdb(root) if r.label is not None]
     # the 1book test split is always built, so that "train without 1book, test on it" is possible

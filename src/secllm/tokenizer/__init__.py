@@ -94,6 +94,35 @@ class SecTokenizer:
             offs = [o + [(0, 0)] * (width - len(o)) for o in offs]
         return Encoded(ids, mask, offs)
 
+    def windows(self, text: str, max_length: int = 128, overlap: int = 16) -> list[tuple[int, int]]:
+        """Character spans of ``text`` that each fit in one ``max_length`` sequence (with its
+        [CLS] [TAG] ... [SEP]), overlapping by ``overlap`` tokens, covering all of ``text``.
+
+        ``encode_batch`` truncates: a long text read as one sequence is judged on its head only.
+        Scoring each window instead reads every character (the detector's budget bounds how many).
+
+            >>> tok = train_tokenizer(["ab cd ef gh"] * 20, vocab_size=270)
+            >>> tok.windows("ab cd", max_length=16)
+            [(0, 5)]
+            >>> len(tok.windows(" ".join(["ab"] * 100), max_length=16, overlap=2)) > 1
+            True
+        """
+        # a few tokens of slack: a window re-tokenised alone may split one word differently
+        room = max(1, max_length - 3 - 4)
+        if len(text.encode("utf-8", "surrogatepass")) <= room:     # a token holds at least one byte
+            return [(0, len(text))]
+        offs = self.tok.encode(text, add_special_tokens=False).offsets
+        if len(offs) <= room:
+            return [(0, len(text))]
+        step = max(1, room - overlap)
+        out = []
+        for i in range(0, len(offs), step):
+            j = min(i + room, len(offs))
+            out.append((offs[i][0] if i else 0, offs[j - 1][1] if j < len(offs) else len(text)))
+            if j == len(offs):
+                break
+        return out
+
     def decode(self, ids: Iterable[int]) -> str:
         return self.tok.decode([i for i in ids if i not in self.special_ids])
 
