@@ -601,3 +601,11 @@ def test_docstring_examples():
     for name in ("", ".alerts", ".correlate", ".findings", ".knowledge", ".noise", ".report", ".taxonomy"):
         m = importlib.import_module("secllm.incidents" + name)
         assert doctest.testmod(m).failed == 0, m.__name__
+
+
+def test_evtx_catch_all_classes_place_no_stage():
+    f = finding_from_scan({"id": "h:1", "label": "AutomatedTestingTools", "task": "evtx-tactic", "kind": "evtx",
+                           "host": "web01", "status": "ok", "time": "2024-05-01T10:00:00Z"})
+    g = finding_from_scan({"id": "h:2", "label": "Lateral Movement", "task": "evtx-tactic", "kind": "evtx",
+                           "host": "web01", "status": "ok", "time": "2024-05-01T10:00:01Z"})
+    assert f.tactics == () and f.task is None and g.tactics == ("lateral-movement",)

@@ -195,7 +195,10 @@ def finding_from_scan(obj: dict[str, Any], *, file: str | None = None, line: int
         from secllm.incidents.taxonomy import tactic_shortname
 
         tn = tactic_shortname(str(verdict))
-        tactics = tactics or ((tn,) if tn not in ("automatedtestingtools", "other") else ())
+        if tn in ("automatedtestingtools", "other"):     # the task's catch-all classes name no tactic
+            task = None
+        else:
+            tactics = tactics or (tn,)
     score = obj.get("score")
     sig = obj.get("signatures") or ()
     count = _int(obj.get("count"))
@@ -210,7 +213,7 @@ def finding_from_scan(obj: dict[str, Any], *, file: str | None = None, line: int
         kind=kind if malicious else "context",
         sensor="secllm",
         name=str(verdict),
-        rule=f"{task}:{verdict}",
+        rule=f"{task or obj.get('task') or 'evtx-tactic'}:{verdict}",
         task=task,
         label=str(verdict),
         score=float(score) if isinstance(score, (int, float)) else 1.0,
