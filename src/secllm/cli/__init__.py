@@ -6,6 +6,7 @@
     secllm scan access.log --out findings.jsonl   # files and streams
     secllm incidents findings.jsonl eve.json      # correlate findings and alerts into incidents
     secllm kb search "远程代码执行 缓解"            # ATT&CK + CWE knowledge, Chinese or English
+    secllm identify --file access.log             # what an input or a file is
     secllm corpus build --out runs/corpus         # unlabeled corpus from the datasets' training splits
     secllm pretrain --corpus runs/corpus --out runs/base
     secllm finetune web-attack --base runs/base/model --out runs/web
@@ -24,6 +25,7 @@ from secllm.cli import (
     detect,
     evaluate,
     finetune,
+    identify,
     incidents,
     kb,
     learn,
@@ -42,5 +44,5 @@ def main() -> None:
 
 for _cmd in (detect.detect, detect.demo, pretrain.corpus, pretrain.pretrain, finetune.finetune, evaluate.eval_group,
              models.models, learn.learn, learn.profiles, scan.scan, incidents.incidents, serve.serve, adapt.adapt,
-             kb.kb):
+             kb.kb, identify.identify):
     main.add_command(_cmd)

@@ -257,10 +257,15 @@ _INCLUDE_PARAMS = frozenset(
     "page file include inc path template tpl doc document folder dir conf config filename basedir base_dir "
     "root_dir rootdir document_root docroot appserv_root mosconfig_absolute_path gallery_basedir "
     "path_prefix includedir include_path lib libdir".split())
+# parameters that are a redirect target by name; the generic ones (url, u, to, link...) count only on a
+# path that redirects (/redirect, /out, /go...): ``/badge?url=https://...`` is a URL value, not a redirect
 _REDIRECT_PARAMS = frozenset(
-    "url uri redirect redirect_uri redirect_url redirecturl redir return return_to returnto returnurl "
-    "return_url next dest destination goto target continue out to link forward forward_url callback "
-    "checkout_url success_url failure_url r u q_url ref".split())
+    "redirect redirect_uri redirect_url redirecturl redir redir_url return return_to returnto returnurl "
+    "return_url next nexturl next_url dest destination goto continue forward forward_url success_url "
+    "failure_url checkout_url login_redirect back backurl back_url".split())
+_GENERIC_URL_PARAMS = frozenset("url uri u r to link out target ref q_url href jump".split())
+_REDIRECT_PATH = re.compile(r"(?:^|/)(?:redirect\w*|redir\w*|out|go|goto|link|click|jump|away|exit|leave|external|"
+                            r"bounce|forward|r|l|url)(?:\.\w+)?(?:/|$)")
 
 
 def _param_name(part: str) -> str:
@@ -269,7 +274,7 @@ def _param_name(part: str) -> str:
     return re.split(r"[.\[\]]", name.lower().strip("[]"))[-1] or name.lower()
 
 
-def _url_values(t: str, part: str, host: str | None) -> list[Finding]:
+def _url_values(t: str, part: str, host: str | None, path: str | None = None) -> list[Finding]:
     if part in ("url", "target", "path") or part.startswith("header:"):
         return []
     out = []
@@ -283,7 +288,9 @@ def _url_values(t: str, part: str, host: str | None) -> list[Finding]:
     url_host = m.group(1).split("@")[-1].split(":")[0].strip(".")
     if name in _INCLUDE_PARAMS or t.rstrip().endswith("?") or _IP_HOST.match(m.group(1) or ""):
         out.append(Finding("rfi", "url-in-include", m.start(), len(t)))
-    elif name in _REDIRECT_PARAMS and url_host and (host is None or url_host != host.split(":")[0].lower()):
+    elif url_host and (host is None or url_host != host.split(":")[0].lower()) and (
+            name in _REDIRECT_PARAMS or (name in _GENERIC_URL_PARAMS and path is not None
+                                         and _REDIRECT_PATH.search(path.lower()))):
         out.append(Finding("open-redirect", "external-url", m.start(), len(t)))
     return out
 
@@ -357,10 +364,10 @@ PRIORITY = ("log4shell", "shellshock", "ssti", "xxe", "ssi", "cmdi", "sqli", "cr
             "ldap-injection", "xpath-injection", "open-redirect", "path-traversal")
 
 
-def analyze(text: str, part: str = "value", host: str | None = None) -> list[Finding]:
+def analyze(text: str, part: str = "value", host: str | None = None, path: str | None = None) -> list[Finding]:
     """Every construct found in ``text`` (canonical: decoded and lower-cased), ordered by
-    :data:`PRIORITY`. ``part`` is the part's name (``query:page``, ``header:user-agent``) and
-    ``host`` the request's Host, which the URL rules read."""
+    :data:`PRIORITY`. ``part`` is the part's name (``query:page``, ``header:user-agent``), ``host``
+    the request's Host and ``path`` its path, which the URL rules read."""
     t = text
     found: list[Finding] = []
     found += _log4shell(t)
@@ -370,7 +377,7 @@ def analyze(text: str, part: str = "value", host: str | None = None) -> list[Fin
     cmd = _cmdi(t)
     found += cmd
     found += _traversal(t, after_command=bool(cmd))
-    found += _url_values(t, part, host)
+    found += _url_values(t, part, host, path)
     found += _sqli(t)
     found += _simple(t)
     order = {typ: i for i, typ in enumerate(PRIORITY)}
@@ -393,6 +400,7 @@ _NEEDS = {
     "cmdi": re.compile(r"[;|&`$\n\r<>]|%0a|\bcmd\b|/bin/|\\n|^\s*(?:" + "|".join(re.escape(c) for c in _UNIX_COMMANDS)
                        + r")(?:\s+[-/\\~$.\w]|\s*$)"),
     "xxe": re.compile(r"<!|<\?xml|system\s*[\"']"),
+    "open-redirect": re.compile(r"//|\\\\|https?|www\.|\{target\}|@|\.[a-z]{2,}(?:/|$)"),
     "ssi": re.compile(r"<!--\s*#"),
 }
 # rfi, open-redirect, path-traversal, nosqli and format-string have no stated minimum: their
