@@ -531,11 +531,12 @@ def test_api_incidents_needs_the_key(tiny_web_model):
 
     from secllm.serve.app import create_app
 
-    app = create_app(tiny_web_model, backend="torch", log_stream=None, api_keys=["k" * 24])
+    key = "Zq7-Hw2pLx9_Vb4nRk8tYs3"          # a key create_app accepts (>= 16 chars, varied)
+    app = create_app(tiny_web_model, backend="torch", log_stream=None, api_keys=[key])
     body = {"findings": [{"time": "2024-05-01T10:03:00Z", "name": "ET EXPLOIT foo", "ip": "10.0.0.66", "host": "h"}]}
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         assert c.post("/v1/incidents", json=body).status_code == 401
-        r = c.post("/v1/incidents", json=body, headers={"X-API-Key": "k" * 24})
+        r = c.post("/v1/incidents", json=body, headers={"X-API-Key": key})
         assert r.status_code == 200 and "incidents" in r.json()
 
 

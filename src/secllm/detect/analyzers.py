@@ -274,8 +274,19 @@ def _param_name(part: str) -> str:
     return re.split(r"[.\[\]]", name.lower().strip("[]"))[-1] or name.lower()
 
 
+# a whole URL (a request target, a link) that is itself an inclusion probe: a PHP stream wrapper or a
+# script data: URL, or a remote file whose appended suffix is cut off by a bare trailing ``?``
+_URL_WRAPPER = re.compile(r"^\s*(?:php|expect|phar|zip|glob|compress\.zlib|ssh2|rar|ogg)://|"
+                          r"^\s*data:(?://)?(?:text/(?:plain|html|x-php)|application/x-httpd-php)?(?:;charset=[\w-]+)?;base64,")
+_URL_TRUNCATED = re.compile(r"^\s*(?:https?|ftps?)://[^/?#\s]+/\S*\.(?:txt|php\d?|inc|gif|jpe?g|png|dat|log)\?$")
+
+
 def _url_values(t: str, part: str, host: str | None, path: str | None = None) -> list[Finding]:
-    if part in ("url", "target", "path") or part.startswith("header:"):
+    if part in ("url", "target", "path"):
+        m = _URL_WRAPPER.search(t) or _URL_TRUNCATED.search(t)
+        return [Finding("rfi", "stream-wrapper" if "://" not in t[:12] or not t.lstrip().startswith(("http", "ftp"))
+                        else "truncated-include", m.start(), len(t))] if m else []
+    if part.startswith("header:"):
         return []
     out = []
     name = _param_name(part)
@@ -392,8 +403,23 @@ _XSS_SYNTAX = re.compile(r"<\s*/?\s*[a-z!?%]|['\"`]\s*[;+|&)]+\s*(?:[a-z_$][\w$.
                          r"\bconstructor\b|\bon[a-z]{3,}\s*=|(?:java|vb|live)script\s*:|data\s*:\s*text/html|"
                          r"expression\s*\(|(?:alert|prompt|confirm|eval|settimeout|setinterval|fromcharcode)\s*\(|"
                          r"document\s*\.|window\s*\.|\bsrc\s*=|\bhref\s*=|-moz-binding|\bstyle\s*=")
-_SQL_SYNTAX = re.compile(r"['\"`;=()<>#*|&\\%+-]|/\*|\b(?:union|select|sleep|benchmark|waitfor|exec|xp_|insert|"
-                         r"update|delete|drop|having|order\s+by|group\s+by|like|rlike|regexp|or|and|not)\b\s*\d")
+# SQL needs more than a quote or a semicolon (prose has both): a quote or number closed into an
+# operator or keyword, a SQL statement shape, a SQL function, a comment tail or a stacked query
+_SQL_SYNTAX = re.compile(
+    r"['\"`]\s*\)*\s*(?:;|--|#|/\*|\|\||&&|=|<|>|\+|\b(?:or|and|xor|union|select|order|group|having|like|rlike|"
+    r"regexp|into|waitfor|sleep|benchmark|exec|procedure|limit|is|in|not|div|between|collate|where)\b)|"
+    r"\b(?:or|and|xor|having|where|when|not)\b\s*\(*\s*['\"`]?[\w@.$-]*['\"`]?\s*(?:=|<|>|!=|<>|\blike\b|\bis\b|\bin\b\s*\()|"
+    r"\b(?:or|and|xor)\b\s+\(*\s*(?:\d|true\b|false\b|null\b|not\b|exists\b|sleep\b|\(\s*select)|"
+    r"\bunion\b[\s\S]{0,40}\bselect\b|\bselect\b[\s\S]{1,200}\bfrom\b|\binsert\s+into\b|\bupdate\b[\s\S]{1,80}\bset\b|"
+    r"\bdelete\s+from\b|\b(?:drop|create|alter|truncate)\s+(?:table|database|schema|user|view|procedure)\b|"
+    r"\b(?:sleep|benchmark|pg_sleep|waitfor|load_file|extractvalue|updatexml|group_concat|concat(?:_ws)?|char|chr|"
+    r"substring|substr|mid|ascii|ord|cast|convert|count|version|database|user|hex|unhex|if|ifnull|iif|md5|"
+    r"randomblob|dbms_\w+|utl_\w+|sys\.\w+)\s*\(|"
+    r"\bwaitfor\s+delay\b|\bxp_\w+|\bsp_\w+|@@\w+|\binformation_schema\b|\binto\s+(?:out|dump)file\b|"
+    r"\b(?:order|group)\s+by\s+\d|\bhaving\s+\d|\blimit\s+\d+\s*,|/\*[\s\S]*?\*/|/\*!|--[\s+-]*$|#\s*$|\d\s*(?:--|#)|"
+    r";\s*(?:drop|select|insert|update|delete|shutdown|declare|exec|execute|create|alter|truncate|grant|set)\b|"
+    r"\)\s*(?:or|and|union|;|--|#)|\$(?:ne|gt|lt|where|regex|or|and)\b|^\s*-?\d+\s*\)|"
+    r"^\s*['\"`]|['\"`]\s*$|\b0x[0-9a-f]{4,}")
 _NEEDS = {
     "xss": _XSS_SYNTAX,
     "sqli": _SQL_SYNTAX,
@@ -402,6 +428,11 @@ _NEEDS = {
     "xxe": re.compile(r"<!|<\?xml|system\s*[\"']"),
     "open-redirect": re.compile(r"//|\\\\|https?|www\.|\{target\}|@|\.[a-z]{2,}(?:/|$)"),
     "ssi": re.compile(r"<!--\s*#"),
+    "path-traversal": re.compile(
+        r"\.\.|%2e|%c0|%c1|%u002e|%uff0e|\u2025|li4[uv]|\x00|%00|file:|/etc/|/proc/|/var/|/usr/|/bin/|/root|"
+        r"/home/[^/]+/\.|~/|\.ssh|\.bash|\.htaccess|\.htpasswd|\.env\b|\.git/|web\.config|wp-config|"
+        r"(?:win|boot|system|php)\.ini|system32|[a-z]:[\\/]+(?:windows|winnt|boot|inetpub|program|xampp|wamp|"
+        r"system|users\\[^\\]+\\(?:ntuser|appdata))|\\\\[\w.]+\\|passwd|shadow|\{file\}|\{path\}"),
 }
 # rfi, open-redirect, path-traversal, nosqli and format-string have no stated minimum: their
 # training rows include scanner targets and encoded forms (``...php?path_prefix=XXpathXX``,

@@ -167,7 +167,9 @@ class Router:
         groups: dict[str, list[int]] = {}
         for k, (kind, family, _) in enumerate(kinds):
             task = task_for(kind, family)
-            if task is None:
+            if isinstance(items[k], str) and not items[k].strip():
+                results[k] = Detection(id=ids[k], status=Status.EMPTY, error="empty input")
+            elif task is None:
                 why = UNSUPPORTED_WHY.get(kind, "no task judges this kind")
                 results[k] = Detection(id=ids[k], status=Status.UNSUPPORTED, error=why)
             else:
