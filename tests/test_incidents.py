@@ -610,3 +610,22 @@ def test_evtx_catch_all_classes_place_no_stage():
     g = finding_from_scan({"id": "h:2", "label": "Lateral Movement", "task": "evtx-tactic", "kind": "evtx",
                            "host": "web01", "status": "ok", "time": "2024-05-01T10:00:01Z"})
     assert f.tactics == () and f.task is None and g.tactics == ("lateral-movement",)
+
+
+def test_routed_scan_log_lines_take_their_own_time_and_source():
+    """Routed scan (log-auth) writes no time and puts the address in details: both are read."""
+    lines = [f"Dec 10 07:27:{s:02d} LabSZ sshd[24239]: Failed password for root from 112.95.230.3 port 4{s} ssh2"
+             for s in range(0, 60, 5)]
+    objs = [{"id": f"auth.log:{k}", "file": "auth.log", "line": k, "source": None, "label": "malicious",
+             "score": 1.0, "attack_type": "brute-force", "status": "ok", "kind": None, "input_kind": "log-line/openssh",
+             "task": "log-auth", "details": {"source": "112.95.230.3", "count": k}, "text": ln}
+            for k, ln in enumerate(lines, 1)]
+    objs.insert(0, {"id": "auth.log:0", "file": "auth.log", "line": 0, "source": None, "label": "benign",
+                    "status": "ok", "input_kind": "log-line/openssh", "task": "log-auth",
+                    "text": "Dec 10 07:26:00 LabSZ sshd[1]: Server listening on 0.0.0.0 port 22."})
+    fs = [finding_from_scan(o) for o in objs]
+    assert fs[0].kind == "context" and fs[1].kind == "log" and fs[1].src == "112.95.230.3"
+    assert fs[2].time - fs[1].time == 5.0
+    [inc] = run(fs)
+    assert inc["actors"] == ["112.95.230.3"] and [s["tactic"] for s in inc["stages"]] == ["credential-access"]
+    assert inc["item_count"] == len(lines)

@@ -187,17 +187,20 @@ def incidents(paths, fmt, as_json, out_file, md_file, html_file, stix_file, quie
 
 
 def _scan_raw(raw: list[str], keep: str | None, model_dir: str | None, raw_ips: bool, ip_key: str | None) -> str:
-    """Scan raw inputs with the web model, every item kept (benign items are the correlator's context)."""
+    """Scan raw inputs as ``secllm scan --all`` does (identified, routed to the task made for each
+    kind), every item kept (benign items are the correlator's context)."""
     import tempfile
 
     from secllm.detect.detector import WebAttackDetector
+    from secllm.detect.route import Router
     from secllm.paths import DEFAULT_MODEL_DIR
     from secllm.runtime import resolve_backend
     from secllm.scan import scan as run_scan
 
     d = Path(model_dir) if model_dir else DEFAULT_MODEL_DIR
     try:
-        det = WebAttackDetector.load(d, backend=resolve_backend(d, "auto"))
+        web = WebAttackDetector.load(d, backend=resolve_backend(d, "auto"))
+        det = Router(d, backend="auto", web=web)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc
     if keep:

@@ -153,6 +153,15 @@ def _int(v: Any) -> int | None:
 _SCAN_KINDS = {"url": "web", "http": "web", "payload": "web", "query": "web", "access-log": "web",
                "log": "log", "auth-log": "log", "syslog": "log", "app-log": "log", "evtx": "host",
                "windows-event": "host", "flow": "traffic", "pcap": "traffic", "script": "host"}
+# routed scan (secllm.detect.route) names the identified input kind: ``access-log``,
+# ``log-line/openssh``, ``script-powershell``...; its part before ``/`` or ``-`` picks the kind
+_INPUT_KINDS = {"http-request": "web", "url": "web", "payload": "web", "access-log": "web", "log-line": "log",
+                "windows-event": "host", "event-sequence": "host", "script": "host", "pcap": "traffic"}
+
+
+def _input_kind(value: Any) -> str | None:
+    v = str(value or "").split("/")[0]
+    return _INPUT_KINDS.get(v) or _INPUT_KINDS.get(v.split("-")[0])
 
 
 def finding_from_scan(obj: dict[str, Any], *, file: str | None = None, line: int | None = None) -> Finding | None:
@@ -174,7 +183,8 @@ def finding_from_scan(obj: dict[str, Any], *, file: str | None = None, line: int
     malicious = label not in (None, "benign", "normal", "none", "unknown")
     fid = _str(obj.get("id")) or f"{file or obj.get('file') or 'findings'}:{line or obj.get('line') or 0}"
     scan_kind = str(obj.get("kind") or "")
-    kind = _SCAN_KINDS.get(scan_kind, "web" if task in (None, "web-attack") else "log")
+    kind = (_SCAN_KINDS.get(scan_kind) or _input_kind(obj.get("input_kind"))
+            or ("web" if task in (None, "web-attack") else "log"))
     if task is None:
         task = "web-attack" if kind == "web" else kind
     # web findings: label "malicious" + attack_type; other tasks put the class in label
@@ -202,6 +212,13 @@ def finding_from_scan(obj: dict[str, Any], *, file: str | None = None, line: int
     score = obj.get("score")
     sig = obj.get("signatures") or ()
     count = _int(obj.get("count"))
+    details = obj.get("details") if isinstance(obj.get("details"), dict) else {}
+    t = parse_time(obj.get("time") if obj.get("time") is not None else obj.get("timestamp"))
+    if t is None and kind != "web" and obj.get("text"):
+        # routed log lines carry no time field: their own stamp (syslog: year unknown, a fixed one)
+        from secllm.detect.auth import line_time
+
+        t = line_time(str(obj["text"]))
     extra: dict[str, Any] = {}
     if count and count > 1:
         extra["count"] = count
@@ -209,7 +226,7 @@ def finding_from_scan(obj: dict[str, Any], *, file: str | None = None, line: int
         extra["items"] = [str(x) for x in obj["items"][:1000]]
     return Finding(
         id=fid,
-        time=parse_time(obj.get("time") if obj.get("time") is not None else obj.get("timestamp")),
+        time=t,
         kind=kind if malicious else "context",
         sensor="secllm",
         name=str(verdict),
@@ -218,7 +235,7 @@ def finding_from_scan(obj: dict[str, Any], *, file: str | None = None, line: int
         label=str(verdict),
         score=float(score) if isinstance(score, (int, float)) else 1.0,
         severity=severity,
-        src=_str(obj.get("source")) or _str(obj.get("src")) or _str(obj.get("ip")),
+        src=_str(obj.get("source")) or _str(obj.get("src")) or _str(obj.get("ip")) or _str(details.get("source")),
         user=_str(obj.get("user")),
         session=_str(obj.get("session")),
         host=_str(obj.get("host")),
