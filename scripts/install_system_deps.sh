@@ -4,6 +4,8 @@
 #   sqlmap                                                   -> tamper scripts for evasion tests
 #   strace                                                   -> the trace-recording recipe of sequence
 #                                                               learning (benchmarks/traces/record.py)
+#   chromium + chromium-driver (+ fonts-wqy-microhei: CJK)   -> the web console test in a real headless
+#                                                               browser (tests/test_console_browser.py)
 # Non-interactive and idempotent: does nothing when everything is installed already. Must run as
 # root (or with sudo available). Leaves no nginx running on port 80: secllm starts its own private
 # nginx on 127.0.0.1 when it needs one.
@@ -11,7 +13,7 @@
 #   sudo bash scripts/install_system_deps.sh
 set -euo pipefail
 
-PACKAGES=(nginx libnginx-mod-http-modsecurity modsecurity-crs sqlmap strace)
+PACKAGES=(nginx libnginx-mod-http-modsecurity modsecurity-crs sqlmap strace chromium chromium-driver fonts-wqy-microhei)
 
 if [ "$(id -u)" -eq 0 ]; then
   SUDO=()

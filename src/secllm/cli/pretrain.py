@@ -22,11 +22,17 @@ def corpus_build(datasets, out, sources):
     from secllm.paths import datasets_dir
     from secllm.pretrain.recipe import build_corpus_from_datasets
 
+    from secllm.data.sources import ALL_SOURCES
+
+    unknown = [s for s in sources if s not in ALL_SOURCES]
+    if unknown:
+        raise click.BadParameter(f"unknown source {', '.join(map(repr, unknown))}; known: {', '.join(ALL_SOURCES)}",
+                                 param_hint="--source")
     try:
         root = datasets_dir(datasets)
-    except FileNotFoundError as exc:
+        m = build_corpus_from_datasets(root, out, list(sources) or None)
+    except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
-    m = build_corpus_from_datasets(root, out, list(sources) or None)
     click.echo(json.dumps({"train_rows": m["train"]["rows"], "val_rows": m["val"]["rows"],
                            "by_modality": m["train"]["by_modality"]}, indent=2))
 

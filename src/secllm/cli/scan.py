@@ -28,6 +28,8 @@ from secllm.cli.incidents import correlation_options
 @click.option("--threads", type=int, default=None, help="CPU threads for the model.")
 @click.option("--no-evidence", is_flag=True, help="Skip evidence spans (faster).")
 @click.option("--raw-ips", is_flag=True, help="Write client addresses as they are (default: keyed pseudonyms).")
+@click.option("--raw-text", is_flag=True,
+              help="Write findings' text and evidence as they are (default: e-mails, keys, card/ID/phone numbers masked).")
 @click.option("--ip-key", envvar="SECLLM_SCAN_IP_KEY", default=None,
               help="Key for the client pseudonyms, to keep them stable across scans (env SECLLM_SCAN_IP_KEY).")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
@@ -46,8 +48,8 @@ from secllm.cli.incidents import correlation_options
                    "`secllm incidents`).")
 @correlation_options
 def scan(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend, text_field, batch, threads,
-         no_evidence, raw_ips, ip_key, no_progress, poll, max_seconds, no_cascade, no_signatures, web_only, workers,
-         incidents_file, quiet, min_score, host_of):
+         no_evidence, raw_ips, raw_text, ip_key, no_progress, poll, max_seconds, no_cascade, no_signatures, web_only,
+         workers, incidents_file, quiet, min_score, host_of):
     """Scan access logs, raw HTTP requests, pcaps, line logs, JSONL or CSV.
 
     Every file (or, in a mixed file, every line) is identified and judged only by the task made for
@@ -95,7 +97,8 @@ def scan(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend
         summary = run_scan(paths, det, out, fmt=fmt, out_format=out_format, all_items=all_items, batch=batch,
                            evidence=not no_evidence, follow=follow, poll=poll, max_seconds=max_seconds,
                            text_field=text_field, ip_key=ip_key.encode() if ip_key else None, raw_ips=raw_ips,
-                           progress=not no_progress, signatures=not no_signatures, on_item=sink)
+                           progress=not no_progress, signatures=not no_signatures, raw_text=raw_text,
+                           on_item=sink)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:

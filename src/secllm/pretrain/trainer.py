@@ -307,7 +307,7 @@ def pretrain(corpus: list[tuple[str, str]], tok: SecTokenizer, cfg: PretrainConf
     tokens_seen = 0
     metrics_f = open(run / "metrics.jsonl", "a")
     bar = tqdm(total=cfg.steps, initial=step, disable=not (progress and accelerator.is_main_process),
-               desc="pretrain", unit="step")
+               desc="pretrain", unit="step", delay=2.0)
 
     def save(kind: str) -> None:
         accelerator.wait_for_everyone()
