@@ -34,5 +34,7 @@ run detect --json --task traffic --file "$T/tiny.pcap.gz"
 printf '10.0.0.1 - - [10/Oct/2023:13:55:36 +0000] "GET /a?id=1%%27%%20or%%201=1-- HTTP/1.1" 200 5 "-" "ua"\n' > "$T/access.log"
 run scan "$T/access.log"
 run scan --engine spark --no-progress "$T/access.log"                           # PySpark local[2] (Java: install_system_deps.sh)
+run scan "$T/access.log" --all --raw-ips --incidents "$T/incidents.jsonl" --no-progress    # incidents while scanning
+run incidents "$T/access.log" --raw-ips --min-score 0 --stix "$T/bundle.json" --html "$T/report.html"
 run kb show T1190
 echo "OK: the full install runs every shipped task"

@@ -316,8 +316,8 @@ def _line_items(lines: Iterable[Any], name: str, fmt: str, text_field: str | Non
             if d is None:
                 yield ScanItem(rid, file=name, line=n, error="not an access-log line")
                 continue
-            meta = {k: v for k, v in (("method", d["method"]), ("http_status", d["status"]), ("time", d["time"]))
-                    if v is not None}
+            meta = {k: v for k, v in (("method", d["method"]), ("http_status", d["status"]), ("size", d["size"]),
+                                      ("time", d["time"])) if v is not None}
             ua = d.get("user_agent")
             yield ScanItem(rid, d["target"], name, n, pseudonym(d["ip"]), meta, invalid_utf8=bad,
                            user_agent=ua if ua and ua != "-" else None)
@@ -634,14 +634,17 @@ def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str =
          out_format: str = "jsonl", all_items: bool = False, batch: int = 256, evidence: bool = True,
          follow: bool = False, poll: float = 0.5, max_seconds: float | None = None,
          text_field: str | None = None, ip_key: bytes | None = None, raw_ips: bool = False,
-         progress: bool = True, signatures: bool = True, raw_text: bool = False) -> ScanSummary:
+         progress: bool = True, signatures: bool = True, raw_text: bool = False,
+         on_item: Callable[[dict[str, Any]], None] | None = None) -> ScanSummary:
     """Judge every item of ``paths`` with ``detector`` and write findings to ``out``.
 
     An access-log line's target is what the model judges; its logged User-Agent is also matched
     against the scanner signatures (``signatures``; :mod:`secllm.detect.signatures`), as a
     ``header:user-agent`` part of a raw request would be.
 
-    Findings are the malicious items (every item with ``all_items``). ``max_seconds`` stops the
+    Findings are the malicious items (every item with ``all_items``). ``on_item`` receives every
+    judged item as a finding dict, written or not (``scan --incidents`` feeds the correlator with
+    it: benign items tell it how an attack went). ``max_seconds`` stops the
     scan (used with ``follow``); Ctrl-C stops it too, and the summary so far is returned either way.
 
         >>> s = scan(["access.log"], det, out=sys.stdout)                  # doctest: +SKIP
@@ -680,8 +683,12 @@ def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str =
                 summary.attack_types[r.attack_type or "unknown"] += 1
                 if it.source:
                     summary.add_source(it.source)
-            if all_items or r.label == "malicious":
-                writer.write(make_finding(it, r, task, raw_text=raw_text, pseudonym=pseudonym))
+            if all_items or r.label == "malicious" or on_item is not None:
+                finding = make_finding(it, r, task, raw_text=raw_text, pseudonym=pseudonym)
+                if all_items or r.label == "malicious":
+                    writer.write(finding)
+                if on_item is not None:
+                    on_item(finding)
         writer.flush()
         bar.update(len(buf))
         buf.clear()

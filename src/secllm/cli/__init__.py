@@ -4,6 +4,7 @@
     secllm detect "id=1' or '1'='1"               # one item
     secllm detect --file requests.txt --json      # one item per line (or --jsonl)
     secllm scan access.log --out findings.jsonl   # files and streams
+    secllm incidents findings.jsonl eve.json      # correlate findings and alerts into incidents
     secllm kb search "远程代码执行 缓解"            # ATT&CK + CWE knowledge, Chinese or English
     secllm ask "这个请求是SQL注入吗：id=1' or 1=1--"  # ask in Chinese or English (secllm chat: a conversation)
     secllm identify --file access.log             # what an input or a file is
@@ -27,6 +28,7 @@ from secllm.cli import (
     evaluate,
     finetune,
     identify,
+    incidents,
     kb,
     learn,
     models,
@@ -44,6 +46,6 @@ def main() -> None:
 
 
 for _cmd in (detect.detect, detect.demo, pretrain.corpus, pretrain.pretrain, finetune.finetune, evaluate.eval_group,
-             models.models, learn.learn, learn.profiles, scan.scan, serve.serve, adapt.adapt, kb.kb,
-             identify.identify, ask.ask, ask.chat, sft.sft):
+             models.models, learn.learn, learn.profiles, scan.scan, incidents.incidents, serve.serve, adapt.adapt,
+             kb.kb, identify.identify, ask.ask, ask.chat, sft.sft):
     main.add_command(_cmd)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from secllm.cli.incidents import correlation_options
+
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True)
@@ -49,9 +51,13 @@ import click
               help="--engine spark: the Spark master (local[N], spark://HOST:7077, yarn, ...).")
 @click.option("--partitions", type=click.IntRange(1, 100_000), default=None,
               help="--engine spark: judge in this many tasks (default: twice the default parallelism).")
+@click.option("--incidents", "incidents_file", type=click.Path(dir_okay=False), default=None,
+              help="Also correlate the findings into incidents (JSON lines here, each as it closes; see "
+                   "`secllm incidents`).")
+@correlation_options
 def scan(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend, text_field, batch, threads,
          no_evidence, raw_ips, raw_text, ip_key, no_progress, poll, max_seconds, no_cascade, no_signatures, web_only,
-         workers, engine, master, partitions):
+         workers, engine, master, partitions, incidents_file, quiet, min_score, host_of):
     """Scan access logs, raw HTTP requests, pcaps, line logs, JSONL or CSV.
 
     Every file (or, in a mixed file, every line) is identified and judged only by the task made for
@@ -66,6 +72,9 @@ def scan(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend
     from secllm.scan import scan as run_scan
 
     if engine == "spark":
+        if incidents_file:
+            raise click.UsageError("--incidents correlates a local scan; with Spark, run `secllm incidents` "
+                                   "on the findings")
         _scan_spark(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend, text_field, batch,
                     threads, no_evidence, raw_ips, raw_text, ip_key, no_cascade, no_signatures, web_only, workers,
                     master, partitions)
@@ -98,11 +107,17 @@ def scan(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend
 
         det = Router(d, backend=backend, threads=threads, web=web)
     out = open(out_file, "w", encoding="utf-8", newline="") if out_file else sys.stdout
+    sink = None
+    if incidents_file:
+        from secllm.cli.incidents import IncidentSink
+
+        sink = IncidentSink(incidents_file, quiet, min_score, host_of)
     try:
         summary = run_scan(paths, det, out, fmt=fmt, out_format=out_format, all_items=all_items, batch=batch,
                            evidence=not no_evidence, follow=follow, poll=poll, max_seconds=max_seconds,
                            text_field=text_field, ip_key=ip_key.encode() if ip_key else None, raw_ips=raw_ips,
-                           progress=not no_progress, signatures=not no_signatures, raw_text=raw_text)
+                           progress=not no_progress, signatures=not no_signatures, raw_text=raw_text,
+                           on_item=sink)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
@@ -110,6 +125,8 @@ def scan(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend
             out.close()
         if workers > 1:
             web.close()
+        if sink is not None:
+            sink.close()
     click.echo(summary.format(), err=True)
 
 

@@ -10,6 +10,8 @@ Routes::
     GET  /v1/models       the model behind each task (labels, threshold, backend, ONNX parity)
     POST /v1/detect       {"task": "web-attack", "items": [{"id": "r1", "text": "..."}]}
                           -> {"task", "model", "results": [<same objects as `secllm detect --json`>]}
+    POST /v1/incidents    {"findings": [<scan findings and SOC alerts>], "format": "json"|"stix"|...}
+                          -> {"incidents": [...]} (see secllm.serve.incidents)
     GET  /metrics         Prometheus text format
     GET  /docs            OpenAPI docs (and /openapi.json)
 
@@ -760,6 +762,9 @@ def create_app(model_dir: str | Path | None = None, backend: str = "auto", api_k
             app.openapi_schema = schema
         return app.openapi_schema
 
+    from secllm.serve.incidents import incident_router
+
+    app.include_router(incident_router(max_body_bytes=max_body_bytes, max_items=max_batch * 10))
     app.openapi = openapi  # type: ignore[method-assign]
     app.state.detectors = detectors
     return app
