@@ -130,9 +130,10 @@ def cmd_fit(args) -> int:
     thr_rows = [r for r in rows if calib_half(r[1]) == "threshold"]
     log(f"{args.task}: {len(train)} task rows, ordinary calib {len(fit_rows)} fit / {len(thr_rows)} threshold")
     # the gate withdraws alerts only, so its "task" side is the rows of alert classes (malicious URLs,
-    # malware flows, techniques); --benign-side puts the other task rows on the ordinary side
+    # malware flows, techniques); --benign-side puts the other task rows on the ordinary side,
+    # --task-side all keeps them on the task side (then the gate tells the dataset's style from ordinary data)
     alert_rows = [is_alert(det.spec, y) for y in train.labels]
-    task_side = [i for i, a in enumerate(alert_rows) if a]
+    task_side = [i for i, a in enumerate(alert_rows) if a or args.task_side == "all"]
     tr_seqs = encode_examples(det.tok, train, det.max_length)
     ord_seqs = ordinary_seqs(det, [r[2] for r in fit_rows])
     extra = [tr_seqs[i] for i, a in enumerate(alert_rows) if not a] if args.benign_side else []
@@ -165,7 +166,7 @@ def cmd_fit(args) -> int:
     det.gate, (f_before, f_after, gated) = best["_gate"], best["_f"]
     thr = det.gate.threshold
     meta = {"task": args.task, "C": best["C"], "target_alert_rate": args.target,
-            "task_side": "training rows of alert classes",
+            "task_side": "all training rows" if args.task_side == "all" else "training rows of alert classes",
             "ordinary_side": "ordinary calib (fit half)" + (" + the task's other training rows" if args.benign_side else ""),
             "calib": {"fit_items": len(fit_rows), "threshold_items": len(judged),
                       "alert_rate_without_gate": round(float(alerts.mean()), 5),
@@ -231,6 +232,8 @@ def main(argv=None) -> int:
     ap.add_argument("--C", type=float, nargs="+", default=[1.0, 10.0, 100.0])
     ap.add_argument("--max-task-rows", type=int, default=20000)
     ap.add_argument("--trigrams", type=int, default=0, help="hashed token-trigram buckets (0: none)")
+    ap.add_argument("--task-side", choices=["alert", "all"], default="alert",
+                    help="the gate's task side: rows of alert classes only, or every training row")
     ap.add_argument("--benign-side", action="store_true",
                     help="put the training rows of non-alert classes on the gate's ordinary side")
     ap.add_argument("--cap", type=int, default=None, help="items sampled per ordinary source (seeded); default all")
