@@ -75,15 +75,6 @@ def _check_front_door(page: Path, max_lines: int) -> None:
         assert command in text
 
 
-def test_readme_candidate_is_a_front_door():
-    cand = ROOT / "docs" / "README.candidate.md"
-    if not cand.exists():
-        pytest.skip("no README candidate (it became README.md)")
-    _check_front_door(cand, 230)
-
-
-@pytest.mark.xfail(strict=True, reason="README.md still carries the write-ups; the lead replaces it with "
-                                       "docs/README.candidate.md (then drop this marker)")
 def test_readme_is_a_front_door():
     _check_front_door(ROOT / "README.md", README_MAX_LINES)
 
