@@ -123,3 +123,38 @@ def test_routed_scan_names_an_auth_logs_source_by_pseudonym(tmp_path):
     assert all(r["details"]["source"].startswith("ip-") for r in rows)
     assert ip.encode() not in out.read_bytes()
     _assert_no_secret([out])
+
+
+def test_incident_reports_keep_no_secrets(tmp_path):
+    """Reports (issue 18's "reports" path): an access log and a Suricata EVE alert that carry the
+    secrets become incidents; the JSON lines, Markdown, HTML and STIX reports hold none of them."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("stix2")
+    from click.testing import CliRunner
+
+    from secllm.cli import main
+
+    s = SECRETS
+    log = tmp_path / "access.log"
+    lines = []
+    for i in range(12):
+        target = (f"/account?email={s['email']}&key={s['stripe']}&id={i}'%20union%20select%20password%20from%20users--"
+                  if i % 2 else f"/search?q=../../../../etc/passwd&ssn={s['ssn']}&phone={s['phone']}")
+        lines.append(f'198.51.100.7 - - [10/Oct/2023:13:{10 + i:02d}:36 +0000] "GET {target} HTTP/1.1" 200 512 "-" '
+                     f'"sqlmap/1.7 ({s["email"]})"\n')
+    log.write_text("".join(lines))
+    eve = tmp_path / "eve.json"
+    eve.write_text("".join(json.dumps({
+        "timestamp": f"2023-10-10T13:{20 + i:02d}:00.000000+0000", "event_type": "alert",
+        "src_ip": "198.51.100.7", "src_port": 40000 + i, "dest_ip": "10.0.0.2", "dest_port": 80, "proto": "TCP",
+        "alert": {"signature_id": 2010000 + i, "signature": f"ET WEB_SERVER SQL injection for {s['email']}",
+                  "category": "Web Application Attack", "severity": 1},
+        "http": {"hostname": "shop.example", "url": f"/login?user={s['email']}&card={s['card']}&cid={s['cn_id']}",
+                 "http_user_agent": f"Bearer {s['jwt']}"},
+        "payload_printable": f"GET /login?key={s['stripe']} HTTP/1.1"}) + "\n" for i in range(6)))
+    outs = [tmp_path / n for n in ("incidents.jsonl", "report.md", "report.html", "bundle.json")]
+    r = CliRunner().invoke(main, ["incidents", str(log), str(eve), "--min-score", "0", "--out", str(outs[0]),
+                                  "--markdown", str(outs[1]), "--html", str(outs[2]), "--stix", str(outs[3])])
+    assert r.exit_code == 0, r.output
+    assert outs[0].read_text().strip(), "at least one incident was reported"
+    _assert_no_secret(outs)

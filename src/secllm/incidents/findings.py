@@ -59,6 +59,19 @@ class Finding:
     line: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # third-party alerts arrive unmasked (a signature naming an e-mail, a logged URL with a key):
+        # their text is masked here, once, before anything reports it; SecLLM's own findings were
+        # masked by scan already (or kept raw on purpose with --raw-text)
+        if self.sensor != "secllm":
+            from secllm.data.desensitize import desensitize
+
+            self.name = desensitize(self.name) if self.name else self.name
+            self.text = desensitize(self.text) if self.text else self.text
+            if self.target:
+                self.target = desensitize(self.target)
+            # ``extra`` keeps the sensor's structured fields (agent addresses link hosts): not free text
+
     @property
     def malicious(self) -> bool:
         return self.kind != "context"
