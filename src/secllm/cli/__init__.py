@@ -5,6 +5,7 @@
     secllm detect --file requests.txt --json      # one item per line (or --jsonl)
     secllm scan access.log --out findings.jsonl   # files and streams
     secllm kb search "远程代码执行 缓解"            # ATT&CK + CWE knowledge, Chinese or English
+    secllm map cwe "SQL injection in login.php"   # CVE description → CWE weaknesses
     secllm corpus build --out runs/corpus         # unlabeled corpus from the datasets' training splits
     secllm pretrain --corpus runs/corpus --out runs/base
     secllm finetune web-attack --base runs/base/model --out runs/web
@@ -25,6 +26,7 @@ from secllm.cli import (
     finetune,
     kb,
     learn,
+    map,
     models,
     pretrain,
     scan,
@@ -39,5 +41,6 @@ def main() -> None:
 
 
 for _cmd in (detect.detect, detect.demo, pretrain.corpus, pretrain.pretrain, finetune.finetune, evaluate.eval_group,
-             models.models, learn.learn, learn.profiles, scan.scan, serve.serve, adapt.adapt, kb.kb):
+             models.models, learn.learn, learn.profiles, scan.scan, serve.serve, adapt.adapt, kb.kb,
+             map.map_group):
     main.add_command(_cmd)
