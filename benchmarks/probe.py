@@ -3,7 +3,7 @@
 The fine-tune comparisons (README: USTC-TFC at 10% of the labels, 0.8908 vs 0.8785 on a GPU) let
 both encoders learn, which hides what pretraining itself put in the weights. Here neither learns:
 the encoder is frozen, each flow/text becomes the head's input (mean ⊕ max pooled last layer,
-``secllm.tasks.adapt.head_features``), and a multinomial logistic regression (scikit-learn,
+``secllm.tasks.grow.head_features``), and a multinomial logistic regression (scikit-learn,
 standardised features, C from a grid chosen on validation macro-F1) is the only thing fitted, on
 the same rows for both encoders. The random encoder has the same architecture and tokenizer,
 seeded. Several label subsets (``--seeds``) show how much the subset matters.
@@ -79,7 +79,7 @@ def main(argv=None) -> int:
 
     from secllm.model.modeling import ModelConfig, load_classifier, new_classifier, read_meta
     from secllm.paths import datasets_dir
-    from secllm.tasks.adapt import head_features
+    from secllm.tasks.grow import head_features
     from secllm.tasks.registry import get_task, sample_examples
 
     spec = get_task(a.task)

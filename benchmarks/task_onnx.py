@@ -31,7 +31,7 @@ from secllm.model.modeling import load_tokenizer_checked, read_meta
 from secllm.paths import DEFAULT_TASKS_DIR, adapter_tasks, datasets_dir
 from secllm.runtime.onnx import OnnxBackend
 from secllm.tasks.adapt import export_task_onnx
-from secllm.tasks.evaluate import _model_predictor
+from secllm.tasks.predictors import model_predictor
 from secllm.tasks.finetune import encode_examples
 from secllm.tasks.registry import get_task, sample_examples
 
@@ -49,7 +49,7 @@ def run_task(model_dir: Path, task: str, out: Path, root: Path, threads: int, li
     spec = get_task(task)
     exported = out / "models" / task
     info = export_task_onnx(model_dir, task, exported)
-    labels, meta, torch_predict = _model_predictor(model_dir, task)
+    labels, meta, torch_predict = model_predictor(model_dir, task)
     tok = load_tokenizer_checked(exported, read_meta(exported))
     ml = int(meta.get("max_length", 128))
     backends = {"onnx-fp32": OnnxBackend(exported, tok, threads=threads, int8=False),

@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
                          "`secllm detect` serves for most tasks; secllm.tasks.grow)")
     ap.add_argument("--cascade", action="store_true",
                     help="few-shot (web attack): also the old-class models as a served web cascade, grown as "
-                         "`secllm adapt` grows one (secllm.tasks.fewshot_cascade)")
+                         "`secllm adapt` grows one (secllm.tasks.fewshot)")
     ap.add_argument("--text-head", action="store_true",
                     help="few-shot: also grow a text head (char n-grams + MiniLM; what serves cti-attack)")
     ap.add_argument("--test-key", default=None, help="few-shot: which test split (default: test, else the first test:*)")
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _fewshot(args, ft: FinetuneConfig) -> int:
     from secllm.paths import datasets_dir
-    from secllm.tasks.adapt import fewshot_experiment
+    from secllm.tasks.fewshot import fewshot_experiment
     from secllm.tasks.registry import get_task, sample_examples
 
     spec = get_task(args.task)

@@ -26,7 +26,7 @@ print("cascade without torch:", d.lexical.backend.name, "->", d.fast.backend.nam
 "$V/bin/python" -c '
 from secllm.detect.generic import TaskDetector
 from secllm.paths import DEFAULT_TASKS_DIR
-from secllm.tasks.lexical_head import served_head
+from secllm.tasks.heads import served_head
 served = [t for t in ("cti-attack", "evtx-tactic", "log-bgl") if served_head(DEFAULT_TASKS_DIR, t)]
 assert served, "no lexical task head is served by the shipped tasks directory"
 for t in served:

@@ -8,5 +8,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[torch]"
+.venv/bin/python -m pip install -q -e ".[all]"
 exec .venv/bin/secllm demo "$@"

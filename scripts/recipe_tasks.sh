@@ -23,10 +23,10 @@ $SECLLM finetune url --base "$WORK" --adapter lora --out "$WORK" --epochs 3 --ma
 # traffic needs many more epochs (validation macro-F1 0.74 after one, 0.91 after six; ~45 min here)
 $SECLLM finetune traffic --base "$WORK" --adapter lora --out "$WORK" --epochs 8 --max-minutes 45
 # 7b. a lexical head per task (token-bag logistic regression over the base tokenizer, C on validation),
-#     served instead of the adapter only where its validation macro-F1 is higher (secllm.tasks.lexical_head)
+#     served instead of the adapter only where its validation macro-F1 is higher (secllm.tasks.head_fit)
 $SECLLM models lexical-heads "$WORK" --task all
 # 7c. prose: a text head (char n-gram TF-IDF + all-MiniLM-L6-v2 sentence embeddings), served only where
-#     validation prefers it beyond noise (secllm.tasks.text_head): cti-attack yes, evtx-tactic no (~8 min)
+#     validation prefers it beyond noise (secllm.tasks.head_fit): cti-attack yes, evtx-tactic no (~8 min)
 $SECLLM models text-heads "$WORK" --task cti-attack
 if [ -n "$SHIP_TO" ]; then
     $PY -m secllm.model.ship --tasks "$WORK" "$SHIP_TO"

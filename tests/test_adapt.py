@@ -49,7 +49,7 @@ def test_adapter_files_are_safetensors_and_json(multitask_dir):
 def test_switching_tasks_does_not_reload_the_base(multitask_dir, monkeypatch):
     import secllm.model.modeling as modeling
     from secllm.detect.generic import TaskDetector
-    from secllm.tasks.adapt import MultiTaskModel
+    from secllm.tasks.multitask import MultiTaskModel
 
     mt = MultiTaskModel(multitask_dir)
     calls = []
@@ -87,7 +87,7 @@ def test_adapter_reloads_identically(multitask_dir):
 @pytest.mark.parametrize("method", ["linear", "prototype"])
 def test_add_class_keeps_old_classes(tiny_web_model, method):
     from secllm.model.modeling import load_classifier
-    from secllm.tasks.adapt import add_classes
+    from secllm.tasks.grow import add_classes
     from secllm.tasks.finetune import encode_examples, predict_proba_ids
 
     model, tok, _, meta = load_classifier(tiny_web_model)
@@ -141,7 +141,7 @@ def test_adapt_adapter_in_multitask_dir(multitask_dir, tmp_path):
 
 
 def test_fewshot_experiment_on_fixtures(tiny_base, tmp_path):
-    from secllm.tasks.adapt import fewshot_experiment
+    from secllm.tasks.fewshot import fewshot_experiment
 
     data = {"train": toy_examples(12, 0), "val": toy_examples(2, 1), "test": toy_examples(4, 2)}
     res = fewshot_experiment(data, "cmdi", base_dir=tiny_base,
@@ -301,7 +301,7 @@ def test_export_every_task_int8_only(multitask_dir, tmp_path):
 
 
 def test_guard_lowers_the_new_bias_until_held_out_old_rows_stay():
-    from secllm.tasks.adapt import _fit_new_rows, _guard_bias
+    from secllm.tasks.grow_rows import fit_new_rows, guard_bias
 
     rng = np.random.default_rng(0)
     d = 8
@@ -312,8 +312,8 @@ def test_guard_lowers_the_new_bias_until_held_out_old_rows_stay():
     new = rng.normal(0, 1, (16, d)) + np.eye(d)[0] * 2 + np.eye(d)[2] * 1.0    # overlaps class 0
     feats = np.concatenate([old0[:16], old1[:16], new]).astype(np.float32)
     y = np.array([0] * 16 + [1] * 16 + [2] * 16)
-    w, bn = _fit_new_rows(feats, y, W, b, 1)
-    drop, info = _guard_bias(feats, y, W, b, 1, max_old_flip=0.0)
+    w, bn = fit_new_rows(feats, y, W, b, 1)
+    drop, info = guard_bias(feats, y, W, b, 1, max_old_flip=0.0)
     assert drop >= 0 and info["bias_drop"] == round(drop, 4)
     test_old = np.concatenate([old0[16:], old1[16:]]).astype(np.float32)
 
@@ -323,12 +323,12 @@ def test_guard_lowers_the_new_bias_until_held_out_old_rows_stay():
     assert stolen(bn - drop) <= stolen(bn)
     if info["held_out_old_flip_before"]:
         assert drop > 0
-    assert _guard_bias(feats, y, W, b, 1, max_old_flip=1.0)[0] == 0.0      # everything allowed: no drop
+    assert guard_bias(feats, y, W, b, 1, max_old_flip=1.0)[0] == 0.0      # everything allowed: no drop
 
 
 def test_guard_rows_cap_the_measured_flip_share():
     """With separate old-class guard rows the bias is set so that at most the allowed share of them moves."""
-    from secllm.tasks.adapt import _fit_new_rows, _guard_on_rows
+    from secllm.tasks.grow_rows import fit_new_rows, guard_on_rows
 
     rng = np.random.default_rng(1)
     d = 8
@@ -338,13 +338,13 @@ def test_guard_rows_cap_the_measured_flip_share():
     feats = np.concatenate([rng.normal(0, 1, (8, d)) + centre(0), rng.normal(0, 1, (8, d)) + centre(1),
                             rng.normal(0, 1, (8, d)) + centre(0) + np.eye(d)[2]]).astype(np.float32)
     y = np.array([0] * 8 + [1] * 8 + [2] * 8)
-    w, bn = _fit_new_rows(feats, y, W, b, 1)
+    w, bn = fit_new_rows(feats, y, W, b, 1)
     guard = np.concatenate([rng.normal(0, 1, (200, d)) + centre(0), rng.normal(0, 1, (200, d)) + centre(1)])
     for allowed in (0.0, 0.02, 0.1):
-        drop, info = _guard_on_rows(guard, W, b, w, bn, allowed)
+        drop, info = guard_on_rows(guard, W, b, w, bn, allowed)
         moved = np.mean((guard @ w.T + bn - drop).max(1) > (guard @ W.T + b).max(1))
         assert moved <= allowed + 1e-9 and info["guard_rows"] == 400
-    assert _guard_on_rows(guard, W, b, w, bn, 1.0)[0] == 0.0
+    assert guard_on_rows(guard, W, b, w, bn, 1.0)[0] == 0.0
 
 
 def test_cli_adapt_with_guard_examples(tiny_web_model, tmp_path):
@@ -369,14 +369,14 @@ def test_cli_adapt_with_guard_examples(tiny_web_model, tmp_path):
 def test_grow_parts_sparse_equals_dense_and_old_logits_stay():
     from scipy import sparse
 
-    from secllm.tasks.grow import _fit_new_rows
+    from secllm.tasks.grow_rows import fit_new_rows
 
     rng = np.random.default_rng(0)
     x = rng.random((40, 12)) * (rng.random((40, 12)) < 0.3)
     W, b = rng.normal(size=(3, 12)), rng.normal(size=3)
     y = np.r_[np.zeros(10), np.ones(10), np.full(10, 2), np.full(10, 3)].astype(int)
-    wd, bd = _fit_new_rows(x, y, W, b, 1)
-    ws, bs = _fit_new_rows(sparse.csr_matrix(x), y, W, b, 1)
+    wd, bd = fit_new_rows(x, y, W, b, 1)
+    ws, bs = fit_new_rows(sparse.csr_matrix(x), y, W, b, 1)
     assert np.allclose(wd, ws, atol=1e-5) and np.allclose(bd, bs, atol=1e-5)
     # the new row learns the new class: it wins on most of its own rows and on few old ones
     z = np.c_[x @ W.T + b, x @ wd.T + bd]
@@ -384,7 +384,7 @@ def test_grow_parts_sparse_equals_dense_and_old_logits_stay():
 
 
 def test_joint_guard_holds_on_the_mean_of_parts_with_reordered_labels():
-    from secllm.tasks.grow import grow_parts, moved_share
+    from secllm.tasks.grow_rows import grow_parts, moved_share
 
     rng = np.random.default_rng(1)
     n_old, d = 3, 8
@@ -420,7 +420,7 @@ def test_joint_guard_holds_on_the_mean_of_parts_with_reordered_labels():
 def test_grow_parts_maps_common_labels_to_each_parts_own_columns():
     """With unequal class counts the class weights depend on which old class a row is: a part whose
     columns are reordered must be fitted on its own column indices."""
-    from secllm.tasks.grow import _fit_new_rows, grow_parts
+    from secllm.tasks.grow_rows import fit_new_rows, grow_parts
 
     rng = np.random.default_rng(3)
     x = rng.normal(size=(30, 5))
@@ -430,7 +430,7 @@ def test_grow_parts_maps_common_labels_to_each_parts_own_columns():
     order = [perm.index(k) for k in range(3)]           # common class k -> the part's column
     rows, _ = grow_parts([(W[perm], b[perm], x)], y, 1, max_old_flip=None, orders=[order])
     own = np.array([order[v] if v < 3 else v for v in y])
-    w_ref, b_ref = _fit_new_rows(x, own, W[perm], b[perm], 1)
+    w_ref, b_ref = fit_new_rows(x, own, W[perm], b[perm], 1)
     assert np.allclose(rows[0][0], w_ref) and np.allclose(rows[0][1], b_ref)
 
 

@@ -87,7 +87,7 @@ def test_every_task_ships_offline_on_one_base():
     judges its own kind of input offline (accuracy: benchmarks/tasks.py)."""
     from secllm.detect.generic import TaskDetector
     from secllm.paths import DEFAULT_TASKS_DIR
-    from secllm.tasks.adapt import MultiTaskModel
+    from secllm.tasks.multitask import MultiTaskModel
     from secllm.tasks.registry import list_tasks
 
     tasks = sorted(t for t in list_tasks() if t != "web-attack")
@@ -105,12 +105,12 @@ def test_every_task_ships_offline_on_one_base():
 
 def test_shipped_lexical_heads_were_chosen_on_validation():
     """Where the package serves a lexical task head, its recorded validation macro-F1 beats the
-    adapter's; where it does not, the adapter serves (selection rule of secllm.tasks.lexical_head)."""
+    adapter's; where it does not, the adapter serves (selection rule of secllm.tasks.head_fit)."""
     import json
 
     from secllm.detect.generic import TaskDetector
     from secllm.paths import DEFAULT_TASKS_DIR
-    from secllm.tasks.lexical_head import HEADS_DIR, served_head
+    from secllm.tasks.heads import HEADS_DIR, served_head
 
     heads = sorted(p.name for p in (DEFAULT_TASKS_DIR / HEADS_DIR).iterdir())
     assert {"cti-attack", "evtx-tactic", "log-bgl"} <= set(heads)
@@ -123,7 +123,7 @@ def test_shipped_lexical_heads_were_chosen_on_validation():
         ens_wins = ens is not None and ens["val_macro_f1"] > single and ens["vs_single_bootstrap"]["low"] > 0
         before = "ensemble" if ens_wins else "head" if head_wins else False
         text = meta.get("text")
-        if text:            # a text head (secllm.tasks.text_head) replaces it only when validation says so
+        if text:            # a text head (secllm.tasks.heads) replaces it only when validation says so
             assert (text["served_before"]["serve"] or False) == before, t
             text_wins = text["val_macro_f1"] > text["served_before"]["val_macro_f1"] \
                 and text["vs_served_bootstrap"]["low"] > 0

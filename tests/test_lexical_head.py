@@ -36,7 +36,8 @@ SPLITS = {"train": _hdfs(40, 2), "val": _hdfs(15, 3), "test": _hdfs(15, 4)}
 def test_head_is_fitted_selected_on_validation_and_served(mt):
     from secllm.detect.generic import TaskDetector
     from secllm.detect.lexical import LexicalBackend
-    from secllm.tasks.lexical_head import fit_head, served_head
+    from secllm.tasks.head_fit import fit_head
+    from secllm.tasks.heads import served_head
 
     meta = fit_head(mt, "log-hdfs", SPLITS, grid=(1.0, 20.0), log=lambda m: None)
     assert meta["val_macro_f1"] > 0.9 and meta["adapter_val_macro_f1"] is not None
@@ -65,7 +66,8 @@ def test_head_not_served_when_the_adapter_wins(mt, tmp_path):
     """Selection is on validation: a validation set the head gets wrong leaves the adapter served."""
     from secllm.detect.generic import TaskDetector
     from secllm.detect.lexical import LexicalBackend
-    from secllm.tasks.lexical_head import fit_head, served_head
+    from secllm.tasks.head_fit import fit_head
+    from secllm.tasks.heads import served_head
     import shutil
 
     d = tmp_path / "mt"
@@ -80,7 +82,7 @@ def test_head_not_served_when_the_adapter_wins(mt, tmp_path):
 
 def test_eval_reports_served_and_other_system(mt, tmp_path):
     from secllm.tasks.evaluate import TaskEvalConfig, run_task_eval
-    from secllm.tasks.lexical_head import fit_head
+    from secllm.tasks.head_fit import fit_head
 
     fit_head(mt, "log-hdfs", SPLITS, grid=(20.0,), log=lambda m: None)
     idx = run_task_eval(TaskEvalConfig(task="log-hdfs", out=tmp_path / "rep", data=SPLITS, models={"shipped": str(mt)},
@@ -92,7 +94,8 @@ def test_eval_reports_served_and_other_system(mt, tmp_path):
 
 def test_served_head_ships_exports_and_serves_without_torch(mt, tmp_path):
     from secllm.model.ship import ship_tasks
-    from secllm.tasks.lexical_head import fit_head, served_head
+    from secllm.tasks.head_fit import fit_head
+    from secllm.tasks.heads import served_head
 
     fit_head(mt, "log-hdfs", SPLITS, grid=(20.0,), log=lambda m: None)
     dst = ship_tasks(mt, tmp_path / "shipped")
@@ -111,7 +114,7 @@ def test_export_carries_the_head(mt, tmp_path):
     from secllm.detect.generic import TaskDetector
     from secllm.detect.lexical import LexicalBackend
     from secllm.tasks.adapt import export_task_onnx
-    from secllm.tasks.lexical_head import fit_head
+    from secllm.tasks.head_fit import fit_head
 
     fit_head(mt, "log-hdfs", SPLITS, grid=(20.0,), log=lambda m: None)
     info = export_task_onnx(mt, "log-hdfs", tmp_path / "onnx" / "log-hdfs", int8_only=True)
@@ -152,7 +155,8 @@ def test_adapt_in_place_grows_the_served_head(mt, tmp_path):
     from secllm.detect.generic import TaskDetector
     from secllm.detect.lexical import LexicalBackend
     from secllm.tasks.adapt import adapt_model_dir
-    from secllm.tasks.lexical_head import fit_head, served_head
+    from secllm.tasks.head_fit import fit_head
+    from secllm.tasks.heads import served_head
 
     d = tmp_path / "mt"
     shutil.copytree(mt, d)
@@ -183,7 +187,8 @@ def test_adapt_grows_an_ensemble_jointly_under_one_guard(mt, tmp_path):
 
     from secllm.detect.generic import TaskDetector
     from secllm.tasks.adapt import adapt_model_dir
-    from secllm.tasks.lexical_head import EnsembleBackend, fit_head, serve_mode
+    from secllm.tasks.head_fit import fit_head
+    from secllm.tasks.heads import EnsembleBackend, serve_mode
 
     d = tmp_path / "mt"
     shutil.copytree(mt, d)
@@ -222,7 +227,8 @@ def test_ensemble_is_the_mean_of_head_and_adapter(mt, tmp_path):
 
     from secllm.detect.generic import TaskDetector
     from secllm.tasks.evaluate import TaskEvalConfig, run_task_eval
-    from secllm.tasks.lexical_head import EnsembleBackend, fit_head, serve_mode
+    from secllm.tasks.head_fit import fit_head
+    from secllm.tasks.heads import EnsembleBackend, serve_mode
 
     d = tmp_path / "mt"
     shutil.copytree(mt, d)
@@ -257,7 +263,7 @@ def test_ensemble_is_the_mean_of_head_and_adapter(mt, tmp_path):
 def test_ensemble_without_torch_serves_the_head_alone(mt, tmp_path):
     import shutil
 
-    from secllm.tasks.lexical_head import fit_head
+    from secllm.tasks.head_fit import fit_head
 
     d = tmp_path / "mt"
     shutil.copytree(mt, d)

@@ -340,6 +340,10 @@ def test_cli_learn_detect_profiles(tmp_path, tiny_detector):
     out = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
     assert len(out) == 3 and all("profile" in o and o["profile"]["status"] == "ok" for o in out)
     assert out[0]["profile"]["verdict"] == "anomalous"
+    # one top-level verdict: an anomaly the detector let pass is not reported as benign
+    assert out[0]["label"] in ("anomalous", "malicious")
+    assert out[0]["details"]["profile_verdict"] == "anomalous"
+    assert out[0]["details"]["detector_label"] in ("benign", "malicious")
     assert "endpoint `/backup.zip` never seen" in out[0]["profile"]["evidence"]
     assert out[2]["profile"]["verdict"] == "anomalous"
     assert {"deviation", "deviation_p", "combined_p", "score", "detector_score", "density"} <= set(out[0]["profile"])

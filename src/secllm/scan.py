@@ -66,6 +66,7 @@ class ScanItem:
     error: str | None = None
     invalid_utf8: bool = False
     user_agent: str | None = None        # access logs: the logged User-Agent (scanner signatures read it)
+    kind: tuple[str, str | None, float] | None = None   # identified (kind, family, confidence): routing
 
 
 FLUSH = object()      # yielded by a followed file when it is idle: judge what is buffered now
@@ -433,6 +434,8 @@ class ScanSummary:
     errors: list[str] = field(default_factory=list)           # the first few corrupt items
     files: int = 0
     seconds: float = 0.0
+    kinds: Counter = field(default_factory=Counter)           # routed scans: items per identified kind
+    tasks: Counter = field(default_factory=Counter)           # routed scans: items per judging task
 
     def add_source(self, source: str) -> None:
         """Count a malicious finding's source; memory stays bounded however many sources a log has
@@ -447,9 +450,12 @@ class ScanSummary:
             self.errors.append(f"{where}: {message}")
 
     def to_json(self) -> dict[str, Any]:
-        return {"items": self.items, "files": self.files, "seconds": round(self.seconds, 3),
-                "verdicts": dict(self.verdicts), "attack_types": dict(self.attack_types),
-                "top_sources": self.sources.most_common(10), "errors": self.errors}
+        out = {"items": self.items, "files": self.files, "seconds": round(self.seconds, 3),
+               "verdicts": dict(self.verdicts), "attack_types": dict(self.attack_types),
+               "top_sources": self.sources.most_common(10), "errors": self.errors}
+        if self.kinds:
+            out.update(kinds=dict(self.kinds), tasks=dict(self.tasks))
+        return out
 
     def format(self) -> str:
         """The human summary printed on stderr (input-derived text made terminal-safe)."""
@@ -457,6 +463,9 @@ class ScanSummary:
         lines = [f"scanned {self.items} items from {self.files} file(s) in {self.seconds:.1f} s ({rate:.0f}/s)",
                  "verdicts: " + (", ".join(f"{k}={v}" for k, v in sorted(self.verdicts.items())) or "-"),
                  "attack types: " + (", ".join(f"{k}={v}" for k, v in self.attack_types.most_common()) or "-")]
+        if self.kinds:
+            lines.append("kinds: " + ", ".join(f"{term_safe(k)}={v}" for k, v in self.kinds.most_common(12)))
+            lines.append("judged by: " + ", ".join(f"{k}={v}" for k, v in self.tasks.most_common()))
         if self.sources:
             lines.append("top sources: " + ", ".join(f"{term_safe(k)}={v}" for k, v in self.sources.most_common(10)))
         n_bad = self.verdicts.get("corrupt", 0)
@@ -482,6 +491,9 @@ def _finding(item: ScanItem, det: Any) -> dict[str, Any]:
     for k in ("label", "score", "attack_type", "part", "evidence", "status", "error", "kind", "warnings",
               "signatures"):
         out[k] = d.get(k)
+    for k in ("attack_types", "input_kind", "task", "details"):     # routed scans say what judged the item
+        if d.get(k):
+            out[k] = d[k]
     if "knowledge" in d:
         out["knowledge"] = d["knowledge"]
     out.update({k: v for k, v in item.meta.items() if k not in out})
@@ -489,6 +501,30 @@ def _finding(item: ScanItem, det: Any) -> dict[str, Any]:
     if len(item.text) > MAX_TEXT_OUT:
         out["text_truncated"] = True
     return out
+
+
+def _file_kind(path: str | Path, fmt: str, router: Any) -> tuple[tuple[str, str | None, float], str | None] | None:
+    """The routing kind of every item of one file, when the file says it, with the kind a finding
+    reports (``access-log/combined``: its items are request targets, judged as URLs); ``None``:
+    identify item by item (a mixed file, JSONL, CSV, a file that does not exist yet)."""
+    p = Path(path)
+    try:
+        fmt = detect_format(p) if fmt == "auto" else fmt
+    except OSError:
+        return None
+    if fmt == "access-log":
+        return ("url", None, 1.0), "access-log"
+    if fmt in ("http", "pcap"):
+        return ("http-request", None, 1.0), f"http-request/{fmt}"
+    if fmt != "lines":
+        return None
+    try:
+        f = router.identifier.identify_file(p)
+    except OSError:
+        return None
+    if getattr(f, "mixed", True) or f.kind in ("unknown", "binary"):
+        return None
+    return (f.kind, f.family, float(f.confidence)), None
 
 
 def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str = "auto",
@@ -524,10 +560,25 @@ def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str =
     bar = tqdm(unit="item", disable=not progress, file=sys.stderr, desc="scan", dynamic_ncols=True)
     buf: list[ScanItem] = []
 
+    routed = hasattr(detector, "judge")      # a secllm.detect.route.Router: identify, then judge by kind
+
     def flush() -> None:
         if not buf:
             return
-        results = detector.detect([it.text for it in buf], ids=[it.id for it in buf], evidence=evidence)
+        if routed:
+            todo = [k for k, it in enumerate(buf) if it.kind is None]
+            if todo:
+                for k, kd in zip(todo, detector.identify([buf[k].text for k in todo])):
+                    buf[k].kind = kd
+            results = detector.judge([it.text for it in buf], ids=[it.id for it in buf], evidence=evidence,
+                                     kinds=[it.kind for it in buf])
+            for it, r in zip(buf, results):
+                if it.meta.get("log_kind"):
+                    r.input_kind = it.meta.pop("log_kind")
+                summary.kinds[r.input_kind or "-"] += 1
+                summary.tasks[r.task or "none"] += 1
+        else:
+            results = detector.detect([it.text for it in buf], ids=[it.id for it in buf], evidence=evidence)
         for it, r in zip(buf, results):
             if it.invalid_utf8:
                 r.warnings.append("invalid_utf8: decoded as latin-1")
@@ -549,11 +600,16 @@ def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str =
     try:
         for path in paths:
             summary.files += 1
+            file_kind = _file_kind(path, fmt, detector) if routed else None
             for it in iter_scan_items(path, fmt, text_field=text_field, pseudonym=pseudonym, follow=follow,
                                       poll=poll, should_stop=should_stop):
                 if it is FLUSH:
                     flush()
                     continue
+                if file_kind is not None:
+                    it.kind, log_kind = file_kind
+                    if log_kind:
+                        it.meta["log_kind"] = log_kind
                 summary.items += 1
                 if it.error is not None:
                     summary.add_error(it.id, it.error)

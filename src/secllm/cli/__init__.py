@@ -6,6 +6,8 @@
     secllm scan access.log --out findings.jsonl   # files and streams
     secllm kb search "远程代码执行 缓解"            # ATT&CK + CWE knowledge, Chinese or English
     secllm map cwe "SQL injection in login.php"   # CVE description → CWE weaknesses
+    secllm map attack "The actor ran whoami"      # threat text → ATT&CK techniques (or none)
+    secllm identify --file access.log             # what an input or a file is
     secllm corpus build --out runs/corpus         # unlabeled corpus from the datasets' training splits
     secllm pretrain --corpus runs/corpus --out runs/base
     secllm finetune web-attack --base runs/base/model --out runs/web
@@ -24,6 +26,7 @@ from secllm.cli import (
     detect,
     evaluate,
     finetune,
+    identify,
     kb,
     learn,
     map,
@@ -42,5 +45,5 @@ def main() -> None:
 
 for _cmd in (detect.detect, detect.demo, pretrain.corpus, pretrain.pretrain, finetune.finetune, evaluate.eval_group,
              models.models, learn.learn, learn.profiles, scan.scan, serve.serve, adapt.adapt, kb.kb,
-             map.map_group):
+             map.map_group, identify.identify):
     main.add_command(_cmd)

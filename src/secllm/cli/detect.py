@@ -45,16 +45,15 @@ def _detect_stream(det, items, out_json: bool, batch: int, progress: bool, evide
         for k, it in enumerate(buf):
             if it.error is not None:
                 res[k] = Detection(id=it.id, status=Status.BAD_JSON, error=it.error)
-        for r in res:
-            key = r.label if r.status == Status.OK else r.status
-            counts[key] = counts.get(key, 0) + 1
+        if profile_scorer is None:
+            for r in res:
+                key = r.label if r.status == Status.OK else r.status
+                counts[key] = counts.get(key, 0) + 1
         if out_json or explain:
             _knowledge(det, res)
         profs = _profile_results(profile_scorer, buf, res) if profile_scorer is not None else None
         if profs is not None:
-            for pr in profs:
-                if pr is not None and pr.verdict:
-                    counts[f"profile_{pr.verdict}"] = counts.get(f"profile_{pr.verdict}", 0) + 1
+            _combine_verdicts(res, profs, counts)
         if out_json and profs is not None:
             for r, pr in zip(res, profs):
                 sys.stdout.write(json.dumps({**r.to_json(), "profile": pr.to_json() if pr else None},
@@ -101,6 +100,22 @@ def _echo_explanations(res) -> None:
             click.echo(format_knowledge(r.knowledge))
         elif r.label == "malicious" and r.warnings:
             click.echo(f"\n{term_safe(r.id)[:40]}: " + "; ".join(w for w in r.warnings if w.startswith("knowledge")))
+
+
+def _combine_verdicts(res, profs, counts) -> None:
+    """One top-level verdict per item from the detector and the site profile (issue 17): the
+    detector's ``malicious`` stands; a detector ``benign`` that the profile finds anomalous becomes
+    ``anomalous`` (never left as benign). The parts stay visible: ``details.detector_label`` and the
+    ``profile`` field."""
+    for r, pr in zip(res, profs):
+        if r.status == "ok" and pr is not None and pr.verdict:
+            counts[f"profile_{pr.verdict}"] = counts.get(f"profile_{pr.verdict}", 0) + 1
+            r.details = {**(r.details or {}), "detector_label": r.label, "profile_verdict": pr.verdict}
+            if r.label != "malicious" and pr.verdict == "anomalous":
+                r.label = "anomalous"
+                r.score = max(float(r.score or 0.0), float(getattr(pr, "score", 0.0) or 0.0))
+        key = r.label if r.status == "ok" else r.status
+        counts[key] = counts.get(key, 0) + 1
 
 
 def _profile_results(scorer, buf, res):
@@ -188,7 +203,7 @@ def _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evide
 
     d = Path(model_dir) if model_dir else default_model_dir(task)
     try:
-        det = TaskDetector.load(d, task=task, threads=threads, backend=resolve_backend(d, backend, prefer_torch=True))
+        det = TaskDetector.load(d, task=task, threads=threads, backend=resolve_backend(d, backend))
     except (OSError, ValueError, KeyError) as exc:
         raise click.ClickException(f"no model for task {task!r} in {d}: {exc}") from exc
     if spec.input_kind == "flow" and file_ and file_ != "-" and Path(file_).is_file() and _looks_like_pcap(file_):
@@ -219,7 +234,10 @@ def _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evide
 @click.option("--requests", "raw_requests", is_flag=True,
               help="The input holds raw HTTP requests (several per file, blank-line separated); each is one item.")
 @click.option("--json", "out_json", is_flag=True, help="One JSON result per line on stdout.")
-@click.option("--task", default="web-attack", show_default=True, help="Detection task.")
+@click.option("--task", default="auto", show_default=True,
+              help="auto: identify each item and judge it with the task made for its kind (web requests, URLs and "
+                   "values; auth and BGL log lines; scripts; threat-intel text; other kinds are `unsupported`), "
+                   "or a task name (web-attack, url, script, traffic, log-hdfs, log-bgl, cti-attack, evtx-tactic).")
 @click.option("--model", "model_dir", envvar="SECLLM_MODEL", type=click.Path(file_okay=False),
               help="Fine-tuned model directory (default: the shipped model).")
 @click.option("--batch", default=256, show_default=True, help="Items judged per model batch.")
@@ -230,7 +248,8 @@ def _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evide
 @click.option("--threads", type=int, default=None, help="CPU threads for the model.")
 @click.option("--backend", type=click.Choice(["auto", "torch", "onnx", "onnx-int8"]), default="auto",
               show_default=True,
-              help="auto: PyTorch when installed (gradient evidence), else the model's ONNX graph.")
+              help="auto: the model's ONNX graph when it has one (fast start, occlusion evidence), else PyTorch; "
+                   "torch: gradient x input evidence.")
 @click.option("--kind", type=click.Choice(["auto", "payload", "url", "query", "http"]), default="auto",
               show_default=True,
               help="What the items are: guessed from each item (auto), or stated: parameter values "
@@ -246,13 +265,20 @@ def _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evide
               help="Also flag paths ending in CRS's restricted extensions (.bak .old .sql .ini .log ...; rule 920440).")
 def detect(texts, file_, jsonl, raw_requests, out_json, task, model_dir, batch, no_evidence, explain, threads, backend,
            kind, profile_name, no_cascade, no_signatures, restricted_extensions):
-    """Judge web input: payloads, URLs or raw HTTP requests.
+    """Judge items: web requests, URLs and values, log lines, scripts, threat-intel text.
 
     Items come from TEXTS, --file, or stdin (when no TEXTS and stdin is not a terminal): one item
     per line, or JSONL with --jsonl, or whole raw HTTP requests with --requests (ids are
-    ``req<N>@<offset>``). A raw request given as an argument is one item.
+    ``req<N>@<offset>``). A raw request given as an argument is one item. Each item is identified
+    first (`input_kind`) and judged only by the task made for its kind (`task`); a kind no task
+    judges is `unsupported`, never guessed.
     """
-
+    if task == "auto" and (kind != "auto" or raw_requests or profile_name):
+        task = "web-attack"                 # stated web input (or a site profile): the web model judges it
+    if task == "auto":
+        _detect_routed(texts, file_, jsonl, out_json, model_dir, batch, no_evidence, threads, backend, explain,
+                       no_cascade, no_signatures, restricted_extensions)
+        return
     if task != "web-attack":
         _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evidence, threads, backend, explain)
         return
@@ -276,7 +302,7 @@ def detect(texts, file_, jsonl, raw_requests, out_json, task, model_dir, batch, 
 
     try:
         det = WebAttackDetector.load(model_dir, threads=threads,
-                                     backend=resolve_backend(model_dir or DEFAULT_MODEL_DIR, backend, prefer_torch=True))
+                                     backend=resolve_backend(model_dir or DEFAULT_MODEL_DIR, backend))
     except (FileNotFoundError, ValueError, ImportError) as exc:
         raise click.ClickException(str(exc)) from exc
     det.cascade = not no_cascade
@@ -295,6 +321,22 @@ def detect(texts, file_, jsonl, raw_requests, out_json, task, model_dir, batch, 
     items, progress = _input_items(texts, file_, jsonl, raw_requests)
     counts = _detect_stream(det, items, out_json, batch, progress, evidence=not no_evidence, profile_scorer=scorer,
                             kind="http" if raw_requests else kind, explain=explain)
+    click.echo("summary: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())), err=True)
+
+
+def _detect_routed(texts, file_, jsonl, out_json, model_dir, batch, no_evidence, threads, backend, explain,
+                   no_cascade, no_signatures, restricted_extensions):
+    """``secllm detect`` without ``--task``: identify, route, judge (``secllm.detect.route``)."""
+    from secllm.detect.route import Router
+
+    router = Router(model_dir, backend=backend, threads=threads)
+    try:
+        web = router.web
+    except (FileNotFoundError, ValueError, ImportError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    web.cascade, web.signatures, web.restricted_extensions = not no_cascade, not no_signatures, restricted_extensions
+    items, progress = _input_items(texts, file_, jsonl)
+    counts = _detect_stream(router, items, out_json, batch, progress, evidence=not no_evidence, explain=explain)
     click.echo("summary: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())), err=True)
 
 

@@ -38,7 +38,7 @@ def models_lexical_heads(model_dir, tasks, datasets):
     """Fit a lexical head per task (token-bag logistic regression over the base tokenizer, C chosen
     on validation) into MODEL_DIR/lexical/<task>/; it is served instead of the task's adapter only
     where its validation macro-F1 is higher."""
-    from secllm.tasks.lexical_head import main as heads_main
+    from secllm.tasks.head_fit import main_lexical as heads_main
 
     args = [str(model_dir)] + [x for t in tasks for x in ("--task", t)]
     if datasets:
@@ -58,7 +58,7 @@ def models_text_heads(model_dir, tasks, datasets, no_encoder):
     """Fit a text head per task (char n-gram TF-IDF + all-MiniLM-L6-v2 sentence embeddings, two
     logistic regressions averaged) beside its lexical head; served only where validation prefers it
     over what the task served before, beyond bootstrap noise."""
-    from secllm.tasks.text_head import main as text_main
+    from secllm.tasks.head_fit import main_text as text_main
 
     args = [str(model_dir)] + [x for t in tasks for x in ("--task", t)]
     if datasets:

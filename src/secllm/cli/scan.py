@@ -34,15 +34,20 @@ import click
 @click.option("--no-cascade", is_flag=True, help="Judge every part with the full model (no fast first model).")
 @click.option("--no-signatures", is_flag=True,
               help="Do not flag requests that name a known scanner (OWASP CRS 913 lists: Nikto, sqlmap, ...).")
+@click.option("--web-only", is_flag=True,
+              help="Judge every item with the web model, as earlier versions did (no identification or routing).")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Worker processes, one detector each (1 model thread each unless --threads): use the cores "
                    "for parsing too, as a web server's workers do.")
 def scan(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend, text_field, batch, threads,
-         no_evidence, raw_ips, ip_key, no_progress, poll, max_seconds, no_cascade, no_signatures, workers):
-    """Scan access logs, raw HTTP requests, pcaps, line logs, JSONL or CSV for web attacks.
+         no_evidence, raw_ips, ip_key, no_progress, poll, max_seconds, no_cascade, no_signatures, web_only, workers):
+    """Scan access logs, raw HTTP requests, pcaps, line logs, JSONL or CSV.
 
+    Every file (or, in a mixed file, every line) is identified and judged only by the task made for
+    its kind: web requests and access logs by the web model, authentication logs for brute force,
+    BGL logs by the BGL model, scripts, threat-intel text; other kinds are counted as unsupported.
     Streams in constant memory; corrupt lines/records/packets are counted and skipped; a summary
-    (verdicts, attack types, top sources) goes to stderr.
+    (verdicts, kinds, attack types, top sources) goes to stderr.
     """
     from secllm.detect.detector import WebAttackDetector
     from secllm.paths import DEFAULT_MODEL_DIR
@@ -68,6 +73,11 @@ def scan(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend
             det.signatures = not no_signatures
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc
+    web = det
+    if not web_only:
+        from secllm.detect.route import Router
+
+        det = Router(d, backend=backend, threads=threads, web=web)
     out = open(out_file, "w", encoding="utf-8", newline="") if out_file else sys.stdout
     try:
         summary = run_scan(paths, det, out, fmt=fmt, out_format=out_format, all_items=all_items, batch=batch,
@@ -80,5 +90,5 @@ def scan(paths, fmt, out_file, out_format, all_items, follow, model_dir, backend
         if out_file:
             out.close()
         if workers > 1:
-            det.close()
+            web.close()
     click.echo(summary.format(), err=True)

@@ -257,10 +257,15 @@ _INCLUDE_PARAMS = frozenset(
     "page file include inc path template tpl doc document folder dir conf config filename basedir base_dir "
     "root_dir rootdir document_root docroot appserv_root mosconfig_absolute_path gallery_basedir "
     "path_prefix includedir include_path lib libdir".split())
+# parameters that are a redirect target by name; the generic ones (url, u, to, link...) count only on a
+# path that redirects (/redirect, /out, /go...): ``/badge?url=https://...`` is a URL value, not a redirect
 _REDIRECT_PARAMS = frozenset(
-    "url uri redirect redirect_uri redirect_url redirecturl redir return return_to returnto returnurl "
-    "return_url next dest destination goto target continue out to link forward forward_url callback "
-    "checkout_url success_url failure_url r u q_url ref".split())
+    "redirect redirect_uri redirect_url redirecturl redir redir_url return return_to returnto returnurl "
+    "return_url next nexturl next_url dest destination goto continue forward forward_url success_url "
+    "failure_url checkout_url login_redirect back backurl back_url".split())
+_GENERIC_URL_PARAMS = frozenset("url uri u r to link out target ref q_url href jump".split())
+_REDIRECT_PATH = re.compile(r"(?:^|/)(?:redirect\w*|redir\w*|out|go|goto|link|click|jump|away|exit|leave|external|"
+                            r"bounce|forward|r|l|url)(?:\.\w+)?(?:/|$)")
 
 
 def _param_name(part: str) -> str:
@@ -269,8 +274,19 @@ def _param_name(part: str) -> str:
     return re.split(r"[.\[\]]", name.lower().strip("[]"))[-1] or name.lower()
 
 
-def _url_values(t: str, part: str, host: str | None) -> list[Finding]:
-    if part in ("url", "target", "path") or part.startswith("header:"):
+# a whole URL (a request target, a link) that is itself an inclusion probe: a PHP stream wrapper or a
+# script data: URL, or a remote file whose appended suffix is cut off by a bare trailing ``?``
+_URL_WRAPPER = re.compile(r"^\s*(?:php|expect|phar|zip|glob|compress\.zlib|ssh2|rar|ogg)://|"
+                          r"^\s*data:(?://)?(?:text/(?:plain|html|x-php)|application/x-httpd-php)?(?:;charset=[\w-]+)?;base64,")
+_URL_TRUNCATED = re.compile(r"^\s*(?:https?|ftps?)://[^/?#\s]+/\S*\.(?:txt|php\d?|inc|gif|jpe?g|png|dat|log)\?$")
+
+
+def _url_values(t: str, part: str, host: str | None, path: str | None = None) -> list[Finding]:
+    if part in ("url", "target", "path"):
+        m = _URL_WRAPPER.search(t) or _URL_TRUNCATED.search(t)
+        return [Finding("rfi", "stream-wrapper" if "://" not in t[:12] or not t.lstrip().startswith(("http", "ftp"))
+                        else "truncated-include", m.start(), len(t))] if m else []
+    if part.startswith("header:"):
         return []
     out = []
     name = _param_name(part)
@@ -283,7 +299,9 @@ def _url_values(t: str, part: str, host: str | None) -> list[Finding]:
     url_host = m.group(1).split("@")[-1].split(":")[0].strip(".")
     if name in _INCLUDE_PARAMS or t.rstrip().endswith("?") or _IP_HOST.match(m.group(1) or ""):
         out.append(Finding("rfi", "url-in-include", m.start(), len(t)))
-    elif name in _REDIRECT_PARAMS and url_host and (host is None or url_host != host.split(":")[0].lower()):
+    elif url_host and (host is None or url_host != host.split(":")[0].lower()) and (
+            name in _REDIRECT_PARAMS or (name in _GENERIC_URL_PARAMS and path is not None
+                                         and _REDIRECT_PATH.search(path.lower()))):
         out.append(Finding("open-redirect", "external-url", m.start(), len(t)))
     return out
 
@@ -357,10 +375,10 @@ PRIORITY = ("log4shell", "shellshock", "ssti", "xxe", "ssi", "cmdi", "sqli", "cr
             "ldap-injection", "xpath-injection", "open-redirect", "path-traversal")
 
 
-def analyze(text: str, part: str = "value", host: str | None = None) -> list[Finding]:
+def analyze(text: str, part: str = "value", host: str | None = None, path: str | None = None) -> list[Finding]:
     """Every construct found in ``text`` (canonical: decoded and lower-cased), ordered by
-    :data:`PRIORITY`. ``part`` is the part's name (``query:page``, ``header:user-agent``) and
-    ``host`` the request's Host, which the URL rules read."""
+    :data:`PRIORITY`. ``part`` is the part's name (``query:page``, ``header:user-agent``), ``host``
+    the request's Host and ``path`` its path, which the URL rules read."""
     t = text
     found: list[Finding] = []
     found += _log4shell(t)
@@ -370,7 +388,7 @@ def analyze(text: str, part: str = "value", host: str | None = None) -> list[Fin
     cmd = _cmdi(t)
     found += cmd
     found += _traversal(t, after_command=bool(cmd))
-    found += _url_values(t, part, host)
+    found += _url_values(t, part, host, path)
     found += _sqli(t)
     found += _simple(t)
     order = {typ: i for i, typ in enumerate(PRIORITY)}
@@ -381,19 +399,61 @@ def analyze(text: str, part: str = "value", host: str | None = None) -> list[Fin
 # --------------------------------------------------------------------------------------------
 # Plausibility of a model class: the minimal syntax the class needs
 # --------------------------------------------------------------------------------------------
-_XSS_SYNTAX = re.compile(r"<\s*/?\s*[a-z!?%]|['\"`]\s*[;+|&)]+\s*(?:[a-z_$][\w$.]*\s*\(|var\b|let\b|return\b)|"
-                         r"\bconstructor\b|\bon[a-z]{3,}\s*=|(?:java|vb|live)script\s*:|data\s*:\s*text/html|"
-                         r"expression\s*\(|(?:alert|prompt|confirm|eval|settimeout|setinterval|fromcharcode)\s*\(|"
-                         r"document\s*\.|window\s*\.|\bsrc\s*=|\bhref\s*=|-moz-binding|\bstyle\s*=")
-_SQL_SYNTAX = re.compile(r"['\"`;=()<>#*|&\\%+-]|/\*|\b(?:union|select|sleep|benchmark|waitfor|exec|xp_|insert|"
-                         r"update|delete|drop|having|order\s+by|group\s+by|like|rlike|regexp|or|and|not)\b\s*\d")
+# XSS needs markup or script that a browser would run, not any ``<word>`` (documentation writes
+# ``<list>``, ``<https://...>``): an active or structural tag, an event handler inside a tag, a
+# quote breaking out of an attribute or a script string, a script URL or a script API call
+_XSS_SYNTAX = re.compile(
+    r"<\s*/?\s*(?:script|iframe|frame|frameset|svg|img|image|object|embed|applet|meta|link|style|base|form|input|"
+    r"button|body|html|head|title|video|audio|source|track|math|details|marquee|isindex|textarea|select|keygen|xss|"
+    r"animate|set|table|td|div|span|a|b|i|u|p|br|bgsound|layer|ilayer|xml|x|plaintext|xmp|noscript|template|"
+    r"dialog|portal|object|param|option|label|fieldset|legend|h[1-6])(?=[\s/>=\x00\\]|$)|"
+    r"<\s*[a-z][\w:-]*[^<>]*?[\s/\\\x00\"'`]on[a-z]{3,}\s*=|\bon[a-z]{3,}\s*=\s*['\"`]?\s*[a-z_$][\w$.]*\s*[(=`]|"
+    r"['\"`]\s*>|<!--|-->|\]\]>|<!\[cdata|"
+    r"['\"`]\s*[;+|&)]+\s*(?:[a-z_$][\w$.]*\s*\(|var\b|let\b|return\b)|"
+    r"\.constructor\b|constructor\s*\.\s*constructor|\[\s*['\"`]constructor|(?:java|vb|live)script\s*:|"
+    r"data\s*:\s*text/html|:\s*expression\s*\(|"
+    r"(?:alert|prompt|confirm|eval|settimeout|setinterval|fromcharcode|atob|import|fetch)\s*[(`]|"
+    r"document\s*\.\s*(?:cookie|write|location|domain|body|createelement|getelementby\w+|forms|url)|"
+    r"window\s*\.\s*(?:location|open|name|eval|onerror|alert|top|parent)|\bsrc\s*=|\bhref\s*=|-moz-binding|"
+    r"\bstyle\s*=|\bsrcdoc\s*=|\bformaction\s*=|\bxlink:href|&#x?[0-9a-f]+;?\s*[a-z(]|\\u00[0-9a-f]{2}|\\x[0-9a-f]{2}")
+# SQL needs more than a quote or a semicolon (prose has both): a quote or number closed into an
+# operator or keyword, a SQL statement shape, a SQL function, a comment tail or a stacked query
+_SQL_SYNTAX = re.compile(
+    r"['\"]\s*\)*\s*(?:;|--|#|/\*|\|\||&&|=|<|>|\+|\b(?:union|order\s+by|group\s+by|having|rlike|regexp|into|waitfor|"
+    r"sleep|benchmark|exec|procedure|limit\s+\d|div|collate|where)\b)|"
+    r"['\"]\s*\)*\s*\b(?:or|and|xor|like|is|in|not|between)\b\s+[^\s]{0,30}?(?:=|<|>|\blike\b|\d|\btrue\b|\bfalse\b|\bnull\b|\(|['\"]\s*$)|"
+    r"\b(?:or|and|xor|having|where|when|not)\b\s*\(*\s*['\"`]?[\w@.$-]*['\"`]?\s*(?:=|<|>|!=|<>|\blike\b|\bis\b|\bin\b\s*\()|"
+    r"\b(?:or|and|xor)\b\s+\(*\s*(?:\d|true\b|false\b|null\b|not\b|exists\b|sleep\b|\(\s*select)|"
+    r"\bunion\b[\s\S]{0,40}\bselect\b|\bselect\b[\s\S]{1,200}\bfrom\b|\binsert\s+into\b|\bupdate\b[\s\S]{1,80}\bset\b|"
+    r"\bdelete\s+from\b|\b(?:drop|create|alter|truncate)\s+(?:table|database|schema|user|view|procedure)\b|"
+    r"\b(?:sleep|benchmark|pg_sleep|waitfor|load_file|extractvalue|updatexml|group_concat|concat(?:_ws)?|char|chr|"
+    r"substring|substr|mid|ascii|ord|cast|convert|count|version|database|user|hex|unhex|if|ifnull|iif|md5|"
+    r"randomblob|dbms_\w+|utl_\w+|make_set|elt|field|find_in_set|instr|locate|rand|floor|exp|"
+    r"json_\w+|gtid_subset|name_const|row|st_\w+|case|coalesce|nullif|greatest|least|rlike|regexp_\w+)\s*\(|"
+    r"\(\s*-?\d+\s*(?:=|<>|!=|<|>)\s*-?\d+\s*\)|\b(?:or|and|xor)\s+[a-z_]+\s*\(\s*(?:\d|select\b|['\"@(])|"
+    r"\bwaitfor\s+delay\b|\bxp_\w+|\bsp_\w+|@@\w+|\binformation_schema\b|\binto\s+(?:out|dump)file\b|"
+    r"\b(?:order|group)\s+by\s+\d|\bhaving\s+\d|\blimit\s+\d+\s*,|/\*[\s\S]*?\*/|/\*!|--[\s+-]*$|#\s*$|\d\s*(?:--|#)|"
+    r";\s*(?:drop|select|insert|update|delete|shutdown|declare|exec|execute|create|alter|truncate|grant|set)\b|"
+    r"\)\s*(?:union|;|--|#)|\)\s*(?:or|and)\s+[^\s]{0,20}?(?:=|<|>|\d|\(|['\"])|\$(?:ne|gt|lt|where|regex|or|and)\b|^\s*-?\d+\s*\)|"
+    r"^\s*['\"`]|['\"`]\s*$|\b0x[0-9a-f]{4,}")
 _NEEDS = {
     "xss": _XSS_SYNTAX,
     "sqli": _SQL_SYNTAX,
-    "cmdi": re.compile(r"[;|&`$\n\r<>]|%0a|\bcmd\b|/bin/|\\n|^\s*(?:" + "|".join(re.escape(c) for c in _UNIX_COMMANDS)
-                       + r")(?:\s+[-/\\~$.\w]|\s*$)"),
+    "cmdi": re.compile(r"[;|&`$\n\r<>]|%0a|\bcmd\b|/bin/|\\n|^\s*['\"]?\s*(?:" + "|".join(re.escape(c) for c in _UNIX_COMMANDS)
+                       + r")(?:\.exe)?(?:\s+[-/\\~$.\w]|\s*$)"),
     "xxe": re.compile(r"<!|<\?xml|system\s*[\"']"),
+    "open-redirect": re.compile(r"//|\\\\|https?|www\.|\{target\}|@|\.[a-z]{2,}(?:/|$)"),
     "ssi": re.compile(r"<!--\s*#"),
+    "nosqli": re.compile(r"\$(?:ne|gt|lt|gte|lte|eq|in|nin|regex|where|exists|or|and|not|nor|expr|elemmatch|type|"
+                         r"size|all|mod|text|function|accumulator)\b|\[\s*\$|\{\s*['\"]?\$|\bthis\.\w+|\bdb\.\w+|"
+                         r"\|\||&&|==|\bsleep\s*\(|;\s*return\b|\btrue\s*,|\bfunction\s*\(|\[\w*\]\s*="),
+    "rfi": re.compile(r":/|//|\\\\|data:|xx\w+xx|\?\s*$|%00|\x00|\binclude\b|\bshell\b|\.txt\b|\.php\b|=\s*$"),
+    "path-traversal": re.compile(
+        r"\.\.|%2e|%c0|%c1|%u002e|%uff0e|\u2025|li4[uv]|\x00|%00|file:|/etc/|/proc/|/var/|/usr/|/bin/|/root|"
+        r"/home/[^/]+/\.|~/|\.ssh|\.bash|\.htaccess|\.htpasswd|\.env\b|\.git/|web\.config|wp-config|"
+        r"(?:win|boot|system|php)\.ini|system32|[a-z]:[\\/]+(?:windows|winnt|boot|inetpub|program|xampp|wamp|"
+        r"system|users\\[^\\]+\\(?:ntuser|appdata))|\\\\[\w.]+\\|passwd|shadow|\{file\}|\{path\}|"
+        r"\.ini\b|global\.asax?|inetpub|wwwroot|\.mdb\b|\.bak\b|\.asp\b|\.jsp\b|/dev/"),
 }
 # rfi, open-redirect, path-traversal, nosqli and format-string have no stated minimum: their
 # training rows include scanner targets and encoded forms (``...php?path_prefix=XXpathXX``,

@@ -455,6 +455,7 @@ class WebAttackDetector:
                     continue
                 kind_k, parts = split_web_input(item, kinds[k], with_target=True)
                 res.kind = kind_k
+                path = next((q.text for q in parts if q.name == "path"), None)
                 host = None
                 if kind_k == "http":
                     hm = _HOST_HEADER.search(item, 0, item.find("\n\r\n") if "\n\r\n" in item else len(item))
@@ -489,7 +490,7 @@ class WebAttackDetector:
                         prefiltered.add(k)      # benign by construction: no model call
                         continue
                     if self.analyzers:
-                        for f in analyze(canon.text, p.name, host):
+                        for f in analyze(canon.text, p.name, host, path):
                             found.setdefault(k, []).append((f, p, canon))
                     # the model saw whole URLs (path + query) with the url tag, parameter values with payload
                     mod = "url" if p.name in ("url", "target", "path") else "payload"
@@ -610,8 +611,12 @@ class WebAttackDetector:
             keep = spans[:max_evidence]
             for e in keep:
                 e.weight = round(1.0 / len(keep), 4)
-            res.evidence = (keep + res.evidence)[:max_evidence] if not was_malicious or strong \
+            ev = (keep + res.evidence)[:max_evidence] if not was_malicious or strong \
                 else (res.evidence + keep)[:max_evidence]
+            total = sum(e.weight for e in ev) or 1.0           # construct and model spans share one total
+            for e in ev:
+                e.weight = round(e.weight / total, 4)
+            res.evidence = ev
 
     def _fail_closed(self, res: Detection, why: str) -> None:
         """An item past a budget: part of it was not judged, so it is never called benign."""

@@ -60,14 +60,14 @@ class TaskDetector:
              backend: str = "torch", shared=None, head: str = "auto") -> "TaskDetector":
         """Load ``task`` from a classifier directory or from ``model_dir/adapters/<task>``.
 
-        ``shared`` (a :class:`secllm.tasks.adapt.MultiTaskModel`) reuses an already loaded base:
+        ``shared`` (a :class:`secllm.tasks.multitask.MultiTaskModel`) reuses an already loaded base:
         that is how one process serves several tasks with one base. ``head``: ``auto`` serves the
-        task's lexical head (``model_dir/lexical/<task>``, :mod:`secllm.tasks.lexical_head`) when
+        task's lexical head (``model_dir/lexical/<task>``, :mod:`secllm.tasks.heads`) when
         validation chose it over the adapter, ``lexical`` forces it, ``adapter`` never uses it.
         A lexical head needs neither torch nor ONNX Runtime (numpy only).
         """
         from secllm.model.modeling import read_meta
-        from secllm.tasks.lexical_head import head_dir, load_head, served_head
+        from secllm.tasks.heads import head_dir, load_head, serve_mode, served_head
         from secllm.tasks.registry import get_task
 
         if head not in ("auto", "lexical", "text", "adapter"):
@@ -78,13 +78,11 @@ class TaskDetector:
         if not task:
             raise ValueError(f"{d} does not say which task it serves; pass task=")
         spec = get_task(task)
-        from secllm.tasks.lexical_head import serve_mode
-
         if head == "text" or (head == "auto" and serve_mode(d, task) == "text"):
             import sys
 
             from secllm.model.modeling import load_tokenizer_checked
-            from secllm.tasks.text_head import load_text_head
+            from secllm.tasks.heads import load_text_head
 
             tb, hmeta = load_text_head(head_dir(d, task), threads=threads,
                                        log=lambda m: print(m, file=sys.stderr))
@@ -93,7 +91,7 @@ class TaskDetector:
         hd = served_head(d, task) if head == "auto" else head_dir(d, task) if head == "lexical" else None
         if hd is not None:
             from secllm.model.modeling import load_tokenizer_checked
-            from secllm.tasks.lexical_head import EnsembleBackend
+            from secllm.tasks.heads import EnsembleBackend
 
             lex, hmeta = load_head(hd)
             tok = load_tokenizer_checked(d, hmeta)
@@ -140,7 +138,7 @@ class TaskDetector:
         if backend != "torch":
             raise ValueError("task adapters run on the torch backend only")
         from secllm.detect.backends import TorchBackend
-        from secllm.tasks.adapt import MultiTaskModel
+        from secllm.tasks.multitask import MultiTaskModel
 
         if shared is None:
             if meta.get("kind") not in ("mlm", "classifier"):
@@ -161,6 +159,10 @@ class TaskDetector:
             return None
         if len(item) > self.spec.max_item_chars:
             res.status, res.error = Status.TOO_LARGE, f"{len(item)} chars > limit {self.spec.max_item_chars}"
+            if self.benign_idx is not None:          # a threat detector fails closed: never "benign" unread
+                res.label, res.attack_type, res.score = "malicious", "too_complex", 1.0
+                res.attack_types = ["too_complex"]
+                res.warnings.append(f"over budget: {res.error}")
             return None
         if not item.strip():
             res.status, res.error = Status.EMPTY, "empty input"

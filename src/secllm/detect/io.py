@@ -64,12 +64,19 @@ def write_json(results: Iterable[Detection], out: IO[str]) -> None:
 
 
 def format_table(results: list[Detection], width: int = 60) -> str:
-    """A readable table; input-derived text is made terminal-safe (no escape sequences)."""
-    rows = [("id", "label", "score", "attack_type", "status", "evidence")]
+    """A readable table; input-derived text is made terminal-safe (no escape sequences). Routed
+    results (``secllm detect`` without ``--task``) also show what each item was identified as."""
+    routed = any(r.input_kind for r in results)
+    head = ("id", "label", "score", "attack_type", "status", "evidence")
+    rows = [head[:1] + (("kind",) if routed else ()) + head[1:]]
     for r in results:
         ev = ", ".join(f"{e.part}:{term_safe(e.text)[:24]!r}" for e in r.evidence[:3])
-        rows.append((term_safe(r.id)[:12], r.label or "-", f"{r.score:.3f}" if r.score is not None else "-",
-                     r.attack_type or "-", r.status if r.status == Status.OK else f"{r.status}", ev[:width]))
+        if r.status == Status.UNSUPPORTED and r.error:
+            ev = r.error
+        types = "+".join(r.attack_types) if len(r.attack_types) > 1 else (r.attack_type or "-")
+        row = (term_safe(r.id)[:12], r.label or "-", f"{r.score:.3f}" if r.score is not None else "-", types,
+               r.status if r.status == Status.OK else f"{r.status}", ev[:width])
+        rows.append(row[:1] + ((r.input_kind or "-",) if routed else ()) + row[1:])
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

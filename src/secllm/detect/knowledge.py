@@ -48,7 +48,7 @@ def attach_knowledge(results: Iterable[Detection], task: str) -> None:
         if label is None:
             continue
         try:
-            r.knowledge = knowledge_for(task, label)
+            r.knowledge = knowledge_for(r.task or task, label)      # a routed result names its own task
         except CatalogNotInstalled as exc:
             r.warnings.append(f"knowledge unavailable: {exc}")
             return

@@ -167,7 +167,9 @@ class Router:
         groups: dict[str, list[int]] = {}
         for k, (kind, family, _) in enumerate(kinds):
             task = task_for(kind, family)
-            if task is None:
+            if isinstance(items[k], str) and not items[k].strip():
+                results[k] = Detection(id=ids[k], status=Status.EMPTY, error="empty input")
+            elif task is None:
                 why = UNSUPPORTED_WHY.get(kind, "no task judges this kind")
                 results[k] = Detection(id=ids[k], status=Status.UNSUPPORTED, error=why)
             else:
@@ -186,6 +188,19 @@ class Router:
         for r, (kind, family, conf) in zip(results, kinds):
             r.input_kind = kind if not family else f"{kind}/{family}"
         return results  # type: ignore[return-value]
+
+    def detect(self, items: list[str], ids: list[str] | None = None, evidence: bool = True,
+               kind: str = "auto") -> list[Detection]:
+        """The detector interface (``secllm detect`` streams through it): ``kind`` other than
+        ``auto`` states a web input shape, so everything goes to the web model as that."""
+        if kind != "auto":
+            web_kind = {"http": "http-request", "query": "url"}.get(kind, kind)
+            return self.judge(items, ids, evidence=evidence, kinds=[(web_kind, None, 1.0)] * len(items))
+        return self.judge(items, ids, evidence=evidence)
+
+    @property
+    def task(self) -> str:                 # results name their own tasks; this is the fallback
+        return "web-attack"
 
     # -------------------------------------------------------------------------------------
     def _judge_task(self, task: str, items: list[str], ids: list[str], kinds: list, evidence: bool) -> list[Detection]:

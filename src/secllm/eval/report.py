@@ -125,14 +125,14 @@ def machine_info() -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
-def _jsonable(x: Any) -> Any:
+def jsonable(x: Any) -> Any:
     """Recursively turn numpy values into Python ones and nan/inf into None."""
     if isinstance(x, Mapping):
-        return {str(k): _jsonable(v) for k, v in x.items()}
+        return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
+        return [jsonable(v) for v in x]
     if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
+        return jsonable(x.tolist())
     if isinstance(x, np.generic):
         x = x.item()
     if isinstance(x, float) and not math.isfinite(x):
@@ -516,7 +516,7 @@ def write_report(
         "files": ["report.json", "report.md", "roc.png", "pr.png", "per_class_f1.png",
                   *(r["confusion_png"] for r in evaluated.values())],
     }
-    rep = _jsonable(rep)
+    rep = jsonable(rep)
     (out / "report.json").write_text(json.dumps(rep, indent=2, ensure_ascii=False, allow_nan=False), encoding="utf-8")
     (out / "report.md").write_text(_markdown(rep), encoding="utf-8")
     return rep

@@ -50,7 +50,7 @@ import numpy as np
 from secllm.data.corpus import model_text
 from secllm.data.split import split_manifest
 from secllm.eval.evasion import DEFAULT_TAMPERS, Mutation, SqlmapUnavailable, builtin_ops, evade, sqlmap_tampers
-from secllm.eval.report import _jsonable, machine_info, write_report
+from secllm.eval.report import jsonable, machine_info, write_report
 from secllm.tasks.finetune import Examples, FinetuneConfig, best_threshold, finetune
 from secllm.tasks.web_attack import LABELS, load_web_attack
 
@@ -576,7 +576,7 @@ def _append_evasion(report_dir: Path, table: dict[str, Any], ops: Sequence[Mutat
     md.write_text(md.read_text(encoding="utf-8") + _evasion_markdown(table, rejected), encoding="utf-8")
     js = report_dir / "report.json"
     rep = json.loads(js.read_text(encoding="utf-8"))
-    rep["evasion"] = _jsonable({"operators": [{"name": o.name, "family": o.family, "applies_to": sorted(o.applies_to)}
+    rep["evasion"] = jsonable({"operators": [{"name": o.name, "family": o.family, "applies_to": sorted(o.applies_to)}
                                               for o in ops], "detection_rate": table, "crs_rejected": rejected})
     js.write_text(json.dumps(rep, indent=2, ensure_ascii=False, allow_nan=False), encoding="utf-8")
 
@@ -1083,7 +1083,7 @@ def _write_index(out: Path, cfg: WebEvalConfig, data: dict[str, Examples] | None
         "machine": machine,
         "timings": {"total_s": round(elapsed, 1), "crs": crs_timing or None, **(timings or {})},
     }
-    index = _jsonable(index)
+    index = jsonable(index)
     (out / "report.json").write_text(json.dumps(index, indent=2, ensure_ascii=False, allow_nan=False), encoding="utf-8")
 
     lines = [f"# {index['title']}", "", f"Created {index['created']} by `{index['command']}` in {elapsed:.0f} s.", "",
@@ -1116,7 +1116,7 @@ def _write_index(out: Path, cfg: WebEvalConfig, data: dict[str, Examples] | None
         lines += ["CRS requests refused by nginx/ModSecurity outside anomaly scoring (counted as detected): "
                   + ", ".join(f"{k}: {v}" for k, v in crs_rejected.items()) + ".", ""]
     if ablations:
-        lines += ["## Ablations", "", "```json", json.dumps(_jsonable(ablations), indent=2), "```", ""]
+        lines += ["## Ablations", "", "```json", json.dumps(jsonable(ablations), indent=2), "```", ""]
     lines += ["## Data manifest", "", "Row hashes: `sha256` of the sorted `sha256(text)` of each split "
               "(`secllm.data.split.split_manifest`).", "", "```json", json.dumps(index["manifest"], indent=2,
                                                                                 ensure_ascii=False), "```", "",

@@ -30,10 +30,11 @@ def _fp16_weights(src: Path, dst: Path) -> None:
 
 def ship_tasks(src: str | Path, dst: str | Path) -> Path:
     """Ship a multi-task directory: the base (fp16), every ``adapters/<task>`` and every lexical task
-    head ``lexical/<task>`` (:mod:`secllm.tasks.lexical_head`; files as they are)."""
+    head ``lexical/<task>`` (:mod:`secllm.tasks.heads`; files as they are)."""
     from secllm.model.modeling import read_meta
     from secllm.paths import adapter_tasks
-    from secllm.tasks.adapt import ADAPTERS, BASE_FILES
+    from secllm.tasks.heads import HEADS_DIR
+    from secllm.tasks.multitask import ADAPTERS, BASE_FILES
 
     src, dst = Path(src), Path(dst)
     meta = read_meta(src)
@@ -53,8 +54,6 @@ def ship_tasks(src: str | Path, dst: str | Path) -> Path:
     (dst / "secllm.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))
     for t in tasks:
         shutil.copytree(src / ADAPTERS / t, dst / ADAPTERS / t)
-    from secllm.tasks.lexical_head import HEADS_DIR
-
     if (src / HEADS_DIR).is_dir():
         shutil.copytree(src / HEADS_DIR, dst / HEADS_DIR)
     return dst

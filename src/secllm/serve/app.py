@@ -373,7 +373,7 @@ def _task_detectors(model_dir: Path, tasks: list[str], threads: int | None,
     out: dict[str, Any] = {}
     import importlib.util
 
-    from secllm.tasks.lexical_head import serve_mode
+    from secllm.tasks.heads import serve_mode
 
     modes = {t: serve_mode(model_dir, t) for t in tasks}
     have_torch = all(importlib.util.find_spec(m) is not None for m in ("torch", "peft"))
@@ -416,7 +416,7 @@ def _task_detectors(model_dir: Path, tasks: list[str], threads: int | None,
                              "--task all --out DIR); not served\n")
         return out
     from secllm.detect.generic import TaskDetector
-    from secllm.tasks.adapt import MultiTaskModel
+    from secllm.tasks.multitask import MultiTaskModel
     from secllm.tasks.registry import get_task, list_tasks
 
     unknown = [t for t in tasks if t not in list_tasks()]

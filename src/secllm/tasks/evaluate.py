@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,14 @@ from typing import Any
 import numpy as np
 
 from secllm.tasks.finetune import Examples, FinetuneConfig
+from secllm.tasks.predictors import (
+    Predictor,
+    ensemble_predictor,
+    lexical_predictor,
+    model_predictor,
+    text_predictor,
+)
+from secllm.tasks.selection import binary_view, val_threshold
 
 __all__ = ["TaskEvalConfig", "run_task_eval"]
 
@@ -56,97 +63,6 @@ def _log(cfg: TaskEvalConfig, msg: str) -> None:
 
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
-
-
-def _binary_view(spec, labels: list[str], proba: np.ndarray) -> np.ndarray | None:
-    """P(malicious) per row, or None when the task has no benign/malicious view."""
-    if spec.benign_label in labels:
-        return 1.0 - proba[:, labels.index(spec.benign_label)]
-    if spec.malicious_labels is not None:
-        idx = [i for i, l in enumerate(labels) if l in spec.malicious_labels]
-        return proba[:, idx].sum(1)
-    return None
-
-
-def _threshold(spec, labels, val: Examples, val_proba: np.ndarray) -> float:
-    from secllm.tasks.finetune import best_threshold
-
-    score = _binary_view(spec, labels, val_proba)
-    if score is None or not len(val):
-        return 0.5
-    y = np.array([bool(spec.is_malicious(l)) for l in val.labels])
-    return best_threshold(y, score)
-
-
-def _model_predictor(model_dir: Path, task: str):
-    """(labels, meta, predict_proba(Examples)) for a classifier dir or a multi-task dir's adapter."""
-    from secllm.model.modeling import load_classifier, read_meta
-    from secllm.tasks.finetune import encode_examples, predict_proba_ids
-
-    meta = read_meta(model_dir)
-    if meta.get("kind") == "classifier" and not (model_dir / "adapters" / task).exists():
-        model, tok, _, meta = load_classifier(model_dir)
-    else:
-        from secllm.tasks.adapt import MultiTaskModel
-
-        mt = MultiTaskModel(model_dir)
-        model, meta = mt.use(task)
-        tok = mt.tok
-    model.float().eval()
-    ml = int(meta.get("max_length", 128))
-
-    def predict(ex: Examples) -> np.ndarray:
-        if not len(ex):
-            return np.zeros((0, len(meta["labels"])), dtype=np.float32)
-        return predict_proba_ids(model, encode_examples(tok, ex, ml), tok.pad_id)
-
-    return list(meta["labels"]), meta, predict
-
-
-def _lexical_predictor(model_dir: Path, hd: Path):
-    """(labels, meta, predict_proba(Examples)) for a lexical task head (:mod:`secllm.tasks.lexical_head`)."""
-    from secllm.model.modeling import load_tokenizer_checked
-    from secllm.tasks.finetune import encode_examples
-    from secllm.tasks.lexical_head import load_head
-
-    backend, meta = load_head(hd)
-    tok = load_tokenizer_checked(model_dir, meta)
-    ml = int(meta["max_length"])
-
-    def predict(ex: Examples) -> np.ndarray:
-        if not len(ex):
-            return np.zeros((0, len(meta["labels"])), dtype=np.float32)
-        return backend.predict_proba(encode_examples(tok, ex, ml))
-
-    return list(meta["labels"]), meta, predict
-
-
-def _text_predictor(hd: Path):
-    """(labels, meta, predict_proba(Examples)) for a text head (:mod:`secllm.tasks.text_head`)."""
-    from secllm.data.corpus import model_text
-    from secllm.tasks.text_head import load_text_head
-
-    backend, meta = load_text_head(hd, log=lambda m: print(m, file=sys.stderr))
-    meta = {**meta, "threshold": meta["text"]["threshold"], "halves": backend.halves}
-
-    def predict(ex: Examples) -> np.ndarray:
-        if not len(ex):
-            return np.zeros((0, len(meta["labels"])), dtype=np.float32)
-        return backend.predict_proba_text([model_text(t, m) for t, m in zip(ex.texts, ex.modalities)])
-
-    return list(meta["labels"]), meta, predict
-
-
-def _ensemble_predictor(head, adapter):
-    """The served head+adapter ensemble: mean of both probabilities (head label order), its own threshold."""
-    hlabels, hmeta, hpredict = head
-    alabels, _, apredict = adapter
-    order = [alabels.index(lab) for lab in hlabels]
-
-    def predict(ex: Examples) -> np.ndarray:
-        return (hpredict(ex) + apredict(ex)[:, order]) / 2
-
-    return hlabels, {**hmeta, "threshold": hmeta["ensemble"]["threshold"]}, predict
 
 
 def run_task_eval(cfg: TaskEvalConfig) -> dict[str, Any]:
@@ -186,7 +102,7 @@ def run_task_eval(cfg: TaskEvalConfig) -> dict[str, Any]:
         info["note_val"] = "validation split empty after --limit: model selection used train (optimistic)"
     tests = {k: v for k, v in splits.items() if k == "test" or k.startswith("test:")}
 
-    predictors: dict[str, tuple[list[str], dict, Any]] = {}
+    predictors: dict[str, Predictor] = {}
     timings: dict[str, dict[str, Any]] = {}
     models_dir = out / "models"
     plans: list[tuple[str, dict[str, Any]]] = []
@@ -210,7 +126,7 @@ def run_task_eval(cfg: TaskEvalConfig) -> dict[str, Any]:
         d = finetune(train, val, labels, models_dir / name, cfg=ft, task=spec.name,
                      benign_label=spec.benign_label, progress=cfg.progress, **kw)
         timings[name] = {"train_s": round(time.time() - t0, 1)}
-        predictors[name] = _model_predictor(d, spec.name)
+        predictors[name] = model_predictor(d, spec.name)
     if cfg.base is not None and cfg.lora:
         from secllm.tasks.adapt import train_adapter
 
@@ -220,35 +136,35 @@ def run_task_eval(cfg: TaskEvalConfig) -> dict[str, Any]:
                       benign_label=spec.benign_label,
                       cfg=FinetuneConfig(epochs=cfg.finetune.epochs, lr=2e-3, max_minutes=cfg.finetune.max_minutes))
         timings["secllm-lora"] = {"train_s": round(time.time() - t0, 1)}
-        predictors["secllm-lora"] = _model_predictor(models_dir / "multitask", spec.name)
+        predictors["secllm-lora"] = model_predictor(models_dir / "multitask", spec.name)
     for name, d in cfg.models.items():
-        from secllm.tasks.lexical_head import head_dir, serve_mode, served_head
+        from secllm.tasks.heads import head_dir, serve_mode, served_head
 
         hd = head_dir(d, spec.name)
         if not (hd / "secllm.json").exists():
-            predictors[name] = _model_predictor(Path(d), spec.name)
+            predictors[name] = model_predictor(Path(d), spec.name)
         elif serve_mode(d, spec.name) == "text":           # text head served; the base's systems beside it
-            predictors[name] = _text_predictor(hd)
-            predictors[f"{name}: lexical head (not served)"] = _lexical_predictor(Path(d), hd)
-            predictors[f"{name}: adapter (not served)"] = _model_predictor(Path(d), spec.name)
+            predictors[name] = text_predictor(hd)
+            predictors[f"{name}: lexical head (not served)"] = lexical_predictor(Path(d), hd)
+            predictors[f"{name}: adapter (not served)"] = model_predictor(Path(d), spec.name)
         elif serve_mode(d, spec.name) == "ensemble":       # what `detect --task` serves, then its halves
-            adapter, head = _model_predictor(Path(d), spec.name), _lexical_predictor(Path(d), hd)
-            predictors[name] = _ensemble_predictor(head, adapter)
+            adapter, head = model_predictor(Path(d), spec.name), lexical_predictor(Path(d), hd)
+            predictors[name] = ensemble_predictor(head, adapter)
             predictors[f"{name}: adapter (not served)"] = adapter
             predictors[f"{name}: lexical head (not served)"] = head
         elif served_head(d, spec.name) is not None:
-            predictors[name] = _lexical_predictor(Path(d), hd)
-            predictors[f"{name}: adapter (not served)"] = _model_predictor(Path(d), spec.name)
+            predictors[name] = lexical_predictor(Path(d), hd)
+            predictors[f"{name}: adapter (not served)"] = model_predictor(Path(d), spec.name)
         else:
-            predictors[name] = _model_predictor(Path(d), spec.name)
-            predictors[f"{name}: lexical head (not served)"] = _lexical_predictor(Path(d), hd)
+            predictors[name] = model_predictor(Path(d), spec.name)
+            predictors[f"{name}: lexical head (not served)"] = lexical_predictor(Path(d), hd)
         for n in predictors:
             timings.setdefault(n, {})
 
     # each system: predict_proba on val (threshold) and on every test set
     systems_out: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in tests}
     for name, (mlabels, meta, predict) in predictors.items():
-        thr = float(meta.get("threshold", 0.5)) if spec.benign_label else _threshold(spec, mlabels, val, predict(val))
+        thr = float(meta.get("threshold", 0.5)) if spec.benign_label else val_threshold(spec, mlabels, val, predict(val))
         for key, ex in tests.items():
             t0 = time.time()
             proba = predict(ex)
@@ -268,7 +184,7 @@ def run_task_eval(cfg: TaskEvalConfig) -> dict[str, Any]:
             fit_s = time.time() - t0
             blabels = [str(c) for c in m.classes_]
             proba_of = lambda ex: m.predict_proba(ex.texts) if len(ex) else np.zeros((0, len(blabels)))  # noqa: E731
-            thr = _threshold(spec, blabels, val, proba_of(val))
+            thr = val_threshold(spec, blabels, val, proba_of(val))
             for key, ex in tests.items():
                 t0 = time.time()
                 proba = proba_of(ex)
@@ -292,7 +208,7 @@ def run_task_eval(cfg: TaskEvalConfig) -> dict[str, Any]:
             "base": str(cfg.base) if cfg.base else None,
         }
         notes = list(spec.caveats)
-        if _binary_view(spec, labels, np.zeros((1, len(labels)))) is None:
+        if binary_view(spec, labels, np.zeros((1, len(labels)))) is None:
             notes.append("no benign class: the binary columns treat every item as positive and are not meaningful; "
                          "read macro-F1 and per-class F1")
         if "secllm-pretrained" in systems and "secllm-random-init" in systems:
@@ -329,7 +245,7 @@ def _system(spec, labels: list[str], ex: Examples, proba: np.ndarray, threshold:
 
     pred = [labels[i] for i in proba.argmax(1)] if len(ex) else []
     report_labels = list(dict.fromkeys(labels + sorted(set(ex.labels) - set(labels))))
-    score = _binary_view(spec, labels, proba)
+    score = binary_view(spec, labels, proba)
     s: dict[str, Any] = {"y_true": list(ex.labels), "y_pred": pred, "labels": report_labels, "timing": timing,
                          "threshold": threshold}
     if score is not None:

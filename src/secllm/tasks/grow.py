@@ -1,231 +1,168 @@
-"""Grow the system a task *serves* by new classes: lexical heads, head + adapter ensembles, text heads.
+"""Grow what a task serves by new classes: an adapter's head, lexical heads, ensembles, text heads.
 
-:func:`secllm.tasks.adapt.add_classes` grows a task adapter's head. Most tasks, though, are served
-by something else that validation chose (:mod:`secllm.tasks.lexical_head`,
-:mod:`secllm.tasks.text_head`): a token-bag head (scripts, BGL, EVTX), the mean of head and adapter
-probabilities (URL, traffic) or a char n-gram + sentence-embedding text head (threat-intel
-sentences). Before this module ``secllm adapt`` grew only the adapter and stopped serving the head,
-so adding one ATT&CK technique dropped the whole task from the text head (TRAM test 0.76) to the
-adapter (0.12). Here every linear model the served system averages — a *part* — grows together:
+**An adapter's head** (:func:`add_classes`): the head grows by one row per new class; the encoder
+and the old rows stay frozen, so an old-class logit never changes and an old-class prediction can
+only change where the new class now wins. The rows are fitted on frozen head features (the pooled
+encoder output the head reads, :func:`head_features`) in seconds on a CPU, by
+:mod:`secllm.tasks.grow_rows`: ``linear`` (default when the examples also hold old-class rows: a
+logistic fit against the fixed old rows, then the old-class guard) or ``prototype`` (weight
+imprinting).
 
-* each part gets one new row per new class, fitted against its **frozen old rows**
-  (class-balanced softmax cross-entropy, only the new rows learn: :func:`_fit_new_rows`), so an
-  old-class logit never changes and an old prediction can only move to a new class;
+**The served system** (:func:`grow_served`). Most tasks are served by something else that
+validation chose (:mod:`secllm.tasks.heads`): a token-bag head (scripts, BGL, EVTX), the mean of
+head and adapter probabilities (URL, traffic) or a char n-gram + sentence-embedding text head
+(threat-intel sentences). Growing only the adapter would stop serving the head: adding one ATT&CK
+technique dropped the whole task from the text head (TRAM test 0.76) to the adapter (0.12). Here
+every linear model the served system averages — a *part* — grows together
+(:func:`secllm.tasks.grow_rows.grow_parts`):
+
+* each part gets one new row per new class, fitted against its **frozen old rows**;
 * one **joint guard** lowers every part's new biases by the same amount δ until at most
   ``max_old_flip`` of the guard's old-class rows would be predicted as a new class *by the served
   system* (the mean of the parts' probabilities — what ``detect`` serves); the rows are
   ``guard_examples`` (old-class rows never fitted on) or, without them, the held-out halves of the
-  examples (two folds, the larger δ kept) as in :func:`secllm.tasks.adapt._guard_bias`.
+  examples (two folds, the larger δ kept) as in :func:`secllm.tasks.grow_rows.guard_bias`.
 
 Parts read features their own way: the adapter its pooled encoder output, the lexical head sparse
-token unigrams/bigrams(/trigrams) of the base tokenizer, the text head char_wb n-grams (its fixed
-vocabulary: n-grams it never saw are ignored) and MiniLM sentence embeddings.
+token unigrams/bigrams(/trigrams) of the base tokenizer (:func:`lexical_features`), the text head
+char_wb n-grams (its fixed vocabulary: n-grams it never saw are ignored, :func:`char_features`) and
+MiniLM sentence embeddings. :func:`secllm.tasks.adapt.adapt_model_dir` writes the result.
 
-    >>> import numpy as np
-    >>> W, b = np.eye(2), np.zeros(2)                       # two old classes, 2-d features
-    >>> x = np.array([[1., 0], [0, 1], [1, 1], [1.2, 1.1]]); y = np.array([0, 1, 2, 2])
-    >>> rows, info = grow_parts([(W, b, x)], y, 1, max_old_flip=None)
-    >>> rows[0][0].shape, rows[0][1].shape
-    ((1, 2), (1,))
+    >>> model, new_meta, info = add_classes(model, tok, meta, examples)          # doctest: +SKIP
+    >>> new_meta["labels"][-1], info["method"]                                   # doctest: +SKIP
+    ('ssti', 'linear')
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections import Counter
 from typing import Any
 
 import numpy as np
 
-Matrix = Any            # a dense ndarray or a scipy.sparse matrix (rows = items)
+from secllm.tasks.examples import Examples
+from secllm.tasks.grow_rows import (
+    DEFAULT_MAX_OLD_FLIP,
+    Matrix,
+    PartData,
+    fit_new_rows,
+    grow_parts,
+    guard_bias,
+    guard_on_rows,
+    prototype_rows,
+)
 
-# The old-class guard's default target: at most 0.5% of old-class guard rows may move to a new class.
-# (2% until 2026-11-27; at 2% the URL lexical head moved 3.8-6.2% of old-class test predictions and
-# lost up to 0.06 old macro-F1, at 0.5% 0.3-0.7% and at most 0.003: README, "Growing what is served".)
-DEFAULT_MAX_OLD_FLIP = 0.005
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(1, keepdims=True)
-
-
-def _dense_rows_mean(x: Matrix, mask: np.ndarray) -> np.ndarray:
-    return np.asarray(x[np.flatnonzero(mask)].mean(0), dtype=np.float64).ravel()
+__all__ = ["head_features", "add_classes", "append_rows", "lexical_features", "lexical_grown_tensors",
+           "char_features", "ServedGrowth", "grow_served"]
 
 
-def _fit_new_rows(feats: Matrix, y: np.ndarray, W: np.ndarray, b: np.ndarray, n_new: int, *,
-                  l2: float = 1e-2, steps: int = 300, lr: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """Fit ``n_new`` rows appended to a frozen linear model by class-balanced softmax cross-entropy.
+# ---------------------------------------------------------------------------------------------
+# an adapter's head
+# ---------------------------------------------------------------------------------------------
 
-    Only the new rows get gradients (old rows fixed): an old-class logit never changes. NumPy Adam
-    on the closed-form gradient, dense or scipy-sparse features: the old logits are computed once,
-    so a step is two matrix products with the feature matrix (milliseconds for a few hundred rows).
+def head_features(model, tok, ex: Examples, max_length: int, batch_tokens: int = 8192) -> np.ndarray:
+    """The vectors the head reads (pooled mean ⊕ max of the encoder), ``(n, 2 * hidden)``.
+
+    Captured with a forward pre-hook on ``model.classifier``, so this is exactly the head's input
+    for any encoder (plain, LoRA-adapted) without duplicating the pooling code.
     """
-    sparse = not isinstance(feats, np.ndarray)
-    x = feats.astype(np.float64)
-    n = x.shape[0]
-    W64 = np.asarray(W, dtype=np.float64)
-    old_logits = np.asarray(x @ W64.T) + np.asarray(b, dtype=np.float64)
-    k_old = W64.shape[0]
-    scale = float(np.linalg.norm(W64, axis=1).mean()) or 1.0
-    mu = np.stack([_dense_rows_mean(x, y == k_old + k) for k in range(n_new)])
-    w = mu / (np.linalg.norm(mu, axis=1, keepdims=True) + 1e-8) * scale          # imprinting start
-    b64 = np.asarray(b, dtype=np.float64)
-    seen = b64[b64 > -25]                  # a class its fit never saw has bias -30 / -1e4: not a start
-    bn = np.full(n_new, float(seen.mean()) if len(seen) else 0.0)
-    counts = np.bincount(y, minlength=k_old + n_new).astype(np.float64)
-    cw = np.where(counts > 0, 1.0 / np.maximum(counts, 1.0), 0.0)
-    cw = cw / cw[counts > 0].mean()
-    sw = cw[y] / cw[y].sum()                       # per-row weight (weighted-mean cross-entropy)
-    onehot = np.zeros((n, n_new))
-    for k in range(n_new):
-        onehot[:, k] = y == k_old + k
-    xt = x.T.tocsr() if sparse else x.T
-    m_w, v_w, m_b, v_b = np.zeros_like(w), np.zeros_like(w), np.zeros_like(bn), np.zeros_like(bn)
-    b1, b2, eps = 0.9, 0.999, 1e-8
-    for t in range(1, steps + 1):
-        p = _softmax(np.concatenate([old_logits, np.asarray(x @ w.T) + bn], 1))[:, k_old:]
-        g = (p - onehot) * sw[:, None]                                    # d loss / d new logits
-        gw = np.asarray(xt @ g).T + 2 * l2 * w / scale ** 2
-        gb = g.sum(0)
-        m_w, v_w = b1 * m_w + (1 - b1) * gw, b2 * v_w + (1 - b2) * gw ** 2
-        m_b, v_b = b1 * m_b + (1 - b1) * gb, b2 * v_b + (1 - b2) * gb ** 2
-        w -= lr * (m_w / (1 - b1 ** t)) / (np.sqrt(v_w / (1 - b2 ** t)) + eps)
-        bn -= lr * (m_b / (1 - b1 ** t)) / (np.sqrt(v_b / (1 - b2 ** t)) + eps)
-    return w.astype(np.float32), bn.astype(np.float32)
+    import torch
+
+    from secllm.runtime.batching import length_batches
+    from secllm.tasks.finetune import collate, encode_examples
+
+    seqs = encode_examples(tok, ex, max_length)
+    out = np.zeros((len(seqs), model.classifier.in_features), dtype=np.float32)
+    grabbed: list[torch.Tensor] = []
+    hook = model.classifier.register_forward_pre_hook(lambda _m, args: grabbed.append(args[0].detach()))
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for b in length_batches([len(s) for s in seqs], batch_tokens, None):
+                grabbed.clear()
+                ids, att = collate([seqs[i] for i in b], tok.pad_id)
+                model(input_ids=ids, attention_mask=att)
+                out[b] = grabbed[0].float().numpy()
+    finally:
+        hook.remove()
+    return out
 
 
-def served_proba(old_logits: Sequence[np.ndarray], new_logits: Sequence[np.ndarray], drop: float = 0.0,
-                 orders: Sequence[Sequence[int] | None] | None = None) -> np.ndarray:
-    """The served system's probabilities: the mean over parts of softmax([old, new − drop]).
+def add_classes(model, tok, meta: dict[str, Any], examples: Examples, *, method: str = "auto",
+                seed: int = 0, max_old_flip: float | None = DEFAULT_MAX_OLD_FLIP,
+                guard_examples: Examples | None = None) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """Grow ``model``'s head by the classes of ``examples`` not in ``meta["labels"]``.
 
-    ``orders[p]`` maps the common old-class order to part ``p``'s columns (its labels may be in
-    another order, as an ensemble's adapter); new classes are appended in the same order everywhere.
+    ``examples`` holds the new-class rows and, optionally, old-class rows (negatives/replay).
+    ``method``: ``linear``, ``prototype`` or ``auto`` (linear when there are old-class rows).
+    ``max_old_flip`` (linear only): the new rows' biases are lowered until, on held-out halves of
+    the examples, at most this share of old-class rows would move to a new class
+    (:func:`secllm.tasks.grow_rows.guard_bias`); ``None`` turns the guard off. ``guard_examples``: old-class rows used only
+    to set that bias (never fitted on), so the share can be measured on more rows than the handful of
+    examples; with them the fitted rows' flips are measured there directly.
+    Returns ``(model, new_meta, info)``; the model is changed in place (new head module).
     """
-    out = None
-    for p, (lo, ln) in enumerate(zip(old_logits, new_logits)):
-        if orders is not None and orders[p] is not None:
-            lo = lo[:, list(orders[p])]
-        q = _softmax(np.concatenate([lo, ln - drop], 1))
-        out = q if out is None else out + q
-    return out / len(old_logits)
-
-
-def moved_share(old_logits, new_logits, drop: float = 0.0, orders=None) -> float:
-    """Share of rows whose served prediction is a new class after lowering new biases by ``drop``."""
-    k_old = old_logits[0].shape[1]
-    return float(np.mean(served_proba(old_logits, new_logits, drop, orders).argmax(1) >= k_old))
-
-
-def joint_drop(old_logits, new_logits, max_old_flip: float, orders=None) -> float:
-    """The smallest common bias drop (≥ 0, bisection to 1e-4) after which at most ``max_old_flip`` of
-    these old-class rows move to a new class. Moving is monotone in the drop: lowering every new
-    logit lowers every new probability and raises every old one."""
-    n = old_logits[0].shape[0]
-    if n == 0:
-        return 0.0
-    allowed = int(np.floor(max_old_flip * n))
-
-    def ok(d: float) -> bool:
-        return int(round(moved_share(old_logits, new_logits, d, orders) * n)) <= allowed
-
-    if ok(0.0):
-        return 0.0
-    hi = 1.0
-    while not ok(hi):
-        hi *= 2
-        if hi > 1e6:
-            return hi
-    lo = 0.0
-    while hi - lo > 1e-4:
-        mid = (lo + hi) / 2
-        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
-    return hi
-
-
-def stratified_halves(y: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Fold 0/1 per row, each class split in half (seeded): the guard's held-out halves."""
-    rng = np.random.default_rng(seed)
-    fold = np.zeros(len(y), dtype=int)
-    for c in np.unique(y):
-        idx = rng.permutation(np.flatnonzero(y == c))
-        fold[idx[len(idx) // 2:]] = 1
-    return fold
-
-
-PartData = tuple[np.ndarray, np.ndarray, Matrix]     # (W old rows (k_old, d), b (k_old,), example features)
-
-
-def grow_parts(parts: Sequence[PartData], y: np.ndarray, n_new: int, *,
-               max_old_flip: float | None = DEFAULT_MAX_OLD_FLIP, guard: Sequence[Matrix] | None = None,
-               orders: Sequence[Sequence[int] | None] | None = None, seed: int = 0,
-               method: str = "auto") -> tuple[list[tuple[np.ndarray, np.ndarray]], dict[str, Any]]:
-    """Fit every part's new rows on the examples (``y``: old classes ``< k_old`` in the *common* order,
-    new ones ``k_old + j``) and apply the joint guard. Returns ``[(w_new, b_new)]`` per part (biases
-    already lowered) and the guard's record.
-
-    ``guard``: per part, the features of old-class rows used only for the guard. Without it the
-    examples' held-out halves are used (stratified two folds, the larger drop kept); that needs
-    old-class rows among the examples.
-    """
-    y = np.asarray(y)
-    k_old = parts[0][0].shape[0]
-
-    def part_y(p: int) -> np.ndarray:          # labels as part p's own columns (orders[p][common index])
-        if orders is None or orders[p] is None:
-            return y
-        return np.array([orders[p][v] if v < k_old else v for v in y])
-
-    def fit(mask: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        return [_fit_new_rows(x[np.flatnonzero(mask)], part_y(p)[mask], W, b, n_new)
-                for p, (W, b, x) in enumerate(parts)]
-
-    def logits(rows, feats_per_part):
-        old = [np.asarray(f @ np.asarray(W, np.float64).T) + b for (W, b, _), f in zip(parts, feats_per_part)]
-        new = [np.asarray(f @ w.T.astype(np.float64)) + bn for (w, bn), f in zip(rows, feats_per_part)]
-        return old, new
-
-    has_old = bool((y < k_old).any())
-    if method not in ("auto", "linear", "prototype"):
+    labels = list(meta["labels"])
+    new = [l for l in dict.fromkeys(examples.labels) if l not in labels]
+    if not new:
+        raise ValueError(f"no new class in the examples: every label is already one of {labels}")
+    all_labels = labels + new
+    lab2id = {l: i for i, l in enumerate(all_labels)}
+    t0 = time.time()
+    feats = head_features(model, tok, examples, int(meta.get("max_length", 128)))
+    y = np.array([lab2id[l] for l in examples.labels])
+    W = model.classifier.weight.detach().float().numpy().copy()
+    b = model.classifier.bias.detach().float().numpy().copy()
+    has_old = bool((y < len(labels)).any())
+    if method == "auto":
+        method = "linear" if has_old else "prototype"
+    guard: dict[str, Any] | None = None
+    if method == "linear":
+        if not has_old:
+            raise ValueError("method 'linear' needs old-class rows among the examples (negatives)")
+        w_new, b_new = fit_new_rows(feats, y, W, b, len(new))
+        if max_old_flip is not None:
+            if guard_examples is not None and len(guard_examples):
+                bad = sorted(set(guard_examples.labels) - set(labels))
+                if bad:
+                    raise ValueError(f"guard examples must be of the old classes; got {bad}")
+                g = head_features(model, tok, guard_examples, int(meta.get("max_length", 128)))
+                drop, guard = guard_on_rows(g, W, b, w_new, b_new, max_old_flip)
+            else:
+                drop, guard = guard_bias(feats, y, W, b, len(new), max_old_flip, seed)
+            b_new = (b_new - drop).astype(np.float32)
+    elif method == "prototype":
+        w_new, b_new = prototype_rows(feats, y, W, b, len(new))
+    else:
         raise ValueError(f"unknown method {method!r}: linear, prototype or auto")
-    if method == "linear" and not has_old:
-        raise ValueError("method 'linear' needs old-class rows among the examples (negatives)")
-    info: dict[str, Any] = {"parts": len(parts), "max_old_flip": max_old_flip}
-    if has_old and method != "prototype":
-        rows = fit(np.ones(len(y), dtype=bool))
-        info["method"] = "linear"
-    else:
-        # only new-class rows (or asked for): weight imprinting per part (``adapt._prototype_rows``: the
-        # bias calibrated on the examples); no guard, as in ``add_classes``
-        from secllm.tasks.adapt import _prototype_rows
+    info = {"method": method, "examples": dict(Counter(examples.labels)), "elapsed_s": round(time.time() - t0, 2)}
+    if guard is not None:
+        info["old_class_guard"] = guard
+    return append_rows(model, meta, new, w_new, b_new, info)
 
-        rows = [_prototype_rows(np.asarray(x.todense()) if not isinstance(x, np.ndarray) else x, part_y(p), W, b, n_new)
-                for p, (W, b, x) in enumerate(parts)]
-        info["method"] = "prototype"
-    if max_old_flip is None or info["method"] == "prototype":     # as add_classes: the guard is the linear fit's
-        return rows, info
-    if guard is not None and guard[0].shape[0]:
-        old, new = logits(rows, guard)
-        drop = joint_drop(old, new, max_old_flip, orders)
-        info.update({"guard_rows": int(guard[0].shape[0]),
-                     "guard_rows_flip_before": round(moved_share(old, new, 0.0, orders), 4)})
-    else:
-        fold = stratified_halves(y, seed)
-        drops, flips = [], []
-        for f in (0, 1):
-            fit_m, held = fold != f, (fold == f) & (y < k_old)
-            if not all((y[fit_m] == k_old + k).any() for k in range(n_new)) or not (y[fit_m] < k_old).any() \
-                    or not held.any():
-                continue
-            fr = fit(fit_m)
-            old, new = logits(fr, [x[np.flatnonzero(held)] for _, _, x in parts])
-            drops.append(joint_drop(old, new, max_old_flip, orders))
-            flips.append(moved_share(old, new, 0.0, orders))
-        drop = max(drops) if drops else 0.0
-        info["held_out_old_flip_before"] = round(float(np.mean(flips)), 4) if flips else None
-    info["bias_drop"] = round(drop, 4)
-    return [(w, (bn - drop).astype(np.float32)) for w, bn in rows], info
+
+def append_rows(model, meta: dict[str, Any], new: list[str], w_new: np.ndarray, b_new: np.ndarray,
+                info: dict[str, Any]) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """Replace ``model``'s head by its old rows + the new classes' rows; record the adaptation."""
+    import torch
+
+    labels = list(meta["labels"])
+    all_labels = labels + list(new)
+    W = model.classifier.weight.detach().float().numpy()
+    b = model.classifier.bias.detach().float().numpy()
+    head = torch.nn.Linear(W.shape[1], len(all_labels))
+    with torch.no_grad():
+        head.weight.copy_(torch.from_numpy(np.concatenate([W, w_new]).astype(np.float32)))
+        head.bias.copy_(torch.from_numpy(np.concatenate([b, b_new]).astype(np.float32)))
+    model.classifier = head.eval()
+    model.config.num_labels = len(all_labels)
+    model.config.id2label = dict(enumerate(all_labels))
+    model.config.label2id = {l: i for i, l in enumerate(all_labels)}
+    new_meta = {**meta, "labels": all_labels}
+    info = {"new_classes": list(new), **info}
+    new_meta["adaptations"] = [*new_meta.get("adaptations", []), info]
+    return model, new_meta, info
 
 
 # ---------------------------------------------------------------------------------------------
@@ -255,14 +192,13 @@ def char_features(char, texts: list[str]):
 
     rows, cols, vals = [], [], []
     for n, t in enumerate(texts):
-        c, v, _ = char._row(t)
+        c, v, _ = char.row(t)
         rows.append(np.full(len(c), n))
         cols.append(c)
         vals.append(v)
     r = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
     return sparse.csr_matrix((np.concatenate(vals) if vals else np.zeros(0), (r, np.concatenate(cols) if cols else r)),
                              shape=(len(texts), char.coef.shape[1]))
-
 
 
 class ServedGrowth:
@@ -309,7 +245,7 @@ def grow_served(model_dir: Any, task: str, examples, *, model=None, tok=None, ta
 
     from secllm.detect.lexical import WEIGHTS_FILE
     from secllm.tasks.finetune import encode_examples
-    from secllm.tasks.lexical_head import head_dir, load_head, serve_mode
+    from secllm.tasks.heads import head_dir, load_head, serve_mode
 
     mode = serve_mode(model_dir, task)
     if mode not in ("head", "ensemble", "text"):
@@ -334,8 +270,6 @@ def grow_served(model_dir: Any, task: str, examples, *, model=None, tok=None, ta
     orders: list[list[int] | None] = []
     names: list[str] = []
     if mode == "ensemble":
-        from secllm.tasks.adapt import head_features
-
         if model is None or tok is None or task_meta is None:
             raise ValueError("growing an ensemble needs the task's adapter model (model=, tok=, task_meta=)")
         alabels = list(task_meta["labels"])
@@ -374,7 +308,7 @@ def grow_served(model_dir: Any, task: str, examples, *, model=None, tok=None, ta
         names.append("lexical head")
     else:
         from secllm.data.corpus import model_text
-        from secllm.tasks.text_head import TEXT_WEIGHTS, load_text_head
+        from secllm.tasks.heads import TEXT_WEIGHTS, load_text_head
 
         tb, _ = load_text_head(hd, log=log)
         if tb.sent_w is not None and tb.encoder is None:
