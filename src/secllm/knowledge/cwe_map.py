@@ -1,6 +1,6 @@
 """CVE-style vulnerability description → CWE weaknesses, top-k with scores (numpy only).
 
-The shipped model (``secllm/assets/cve_cwe/``: ``model.safetensors`` + ``model.json``) is a
+The shipped model (``secllm/assets/knowledge/cve_cwe/``: ``model.safetensors`` + ``model.json``) is a
 word + character n-gram TF-IDF linear model over today's CWE weakness ids, trained by
 :mod:`secllm.tasks.cve_cwe` on NVD descriptions (retired categories as partial labels), the CWE
 catalogue's observed examples and the weaknesses' own texts. Its figures and the split they were
@@ -32,7 +32,7 @@ MAX_CHARS = 20_000
 
 
 def default_model_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "assets" / "cve_cwe"
+    return Path(__file__).resolve().parent.parent / "assets" / "knowledge" / "cve_cwe"
 
 
 @dataclass
@@ -67,7 +67,7 @@ class CweMapper:
     @property
     def catalog(self):
         if self._catalog is None:
-            from secllm.knowledge import load_cwe
+            from secllm.knowledge.cwe import load_cwe
 
             self._catalog = load_cwe()
         return self._catalog

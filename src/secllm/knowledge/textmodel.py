@@ -3,7 +3,8 @@
 The knowledge layer's mappers (CVE description → CWE, threat text → ATT&CK technique) are linear
 models over word and character n-gram TF-IDF, fitted with scikit-learn by their training modules
 (:mod:`secllm.tasks.cve_cwe`, :mod:`secllm.tasks.attack_map`) and shipped as a directory of
-``model.safetensors`` (idf vectors, the coefficient matrix stored sparse by feature, intercepts)
+``model.safetensors`` (idf vectors, the coefficients — sparse by feature, or a low-rank int8
+factorisation — and intercepts)
 and ``model.json`` (vocabularies, labels, how it was fitted). Serving needs neither scikit-learn,
 scipy nor torch. The analyzers re-implement scikit-learn's exactly (tests compare them).
 
@@ -27,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["word_ngrams", "char_wb_ngrams", "TfidfBlock", "SparseLinear", "TextModel", "softmax", "sigmoid"]
+__all__ = ["word_ngrams", "char_wb_ngrams", "TfidfBlock", "SparseLinear", "LowRankLinear", "TextModel", "softmax",
+           "sigmoid"]
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")          # scikit-learn's default token_pattern
 _WS = re.compile(r"\s\s+")
@@ -130,10 +132,19 @@ class SparseLinear:
 
     @classmethod
     def from_dense(cls, coef: np.ndarray, intercept: np.ndarray, keep: float | None = None,
-                   dtype=np.float16) -> "SparseLinear":
-        """From a dense ``(classes, features)`` matrix; ``keep`` = fraction of the largest |w| kept."""
+                   dtype=np.float16, per_class: int | None = None) -> "SparseLinear":
+        """From a dense ``(classes, features)`` matrix, pruned to what ships.
+
+        ``keep``: fraction of the largest |w| kept over the whole matrix; ``per_class``: the
+        ``per_class`` largest |w| of every class (a rare class keeps its evidence too).
+        """
         w = np.asarray(coef, dtype=np.float32).T            # (features, classes)
-        if keep is not None and keep < 1.0:
+        if per_class is not None and per_class < w.shape[0]:
+            mask = np.zeros(w.shape, dtype=bool)
+            top = np.argpartition(-np.abs(w), per_class - 1, axis=0)[:per_class]   # (per_class, classes)
+            mask[top, np.arange(w.shape[1])[None, :]] = True
+            mask &= w != 0
+        elif keep is not None and keep < 1.0:
             cut = np.quantile(np.abs(w), 1.0 - keep)
             mask = np.abs(w) >= cut
         else:
@@ -141,8 +152,17 @@ class SparseLinear:
         rows, cols = np.nonzero(mask)                       # row-major: sorted by feature
         indptr = np.zeros(w.shape[0] + 1, dtype=np.int64)
         np.add.at(indptr, rows + 1, 1)
-        return cls(np.cumsum(indptr), cols.astype(np.int32), w[rows, cols].astype(dtype),
+        cdt = np.uint16 if w.shape[1] < 65536 else np.int32   # class ids: 2 bytes for the mappers
+        return cls(np.cumsum(indptr), cols.astype(cdt), w[rows, cols].astype(dtype),
                    np.asarray(intercept, dtype=np.float32))
+
+    def dense(self) -> np.ndarray:
+        """The ``(classes, features)`` matrix (for evaluation with scipy/numpy)."""
+        n_feat = len(self.indptr) - 1
+        out = np.zeros((self.n_classes, n_feat), dtype=np.float32)
+        rows = np.repeat(np.arange(n_feat), np.diff(self.indptr))
+        out[self.classes.astype(np.int64), rows] = self.weights.astype(np.float32)
+        return out
 
     def logits_one(self, cols: np.ndarray, vals: np.ndarray) -> np.ndarray:
         out = self.intercept.astype(np.float64).copy()
@@ -152,8 +172,55 @@ class SparseLinear:
             if lens.sum():
                 # positions of every (feature, class) weight of this text's features, in one gather
                 pos = np.repeat(starts - np.concatenate([[0], np.cumsum(lens)[:-1]]), lens) + np.arange(lens.sum())
-                np.add.at(out, self.classes[pos], self.weights[pos].astype(np.float64) * np.repeat(vals, lens))
+                out += np.bincount(self.classes[pos], weights=self.weights[pos].astype(np.float64) * np.repeat(vals, lens),
+                                   minlength=len(out))
         return out
+
+
+@dataclass
+class LowRankLinear:
+    """``logits = (x · F) · G + b`` with F ``(features, rank)`` stored int8 with one scale per feature.
+
+    A text touches only its features' rows of F, so a lookup costs ``nnz × rank + rank × classes``.
+    :meth:`from_factors` turns any factorisation (``W ≈ A·B``) into the SVD-ordered one it ships and
+    can truncate the rank and drop the features whose rows matter least.
+    """
+
+    f_q: np.ndarray             # (n_features, rank) int8
+    f_scale: np.ndarray         # (n_features,) float32
+    g: np.ndarray               # (rank, n_classes) float32
+    intercept: np.ndarray       # (n_classes,)
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.intercept.shape[0])
+
+    @classmethod
+    def from_factors(cls, A: np.ndarray, B: np.ndarray, intercept: np.ndarray, rank: int | None = None,
+                     keep_features: np.ndarray | None = None) -> "LowRankLinear":
+        """From ``W = A·B`` (A ``(features, r)``, B ``(r, classes)``); ``keep_features``: a boolean
+        mask of the features kept (the others get zero rows)."""
+        qa, ra = np.linalg.qr(np.asarray(A, dtype=np.float64))
+        u, s, vt = np.linalg.svd(ra @ np.asarray(B, dtype=np.float64), full_matrices=False)
+        r = min(rank or len(s), len(s))
+        f = (qa @ u[:, :r]) * s[:r]                          # (features, r)
+        if keep_features is not None:
+            f[~keep_features] = 0.0
+        scale = np.abs(f).max(axis=1) / 127.0
+        scale[scale == 0] = 1.0
+        f_q = np.clip(np.rint(f / scale[:, None]), -127, 127).astype(np.int8)
+        return cls(f_q, scale.astype(np.float32), vt[:r].astype(np.float32), np.asarray(intercept, dtype=np.float32))
+
+    def subset(self, keep: np.ndarray) -> "LowRankLinear":
+        """Only the rows of ``keep`` (feature indices, in order): the vocabulary shrinks with it."""
+        return LowRankLinear(self.f_q[keep], self.f_scale[keep], self.g, self.intercept)
+
+    def dense(self) -> np.ndarray:
+        return ((self.f_q.astype(np.float32) * self.f_scale[:, None]) @ self.g).T
+
+    def logits_one(self, cols: np.ndarray, vals: np.ndarray) -> np.ndarray:
+        h = (vals * self.f_scale[cols]) @ self.f_q[cols].astype(np.float64) if len(cols) else np.zeros(self.g.shape[0])
+        return self.intercept.astype(np.float64) + h @ self.g
 
 
 class TextModel:
@@ -163,7 +230,7 @@ class TextModel:
     (one-vs-rest, any number of labels).
     """
 
-    def __init__(self, blocks: list[TfidfBlock], block_weights: list[float], linear: SparseLinear,
+    def __init__(self, blocks: list[TfidfBlock], block_weights: list[float], linear: SparseLinear | LowRankLinear,
                  labels: list[str], kind: str = "softmax", meta: dict[str, Any] | None = None):
         if linear.n_classes != len(labels):
             raise ValueError(f"{linear.n_classes} classes in the weights, {len(labels)} labels")
@@ -204,12 +271,18 @@ class TextModel:
 
         d = Path(d)
         d.mkdir(parents=True, exist_ok=True)
-        tensors = {"indptr": self.linear.indptr.astype(np.int64), "classes": self.linear.classes.astype(np.int32),
-                   "weights": self.linear.weights, "intercept": self.linear.intercept.astype(np.float32)}
+        lin = self.linear
+        if isinstance(lin, LowRankLinear):
+            tensors = {"f_q": lin.f_q, "f_scale": lin.f_scale, "g": lin.g, "intercept": lin.intercept.astype(np.float32)}
+        else:
+            # indptr fits int32 (nnz < 2³¹); class ids keep their compact dtype
+            tensors = {"indptr": lin.indptr.astype(np.int32), "classes": lin.classes,
+                       "weights": lin.weights, "intercept": lin.intercept.astype(np.float32)}
         for i, b in enumerate(self.blocks):
             tensors[f"idf_{i}"] = b.idf.astype(np.float32)
         save_file(tensors, str(d / WEIGHTS))
         cfg = {"format": "secllm-textmodel", "version": 1, "kind": self.kind, "labels": self.labels,
+               "linear": "lowrank" if isinstance(lin, LowRankLinear) else "sparse",
                "blocks": [{"analyzer": b.analyzer, "ngram_range": list(b.ngram_range), "weight": w,
                            "vocab": b.vocab} for b, w in zip(self.blocks, self.block_weights)],
                "meta": self.meta}
@@ -229,7 +302,14 @@ class TextModel:
         blocks = [TfidfBlock(b["analyzer"], tuple(b["ngram_range"]), b["vocab"], t[f"idf_{i}"])
                   for i, b in enumerate(cfg["blocks"])]
         n_feat = sum(len(b.vocab) for b in blocks)
-        if t["indptr"].shape[0] != n_feat + 1 or any(len(b.vocab) != t[f"idf_{i}"].shape[0] for i, b in enumerate(blocks)):
+        if any(len(b.vocab) != t[f"idf_{i}"].shape[0] for i, b in enumerate(blocks)):
             raise ValueError(f"{d}: vocabulary and weights do not belong together")
-        lin = SparseLinear(t["indptr"], t["classes"], t["weights"], t["intercept"])
+        if cfg.get("linear", "sparse") == "lowrank":
+            if t["f_q"].shape[0] != n_feat:
+                raise ValueError(f"{d}: vocabulary and weights do not belong together")
+            lin = LowRankLinear(t["f_q"], t["f_scale"], t["g"], t["intercept"])
+        else:
+            if t["indptr"].shape[0] != n_feat + 1:
+                raise ValueError(f"{d}: vocabulary and weights do not belong together")
+            lin = SparseLinear(t["indptr"].astype(np.int64), t["classes"], t["weights"], t["intercept"])
         return cls(blocks, [b["weight"] for b in cfg["blocks"]], lin, cfg["labels"], cfg["kind"], cfg.get("meta"))

@@ -40,7 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Row", "split_sentences", "tram_reports", "load_splits", "normalize"]
+__all__ = ["Row", "split_sentences", "tram_reports", "load_splits", "normalize", "NONE", "Recipe", "label_space",
+           "fit", "predict_sets", "set_f1", "top1_with_none", "to_textmodel"]
 
 TRAM_DIR = Path("tram_attack")
 _SENT = re.compile(r"[^\n]+")
@@ -217,3 +218,121 @@ def load_splits(root: str | Path, att=None) -> dict[str, Any]:
                           "group split by actor (software/group; campaign → its group) 80/10/10 seed 0; technique "
                           "texts, bootstrap sentences (minus val/test overlaps) and negatives: train"}
     return {**out, "reports": reports, "_info": info}
+
+
+# ---------------------------------------------------------------------------------------------
+# fitting and evaluation of the shipped text → ATT&CK mapper
+# ---------------------------------------------------------------------------------------------
+
+NONE = "none"      # the label of "no technique" (class 0 of the model)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How the text → ATT&CK mapper is fitted (epoch, pruning and thresholds chosen on validation).
+
+    One softmax over ``none`` + every active technique; a sentence with several techniques is a
+    partial label (``-log Σ p(c)`` over its set), a sentence without one is the ``none`` class.
+    """
+
+    word_max: int = 25_000
+    char_max: int = 25_000
+    text_weight: float = 0.5          # weight of a technique's own catalogue text as a training row
+    epochs: int = 8
+    lr: float = 0.005
+    batch_size: int = 1024
+    rank: int | None = 128             # W = A·B during training (fastText's shape); the product ships
+    per_class: int | None = 250
+
+
+def label_space(att=None) -> list[str]:
+    if att is None:
+        from secllm.knowledge import load_attack
+
+        att = load_attack()
+    return [NONE] + sorted(t.id for t in att.active_techniques())
+
+
+def vectorizers(texts: list[str], recipe: Recipe):
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    wv = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, max_features=recipe.word_max,
+                         dtype=np.float32)
+    cv = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), min_df=3, sublinear_tf=True,
+                         max_features=recipe.char_max, dtype=np.float32)
+    return [wv.fit(texts), cv.fit(texts)]
+
+
+def transform(vecs, texts: list[str]):
+    import scipy.sparse as sp
+
+    return sp.hstack([v.transform(texts) for v in vecs]).tocsr()
+
+
+def top1_with_none(P, rows: list[Row], labels: list[str]) -> float:
+    """Share of rows whose arg-max is right: ``none`` for a no-technique row, one of its ids otherwise."""
+    import numpy as np
+
+    top = np.argmax(P, axis=1)
+    return float(np.mean([(labels[i] == NONE) if not r.labels else (labels[i] in r.labels)
+                          for i, r in zip(top, rows)]))
+
+
+def fit(train: list[Row], recipe: Recipe, *, val: list[Row] | None = None, log=None):
+    """Fit; returns ``(vecs, labels, coef, intercept, history)`` (epoch kept: best :func:`top1_with_none` on val)."""
+    import numpy as np
+
+    from secllm.tasks.sparse_linear import fit_sparse_linear
+
+    labels = label_space()
+    li = {c: i for i, c in enumerate(labels)}
+    vecs = vectorizers([r.text for r in train], recipe)
+    X = transform(vecs, [r.text for r in train])
+    sets = [[li[c] for c in r.labels if c in li] if r.labels else [0] for r in train]
+    sw = [recipe.text_weight if r.source == "technique" else 1.0 for r in train]
+    on_epoch = None
+    if val:
+        Xv = transform(vecs, [r.text for r in val])
+
+        def on_epoch(ep, W, b):
+            return top1_with_none(np.asarray(Xv @ W.T) + b, val, labels)
+    coef, intercept, hist = fit_sparse_linear(X, sets, len(labels), loss="partial", epochs=recipe.epochs,
+                                              lr=recipe.lr, batch_size=recipe.batch_size, rank=recipe.rank,
+                                              sample_weight=sw, on_epoch=on_epoch, log=log)
+    return vecs, labels, coef, intercept, hist
+
+
+def predict_sets(P, labels: list[str], none_threshold: float, ratio: float) -> list[tuple[str, ...]]:
+    """Label sets from probabilities: ``()`` when p(none) ≥ ``none_threshold``, else the top
+    technique and any other within ``ratio`` of its probability."""
+    import numpy as np
+
+    out = []
+    for row in P:
+        if row[0] >= none_threshold:
+            out.append(())
+            continue
+        t = row[1:]
+        best = float(t.max())
+        idx = np.nonzero(t >= best * ratio)[0] + 1
+        out.append(tuple(labels[i] for i in idx[np.argsort(-row[idx])][:5]))
+    return out
+
+
+def set_f1(pred: tuple[str, ...], gold: tuple[str, ...]) -> float:
+    """F1 of two label sets; two empty sets agree (1.0)."""
+    if not pred and not gold:
+        return 1.0
+    inter = len(set(pred) & set(gold))
+    return 2 * inter / (len(set(pred)) + len(set(gold)))
+
+
+def to_textmodel(vecs, labels, coef, intercept, recipe: Recipe, meta: dict | None = None):
+    from dataclasses import asdict
+
+    from secllm.knowledge.textmodel import SparseLinear, TextModel, TfidfBlock
+
+    lin = SparseLinear.from_dense(coef, intercept, per_class=recipe.per_class)
+    return TextModel([TfidfBlock.from_sklearn(v) for v in vecs], [1.0] * len(vecs), lin, labels, "softmax",
+                     {"recipe": asdict(recipe), **(meta or {})})

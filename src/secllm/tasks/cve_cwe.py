@@ -210,13 +210,16 @@ def mapped(cwe_id: str) -> str:
 class Recipe:
     """How the mapper is fitted (chosen on validation; saved with the model)."""
 
-    word_max: int = 60_000            # word 1–2-gram TF-IDF features (min_df 2)
-    char_max: int = 60_000            # char_wb 3–5-gram TF-IDF features (min_df 3)
+    word_max: int = 25_000            # word 1–2-gram TF-IDF features (min_df 2)
+    char_max: int = 25_000            # char_wb 3–5-gram TF-IDF features (min_df 3)
     discouraged_partial: bool = False  # rows labelled CWE-119/-20/... also count as partial labels
     text_weight: float = 0.3          # weight of a weakness's own catalogue text as a training row
     epochs: int = 8
-    lr: float = 0.02
-    keep: float = 0.05                # fraction of the largest weights kept when shipping
+    lr: float = 0.005
+    batch_size: int = 1024
+    rank: int | None = 128             # W = A·B during training (fastText's shape); the product ships
+    keep: float = 0.05                # fraction of the largest weights kept when shipping (if per_class is None)
+    per_class: int | None = 300       # or: the largest weights kept per class (chosen on validation)
 
 
 def vectorizers(texts: list[str], recipe: Recipe):
@@ -273,8 +276,8 @@ def fit(train: list[CveRow], recipe: Recipe, *, val: list[CveRow] | None = None,
             top = np.argmax(Xv @ W.T + b, axis=1)
             return float(np.mean([labels[i] in label_set(g) for i, g in zip(top, gold)]))
     coef, intercept, hist = fit_sparse_linear(X, sets, len(labels), loss="partial", epochs=recipe.epochs,
-                                              lr=recipe.lr, batch_size=256, sample_weight=sw, on_epoch=on_epoch,
-                                              log=log)
+                                              lr=recipe.lr, batch_size=recipe.batch_size, rank=recipe.rank,
+                                              sample_weight=sw, on_epoch=on_epoch, log=log)
     return vecs, labels, coef, intercept, hist
 
 
@@ -283,7 +286,7 @@ def to_textmodel(vecs, labels, coef, intercept, recipe: Recipe, meta: dict | Non
 
     from secllm.knowledge.textmodel import SparseLinear, TextModel, TfidfBlock
 
-    lin = SparseLinear.from_dense(coef, intercept, keep=recipe.keep)
+    lin = SparseLinear.from_dense(coef, intercept, keep=recipe.keep, per_class=recipe.per_class)
     return TextModel([TfidfBlock.from_sklearn(v) for v in vecs], [1.0] * len(vecs), lin, labels, "softmax",
                      {"recipe": asdict(recipe), **(meta or {})})
 
