@@ -167,3 +167,25 @@ def test_factorised_training_learns_partial_labels():
     assert info["factors"][0].shape == (4, 2) and info["factors"][1].shape == (2, 3)
     z = X.toarray() @ coef.T + b
     assert z[0].argmax() == 0 and z[1].argmax() == 1 and z[3].argmax() == 2 and z[2].argmax() in (0, 1)
+
+
+def test_shipped_models_load_small_and_answer():
+    from secllm.knowledge.cwe_map import default_model_dir as cwe_dir
+    from secllm.knowledge.technique_map import default_model_dir as att_dir
+
+    for d in (cwe_dir(), att_dir()):
+        if not (d / "model.json").exists():
+            pytest.skip("shipped mapper models not present")
+        assert sum(f.stat().st_size for f in d.iterdir()) < 3_000_000
+        assert {f.suffix for f in d.iterdir()} == {".json", ".safetensors"}      # no pickle
+    cwe = CweMapper.load()
+    assert cwe.model.meta["catalog"]["cwe"] and len(cwe.model.labels) > 500
+    r = cwe.map(["SQL injection in login.php allows remote attackers to execute arbitrary SQL commands "
+                 "via the username parameter."], top=3)[0]
+    assert r.status == "ok" and "CWE-89" in [c["id"] for c in r.cwe]
+    att = TechniqueMapper.load()
+    assert len(att.model.labels) > 600 and 0 < att.none_threshold < 1
+    hit, none = att.map(["The actor dumped LSASS memory with procdump to harvest credentials.",
+                         "The quarterly report was published on Tuesday by the company."])
+    assert not hit.none and hit.techniques[0]["id"].startswith("T1003")
+    assert none.none and none.techniques == []
