@@ -27,7 +27,7 @@ Labels are active technique ids (revoked ids follow their replacement); a senten
 one or several.
 
     >>> split_sentences("Intro\\nThe actor used PowerShell. It then ran whoami.")
-    [(0, 5, 'Intro'), (6, 33, 'The actor used PowerShell.'), (34, 51, 'It then ran whoami.')]
+    [(0, 5, 'Intro'), (6, 32, 'The actor used PowerShell.'), (33, 52, 'It then ran whoami.')]
 """
 
 from __future__ import annotations
