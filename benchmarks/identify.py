@@ -219,6 +219,7 @@ def markdown(rep: dict) -> str:
     for s, ex in rep["accuracy"]["wrong_examples"].items():
         for e in ex:
             shown = html.escape(e["text"][:160]).replace("`", "'").replace("\n", " ")
+            shown = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in shown)  # NULs of UTF-16 text
             lines.append(f"- `{s}` → {e['kind']} ({e['confidence']}): `{shown}`")
     lines += ["", f"Machine: {rep['machine'].get('cpu_model')}, {rep['machine'].get('cpu_count')} CPUs; load average at start {rep['load_average']}."]
     return "\n".join(lines) + "\n"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The install the README's demo makes (`pip install ".[all]"`) runs every shipped feature: into a
 # fresh virtualenv, that extra alone, then every task once through the CLI (routing, each
-# `--task`, a pcap, scan, the knowledge base). Run by .ci/run.
+# `--task`, a pcap, scan (local and on Spark), the knowledge base). Run by .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -33,5 +33,8 @@ gzip "$T/tiny.pcap"
 run detect --json --task traffic --file "$T/tiny.pcap.gz"
 printf '10.0.0.1 - - [10/Oct/2023:13:55:36 +0000] "GET /a?id=1%%27%%20or%%201=1-- HTTP/1.1" 200 5 "-" "ua"\n' > "$T/access.log"
 run scan "$T/access.log"
+run scan --engine spark --no-progress "$T/access.log"                           # PySpark local[2] (Java: install_system_deps.sh)
+run scan "$T/access.log" --all --raw-ips --incidents "$T/incidents.jsonl" --no-progress    # incidents while scanning
+run incidents "$T/access.log" --raw-ips --min-score 0 --stix "$T/bundle.json" --html "$T/report.html"
 run kb show T1190
 echo "OK: the full install runs every shipped task"

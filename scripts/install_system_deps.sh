@@ -4,6 +4,9 @@
 #   sqlmap                                                   -> tamper scripts for evasion tests
 #   strace                                                   -> the trace-recording recipe of sequence
 #                                                               learning (benchmarks/traces/record.py)
+#   chromium + chromium-driver (+ fonts-wqy-microhei: CJK)   -> the web console test in a real headless
+#                                                               browser (tests/test_console_browser.py)
+#   default-jre-headless                                     -> Java 17 for PySpark (`scan --engine spark`)
 # Non-interactive and idempotent: does nothing when everything is installed already. Must run as
 # root (or with sudo available). Leaves no nginx running on port 80: secllm starts its own private
 # nginx on 127.0.0.1 when it needs one.
@@ -11,7 +14,8 @@
 #   sudo bash scripts/install_system_deps.sh
 set -euo pipefail
 
-PACKAGES=(nginx libnginx-mod-http-modsecurity modsecurity-crs sqlmap strace)
+PACKAGES=(nginx libnginx-mod-http-modsecurity modsecurity-crs sqlmap strace chromium chromium-driver fonts-wqy-microhei
+          default-jre-headless)
 
 if [ "$(id -u)" -eq 0 ]; then
   SUDO=()
@@ -77,4 +81,8 @@ for f in /usr/lib/nginx/modules/ngx_http_modsecurity_module.so \
     exit 1
   fi
 done
+if ! command -v java >/dev/null 2>&1; then
+  echo "install_system_deps.sh: java not on PATH after installing default-jre-headless" >&2
+  exit 1
+fi
 echo "install_system_deps.sh: ok ($(dpkg-query -W -f='${Package} ${Version}\n' modsecurity-crs))"

@@ -72,6 +72,56 @@ def test_desensitize(raw: str, expected: str) -> None:
     assert desensitize(raw) == expected
 
 
+# Issue 18: personal numbers (phone, PRC ID, payment card, US SSN) and provider-prefixed API keys.
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("tel 13812345678.", "tel <phone>."),
+        ("+86 13812345678 / 008613812345678", "<phone> / <phone>"),
+        ("call +1 415 555 2671 or +44 20 7946 0958", "call <phone> or <phone>"),
+        ("(415) 555-2671, 415-555-2671, 415.555.2671", "<phone>, <phone>, <phone>"),
+        ("id=110101199003074514&x=1", "id=<id_number>&x=1"),
+        ("card 4111 1111 1111 1111 exp", "card <card> exp"),
+        ("4111-1111-1111-1111 5500005555555559 378282246310005", "<card> <card> <card>"),
+        ("ssn 123-45-6789;", "ssn <ssn>;"),
+        ("key=sk_live_4eC39HqLyjWDarjtT1zdp7dc ghp_" + "a1B2" * 9, "key=<secret> <secret>"),
+        ("stripe sk_test_abcdefghijklmnop", "stripe <secret>"),
+    ],
+)
+def test_personal_numbers_are_masked(raw: str, expected: str) -> None:
+    assert desensitize(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "price 12345 qty 3 total 37035",
+        "2023-10-10 12:30:45 20231010 10/10/2023 2023/10/10",
+        "order 1234567890123456",                       # 16 digits, Luhn fails
+        "order ORD-2023-000123 invoice INV-0001234567",
+        "ts 1700000000000 ms, epoch 1700000000",
+        "12345678901 and 23456789012",                   # 11 digits, not a mobile number plan
+        "110101199003074515",                            # ID number with a wrong check character
+        "000-12-3456 666-12-3456 900-12-3456 123-00-4567",   # never-issued SSN ranges
+        "1 2 3 4 5 6 7 8 9 1 2 3 4 5 6",               # a list of small numbers
+        "v1.2.3.4567 3.14159265358979 0.13812345678",
+        "q=1+2147483647&page=2",
+        "+1 and +33",
+        "/item/7/4111111111111111111111",                # 22 digits: not a card
+    ],
+)
+def test_ordinary_numbers_survive(raw: str) -> None:
+    assert desensitize(raw) == raw
+
+
+def test_model_input_kinds_keep_the_training_time_masking() -> None:
+    from secllm.data.desensitize import MODEL_INPUT_KINDS
+
+    text = "a@b.io 13812345678 4111111111111111"
+    assert desensitize(text, MODEL_INPUT_KINDS) == "<email> 13812345678 4111111111111111"
+    assert desensitize(text) == "<email> <phone> <card>"
+
+
 def test_find_sensitive_spans_and_kinds() -> None:
     text = "ip 10.0.0.1 mac aa:bb:cc:dd:ee:ff v6 ::1 mail a@b.io password=x"
     hits = find_sensitive(text)
@@ -107,13 +157,14 @@ def test_never_raises_on_random_text() -> None:
 
 @pytest.mark.parametrize(
     "unit",
-    ["a", "1.", ":", "1:", "a@", "eyJ", "f0", "aZ9", " ", '"', "password=", "Authorization: ", "-----BEGIN PRIVATE KEY-----"],
+    ["a", "1.", ":", "1:", "a@", "eyJ", "f0", "aZ9", " ", '"', "password=", "Authorization: ",
+     "-----BEGIN PRIVATE KEY-----", "1", "+1", "+1 2", "4111 ", "1-", "123-45-", "(415) ", "xoxb-", "sk_live_"],
 )
 def test_linear_time_on_hostile_input(unit: str) -> None:
     text = (unit * (200_000 // len(unit) + 1))[:200_000]
-    start = time.perf_counter()
+    start = time.thread_time()           # CPU time: a loaded CI machine stretches wall time, not this
     find_sensitive(text)
-    assert time.perf_counter() - start < 2.0
+    assert time.thread_time() - start < 2.0
 
 
 def test_one_megabyte_mixed_log() -> None:
@@ -121,7 +172,7 @@ def test_one_megabyte_mixed_log() -> None:
     words = ["GET", "/index.php?id=1", "10.0.0.1", "user@example.com", "fe80::1", "aa:bb:cc:dd:ee:ff",
              "password=x", "the", "12:30:45", "5f4dcc3b5aa765d61d8327deb882cf99"]
     text = " ".join(rng.choice(words) for _ in range(120_000))[:1_000_000]
-    start = time.perf_counter()
+    start = time.thread_time()
     out = desensitize(text)
-    assert time.perf_counter() - start < 4.0
+    assert time.thread_time() - start < 4.0
     assert "10.0.0.1" not in out and "user@example.com" not in out

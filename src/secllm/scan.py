@@ -14,7 +14,9 @@ What is judged per format: the request target (path + query) of an access-log li
 raw HTTP request (files, or reassembled from a pcap's TCP streams), each non-empty line, and the
 text field of a JSONL object / CSV row. Client addresses from access logs are never written as
 they are: a finding names its source by a keyed pseudonym (``ip-3fa9c2d17e``), stable within a
-scan (and across scans when the same ``ip_key`` is given), unless ``raw_ips=True``.
+scan (and across scans when the same ``ip_key`` is given), unless ``raw_ips=True``. A finding's
+text and evidence are masked (:func:`secllm.data.desensitize.desensitize`: e-mails, keys, card, ID
+and phone numbers...; the finding then says ``masked: true``) unless ``raw_text=True``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from secllm.data.bounded import clean_id, parse_json_line
+from secllm.data.corpus import scrub_surrogates
 from secllm.data.readers import parse_access_log_line
 from secllm.html_escape import term_safe
 
@@ -312,23 +316,28 @@ def _line_items(lines: Iterable[Any], name: str, fmt: str, text_field: str | Non
             if d is None:
                 yield ScanItem(rid, file=name, line=n, error="not an access-log line")
                 continue
-            meta = {k: v for k, v in (("method", d["method"]), ("http_status", d["status"]), ("time", d["time"]))
-                    if v is not None}
+            meta = {k: v for k, v in (("method", d["method"]), ("http_status", d["status"]), ("size", d["size"]),
+                                      ("time", d["time"])) if v is not None}
             ua = d.get("user_agent")
             yield ScanItem(rid, d["target"], name, n, pseudonym(d["ip"]), meta, invalid_utf8=bad,
                            user_agent=ua if ua and ua != "-" else None)
         elif fmt == "jsonl":
             field_ = text_field or "text"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield ScanItem(rid, file=name, line=n, error=f"invalid JSON: {exc.msg}")
+            # issue 18: any parse failure (deep nesting, huge ints...) is a typed item, never raised;
+            # ids and texts are scrubbed of lone surrogates so that every writer can encode them
+            obj, jerr = parse_json_line(line)
+            if jerr is not None:
+                yield ScanItem(rid, file=name, line=n, error=f"bad_json: {jerr}")
                 continue
             if not isinstance(obj, dict) or not isinstance(obj.get(field_), str):
-                yield ScanItem(rid, file=name, line=n, error=f"expected an object with a string {field_!r}")
+                yield ScanItem(rid, file=name, line=n, error=f"bad_json: expected an object with a string {field_!r}")
                 continue
-            oid = obj.get("id")
-            yield ScanItem(f"{name}:{oid}" if oid is not None else rid, obj[field_], name, n, invalid_utf8=bad)
+            oid = clean_id(obj.get("id"), "")
+            if oid is None:
+                yield ScanItem(rid, file=name, line=n, error="bad_json: 'id' must be a string or a number")
+                continue
+            yield ScanItem(f"{name}:{oid}" if obj.get("id") is not None else rid, scrub_surrogates(obj[field_]),
+                           name, n, invalid_utf8=bad)
         else:
             yield ScanItem(rid, line, name, n, invalid_utf8=bad)
 
@@ -339,7 +348,10 @@ def _csv_items(p: Path, text_field: str | None) -> Iterator[ScanItem]:
         # surrogateescape: a non-UTF-8 byte is kept (and judged) instead of failing the file
         ft = io.TextIOWrapper(fb, encoding="utf-8", errors="surrogateescape", newline="")
         reader = csv.DictReader(ft)
-        cols = reader.fieldnames or []
+        try:
+            cols = reader.fieldnames or []
+        except csv.Error as exc:        # a header field over the csv size limit (issue 18)
+            raise ValueError(f"{p}: unreadable CSV header: {exc}") from None
         col = text_field or next((c for c in ("text", "payload", "url", "request") if c in cols), None)
         if col is None or col not in cols:
             raise ValueError(f"{p}: no text column (columns: {cols}); pass --text-field NAME")
@@ -485,7 +497,45 @@ def _ua_signatures(ua: str, r: Any, evidence: bool) -> None:
     flag_by_signatures(r, found, ua, evidence, part="log:user-agent")
 
 
-def _finding(item: ScanItem, det: Any) -> dict[str, Any]:
+def _mask_finding(out: dict[str, Any]) -> None:
+    """Mask e-mails, keys, card/ID/phone numbers... in a finding's text, evidence and details (issue 18: a
+    findings file is data at rest). Evidence spans keep indexing the judged input; when masking
+    changed anything the finding says ``masked: true`` (the text is then not that input)."""
+    from secllm.data.desensitize import desensitize
+
+    masked = False
+    text = desensitize(out["text"])
+    if text != out["text"]:
+        out["text"], masked = text, True
+    ev = []
+    for e in out.get("evidence") or []:
+        t = desensitize(e.get("text") or "")
+        if t != e.get("text"):
+            e, masked = {**e, "text": t}, True
+        ev.append(e)
+    if ev:
+        out["evidence"] = ev
+    if out.get("details"):                 # e.g. the user names an auth log's attacker tried
+        details = _mask_values(out["details"], desensitize)
+        if details != out["details"]:
+            out["details"], masked = details, True
+    if masked:
+        out["masked"] = True
+
+
+def _mask_values(x: Any, mask: Any) -> Any:
+    """``x`` with every string inside (dicts, lists) passed through ``mask``."""
+    if isinstance(x, str):
+        return mask(x)
+    if isinstance(x, dict):
+        return {k: _mask_values(v, mask) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_mask_values(v, mask) for v in x]
+    return x
+
+
+def _finding(item: ScanItem, det: Any, raw_text: bool = False,
+             pseudonym: IpPseudonymizer | None = None) -> dict[str, Any]:
     d = det.to_json()
     out: dict[str, Any] = {"id": item.id, "file": item.file, "line": item.line, "source": item.source}
     for k in ("label", "score", "attack_type", "part", "evidence", "status", "error", "kind", "warnings",
@@ -494,12 +544,17 @@ def _finding(item: ScanItem, det: Any) -> dict[str, Any]:
     for k in ("attack_types", "input_kind", "task", "details"):     # routed scans say what judged the item
         if d.get(k):
             out[k] = d[k]
+    src = (out.get("details") or {}).get("source")
+    if isinstance(src, str) and pseudonym is not None:      # an auth log's attacking address, named like a client's
+        out["details"] = {**out["details"], "source": pseudonym(src)}
     if "knowledge" in d:
         out["knowledge"] = d["knowledge"]
     out.update({k: v for k, v in item.meta.items() if k not in out})
     out["text"] = item.text[:MAX_TEXT_OUT]
     if len(item.text) > MAX_TEXT_OUT:
         out["text_truncated"] = True
+    if not raw_text:
+        _mask_finding(out)
     return out
 
 
@@ -527,18 +582,69 @@ def _file_kind(path: str | Path, fmt: str, router: Any) -> tuple[tuple[str, str 
     return (f.kind, f.family, float(f.confidence)), None
 
 
+def judge_items(items: list[ScanItem], detector: Any, *, evidence: bool = True,
+                signatures: bool = True) -> list[Any]:
+    """Judge one batch of readable items as ``scan`` does: a router identifies the items whose kind
+    the file did not say and judges each by its kind (else ``detector.detect``); latin-1 decoding
+    is a warning; an access-log line's User-Agent is matched against the scanner signatures.
+    One detection per item, in order. Every engine (``scan``, :mod:`secllm.spark`) judges here.
+
+        >>> judge_items([ScanItem("a:1", "1' or '1'='1")], det)[0].label    # doctest: +SKIP
+        'malicious'
+    """
+    if not items:
+        return []
+    if hasattr(detector, "judge"):           # a secllm.detect.route.Router: identify, then judge by kind
+        todo = [k for k, it in enumerate(items) if it.kind is None]
+        if todo:
+            for k, kd in zip(todo, detector.identify([items[k].text for k in todo])):
+                items[k].kind = kd
+        results = detector.judge([it.text for it in items], ids=[it.id for it in items], evidence=evidence,
+                                 kinds=[it.kind for it in items])
+        for it, r in zip(items, results):
+            if it.meta.get("log_kind"):
+                r.input_kind = it.meta.pop("log_kind")
+    else:
+        results = detector.detect([it.text for it in items], ids=[it.id for it in items], evidence=evidence)
+    for it, r in zip(items, results):
+        if it.invalid_utf8:
+            r.warnings.append("invalid_utf8: decoded as latin-1")
+        if signatures and it.user_agent and r.status == "ok":
+            _ua_signatures(it.user_agent, r, evidence)
+    return results
+
+
+def make_finding(item: ScanItem, detection: Any, task: str, *, raw_text: bool = False,
+                 pseudonym: IpPseudonymizer | None = None) -> dict[str, Any]:
+    """The finding written for one judged item: knowledge attached for ``task``'s labels, sensitive
+    values masked unless ``raw_text``, an auth log's attacking address named by ``pseudonym``."""
+    from secllm.detect.knowledge import attach_knowledge
+
+    attach_knowledge([detection], task)
+    return _finding(item, detection, raw_text, pseudonym)
+
+
+def file_kind(path: str | Path, fmt: str, detector: Any) -> tuple[tuple[str, str | None, float], str | None] | None:
+    """What a routed scan knows of every item of one file before reading it (``None``: nothing,
+    or ``detector`` is not a router); see :func:`_file_kind`."""
+    return _file_kind(path, fmt, detector) if hasattr(detector, "judge") else None
+
+
 def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str = "auto",
          out_format: str = "jsonl", all_items: bool = False, batch: int = 256, evidence: bool = True,
          follow: bool = False, poll: float = 0.5, max_seconds: float | None = None,
          text_field: str | None = None, ip_key: bytes | None = None, raw_ips: bool = False,
-         progress: bool = True, signatures: bool = True) -> ScanSummary:
+         progress: bool = True, signatures: bool = True, raw_text: bool = False,
+         on_item: Callable[[dict[str, Any]], None] | None = None) -> ScanSummary:
     """Judge every item of ``paths`` with ``detector`` and write findings to ``out``.
 
     An access-log line's target is what the model judges; its logged User-Agent is also matched
     against the scanner signatures (``signatures``; :mod:`secllm.detect.signatures`), as a
     ``header:user-agent`` part of a raw request would be.
 
-    Findings are the malicious items (every item with ``all_items``). ``max_seconds`` stops the
+    Findings are the malicious items (every item with ``all_items``). ``on_item`` receives every
+    judged item as a finding dict, written or not (``scan --incidents`` feeds the correlator with
+    it: benign items tell it how an attack went). ``max_seconds`` stops the
     scan (used with ``follow``); Ctrl-C stops it too, and the summary so far is returned either way.
 
         >>> s = scan(["access.log"], det, out=sys.stdout)                  # doctest: +SKIP
@@ -546,7 +652,7 @@ def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str =
     """
     from tqdm.auto import tqdm
 
-    from secllm.detect.knowledge import attach_knowledge, task_of
+    from secllm.detect.knowledge import task_of
 
     writer = FindingWriter(out, out_format)
     summary = ScanSummary()
@@ -557,7 +663,8 @@ def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str =
     def should_stop() -> bool:
         return max_seconds is not None and time.monotonic() - t0 >= max_seconds
 
-    bar = tqdm(unit="item", disable=not progress, file=sys.stderr, desc="scan", dynamic_ncols=True)
+    bar = tqdm(unit="item", disable=not progress, file=sys.stderr, desc="scan", dynamic_ncols=True,
+               delay=2.0)  # a bar only once a scan has run 2 s: short jobs stay silent
     buf: list[ScanItem] = []
 
     routed = hasattr(detector, "judge")      # a secllm.detect.route.Router: identify, then judge by kind
@@ -565,34 +672,23 @@ def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str =
     def flush() -> None:
         if not buf:
             return
-        if routed:
-            todo = [k for k, it in enumerate(buf) if it.kind is None]
-            if todo:
-                for k, kd in zip(todo, detector.identify([buf[k].text for k in todo])):
-                    buf[k].kind = kd
-            results = detector.judge([it.text for it in buf], ids=[it.id for it in buf], evidence=evidence,
-                                     kinds=[it.kind for it in buf])
-            for it, r in zip(buf, results):
-                if it.meta.get("log_kind"):
-                    r.input_kind = it.meta.pop("log_kind")
+        results = judge_items(buf, detector, evidence=evidence, signatures=signatures)
+        for it, r in zip(buf, results):
+            if routed:
                 summary.kinds[r.input_kind or "-"] += 1
                 summary.tasks[r.task or "none"] += 1
-        else:
-            results = detector.detect([it.text for it in buf], ids=[it.id for it in buf], evidence=evidence)
-        for it, r in zip(buf, results):
-            if it.invalid_utf8:
-                r.warnings.append("invalid_utf8: decoded as latin-1")
-            if signatures and it.user_agent and r.status == "ok":
-                _ua_signatures(it.user_agent, r, evidence)
             key = r.label if r.status == "ok" else r.status
             summary.verdicts[key] += 1
             if r.label == "malicious":
                 summary.attack_types[r.attack_type or "unknown"] += 1
                 if it.source:
                     summary.add_source(it.source)
-            if all_items or r.label == "malicious":
-                attach_knowledge([r], task)
-                writer.write(_finding(it, r))
+            if all_items or r.label == "malicious" or on_item is not None:
+                finding = make_finding(it, r, task, raw_text=raw_text, pseudonym=pseudonym)
+                if all_items or r.label == "malicious":
+                    writer.write(finding)
+                if on_item is not None:
+                    on_item(finding)
         writer.flush()
         bar.update(len(buf))
         buf.clear()
@@ -600,14 +696,14 @@ def scan(paths: Iterable[str | Path], detector: Any, out: IO[str], *, fmt: str =
     try:
         for path in paths:
             summary.files += 1
-            file_kind = _file_kind(path, fmt, detector) if routed else None
+            fkind = file_kind(path, fmt, detector)
             for it in iter_scan_items(path, fmt, text_field=text_field, pseudonym=pseudonym, follow=follow,
                                       poll=poll, should_stop=should_stop):
                 if it is FLUSH:
                     flush()
                     continue
-                if file_kind is not None:
-                    it.kind, log_kind = file_kind
+                if fkind is not None:
+                    it.kind, log_kind = fkind
                     if log_kind:
                         it.meta["log_kind"] = log_kind
                 summary.items += 1

@@ -4,9 +4,11 @@
     secllm detect "id=1' or '1'='1"               # one item
     secllm detect --file requests.txt --json      # one item per line (or --jsonl)
     secllm scan access.log --out findings.jsonl   # files and streams
+    secllm incidents findings.jsonl eve.json      # correlate findings and alerts into incidents
     secllm kb search "远程代码执行 缓解"            # ATT&CK + CWE knowledge, Chinese or English
     secllm map cwe "SQL injection in login.php"   # CVE description → CWE weaknesses
     secllm map attack "The actor ran whoami"      # threat text → ATT&CK techniques (or none)
+    secllm ask "这个请求是SQL注入吗：id=1' or 1=1--"  # ask in Chinese or English (secllm chat: a conversation)
     secllm identify --file access.log             # what an input or a file is
     secllm corpus build --out runs/corpus         # unlabeled corpus from the datasets' training splits
     secllm pretrain --corpus runs/corpus --out runs/base
@@ -23,10 +25,12 @@ import click
 from secllm import __version__
 from secllm.cli import (
     adapt,
+    ask,
     detect,
     evaluate,
     finetune,
     identify,
+    incidents,
     kb,
     learn,
     map,
@@ -34,6 +38,7 @@ from secllm.cli import (
     pretrain,
     scan,
     serve,
+    sft,
 )
 
 
@@ -44,6 +49,6 @@ def main() -> None:
 
 
 for _cmd in (detect.detect, detect.demo, pretrain.corpus, pretrain.pretrain, finetune.finetune, evaluate.eval_group,
-             models.models, learn.learn, learn.profiles, scan.scan, serve.serve, adapt.adapt, kb.kb,
-             map.map_group, identify.identify):
+             models.models, learn.learn, learn.profiles, scan.scan, incidents.incidents, serve.serve, adapt.adapt,
+             kb.kb, map.map_group, identify.identify, ask.ask, ask.chat, sft.sft):
     main.add_command(_cmd)

@@ -26,7 +26,7 @@ import click
                    "examples would move to it in what the task serves (1 = no guard).")
 @click.option("--guard-examples", "guard_file", type=click.Path(dir_okay=False, exists=True), default=None,
               help="JSONL of old-class rows ({\"text\", \"label\"}) used only to set that bias (never fitted on): "
-                   "a few hundred measure a 0.5%% share far better than the examples' own halves.")
+                   "a few hundred measure a 0.5% share far better than the examples' own halves.")
 def adapt(task, examples_file, out, model_dir, base_dir, method, lora, epochs, max_old_flip, guard_file):
     """Add a new class (or a new task) from a handful of labeled examples, without retraining the base.
 
@@ -36,11 +36,15 @@ def adapt(task, examples_file, out, model_dir, base_dir, method, lora, epochs, m
     task, trained as a head (or --lora adapter) on the frozen shared base.
     """
     from secllm.data.records import MODALITIES
-    from secllm.paths import default_model_dir
+    from secllm.paths import check_task_name, default_model_dir
     from secllm.tasks.adapt import adapt_model_dir, read_examples_jsonl, train_adapter
     from secllm.tasks.finetune import FinetuneConfig
     from secllm.tasks.registry import get_task
 
+    try:
+        check_task_name(task)             # it becomes a directory under --out: no "../../x"
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     try:
         spec = get_task(task)
         modality, prep = spec.modality, spec.prep

@@ -22,6 +22,12 @@ DEMO_SAMPLES = [
 
 
 
+def _echo_summary(counts: dict[str, int]) -> None:
+    """The per-label count line on stderr, for batches: for one item the table's row already says it."""
+    if sum(counts.values()) > 1:
+        click.echo("summary: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())), err=True)
+
+
 def _detect_stream(det, items, out_json: bool, batch: int, progress: bool, evidence: bool, profile_scorer=None,
                    kind: str = "auto", explain: bool = False):
     from tqdm.auto import tqdm
@@ -29,7 +35,7 @@ def _detect_stream(det, items, out_json: bool, batch: int, progress: bool, evide
     from secllm.detect.detector import Detection, Status
     from secllm.detect.io import format_table, write_json
 
-    bar = tqdm(unit="item", disable=not progress, file=sys.stderr, desc="detect")
+    bar = tqdm(unit="item", disable=not progress, file=sys.stderr, desc="detect", delay=2.0)  # short jobs stay silent
     counts: dict[str, int] = {}
 
     def flush(buf):
@@ -44,7 +50,7 @@ def _detect_stream(det, items, out_json: bool, batch: int, progress: bool, evide
             res[k] = d
         for k, it in enumerate(buf):
             if it.error is not None:
-                res[k] = Detection(id=it.id, status=Status.BAD_JSON, error=it.error)
+                res[k] = Detection(id=it.id, status=getattr(it, "status", None) or Status.BAD_JSON, error=it.error)
         if profile_scorer is None:
             for r in res:
                 key = r.label if r.status == Status.OK else r.status
@@ -55,9 +61,10 @@ def _detect_stream(det, items, out_json: bool, batch: int, progress: bool, evide
         if profs is not None:
             _combine_verdicts(res, profs, counts)
         if out_json and profs is not None:
+            from secllm.data.bounded import json_line
+
             for r, pr in zip(res, profs):
-                sys.stdout.write(json.dumps({**r.to_json(), "profile": pr.to_json() if pr else None},
-                                            ensure_ascii=False) + "\n")
+                sys.stdout.write(json_line({**r.to_json(), "profile": pr.to_json() if pr else None}) + "\n")
             sys.stdout.flush()
         elif out_json:
             write_json(res, sys.stdout)
@@ -146,23 +153,53 @@ def _format_profile_table(profs) -> str:
 
 def _input_items(texts, file_, jsonl: bool, raw_requests: bool = False):
     """(items, progress): TEXTS as items, else --file / stdin read as lines, JSONL or raw requests."""
-    from secllm.detect.io import Item, iter_items
+    from secllm.detect.io import iter_items
 
     if texts:
-        return [Item(str(i + 1), t, None, False) for i, t in enumerate(texts)], False
+        return [_arg_item(str(i + 1), t) for i, t in enumerate(texts)], False
     if file_ and file_ != "-":
-        fh = open(file_, "rb")
+        try:
+            fh = open(file_, "rb")
+        except OSError as exc:
+            raise click.ClickException(f"cannot read {file_}: {exc.strerror or exc}") from exc
     elif not sys.stdin.isatty() or file_ == "-":
         fh = sys.stdin.buffer
     else:
         raise click.UsageError("give TEXTS, --file PATH, or pipe items on stdin")
     if raw_requests:
-        return _iter_request_items(fh.read()), True
+        raw = fh.read(MAX_REQUESTS_BYTES + 1)
+        rest = 0
+        if len(raw) > MAX_REQUESTS_BYTES:           # count (never hold) what is past the bound
+            raw = raw[:MAX_REQUESTS_BYTES]
+            rest = 1
+            while chunk := fh.read(1 << 20):
+                rest += len(chunk)
+        return _iter_request_items(raw, rest), True
     return iter_items(fh, fmt="jsonl" if jsonl else "text"), True
 
 
-def _iter_request_items(raw: bytes):
-    """Raw HTTP requests of one file as detect items (bytes kept via latin-1 when not UTF-8)."""
+def _arg_item(rid: str, text: str):
+    """An item from a command-line argument: bytes that were not UTF-8 reach Python as lone
+    surrogates (surrogateescape); they are judged as latin-1, like undecodable stdin lines, and
+    never reach a writer (which cannot encode them)."""
+    from secllm.data.corpus import scrub_surrogates
+    from secllm.detect.io import Item
+
+    try:
+        text.encode("utf-8")
+        return Item(rid, text, None, False)
+    except UnicodeEncodeError:
+        pass
+    try:
+        return Item(rid, text.encode("utf-8", "surrogateescape").decode("latin-1"), None, True)
+    except UnicodeEncodeError:
+        return Item(rid, scrub_surrogates(text), None, False)
+
+
+def _iter_request_items(raw: bytes, rest: int = 0):
+    """Raw HTTP requests of one file as detect items (bytes kept via latin-1 when not UTF-8); ``rest``
+    bytes past ``MAX_REQUESTS_BYTES`` (not read) end the stream as one ``too_large`` item."""
+    from secllm.data.corpus import scrub_surrogates
     from secllm.data.http import iter_raw_requests
     from secllm.detect.io import Item
 
@@ -170,8 +207,16 @@ def _iter_request_items(raw: bytes):
         text, bad = raw.decode("utf-8"), False
     except UnicodeDecodeError:
         text, bad = raw.decode("latin-1"), True
+    n = 0
     for n, (start, _end, req) in enumerate(iter_raw_requests(text), 1):
-        yield Item(f"req{n}@{start}", req, None, bad)
+        if rest and _end >= len(text):          # the request the bound cut in two is not judged
+            break
+        yield Item(f"req{n}@{start}", scrub_surrogates(req), None, bad)
+    if rest:
+        yield Item(f"req{n + 1}@rest", None, f"input past {MAX_REQUESTS_BYTES} bytes not read "
+                                              f"({rest} more bytes); split the file", False, "too_large")
+
+MAX_REQUESTS_BYTES = 256 << 20    # --requests reads one whole file/stream: this much at most
 
 _PCAP_MAGIC = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d",
                b"\x0a\x0d\x0d\x0a")
@@ -206,6 +251,8 @@ def _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evide
         det = TaskDetector.load(d, task=task, threads=threads, backend=resolve_backend(d, backend))
     except (OSError, ValueError, KeyError) as exc:
         raise click.ClickException(f"no model for task {task!r} in {d}: {exc}") from exc
+    except ImportError as exc:           # e.g. a LoRA task without peft installed
+        raise click.ClickException(f"task {task!r} needs {exc.name or exc}: pip install 'secllm[torch]'") from exc
     if spec.input_kind == "flow" and file_ and file_ != "-" and Path(file_).is_file() and _looks_like_pcap(file_):
         res = det.detect_pcap(file_, evidence=not no_evidence)
         if out_json or explain:
@@ -223,12 +270,12 @@ def _detect_task(task, texts, file_, jsonl, out_json, model_dir, batch, no_evide
     else:
         items, progress = _input_items(texts, file_, jsonl)
         counts = _detect_stream(det, items, out_json, batch, progress, evidence=not no_evidence, explain=explain)
-    click.echo("summary: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())), err=True)
+    _echo_summary(counts)
 
 
 @click.command()
 @click.argument("texts", nargs=-1)
-@click.option("--file", "file_", type=click.Path(dir_okay=False, allow_dash=True),
+@click.option("--file", "file_", type=click.Path(exists=True, dir_okay=False, allow_dash=True),
               help="Read items from a file (one per line); '-' for stdin.")
 @click.option("--jsonl", is_flag=True, help='Input lines are JSON objects {"id": ..., "text": ...}.')
 @click.option("--requests", "raw_requests", is_flag=True,
@@ -321,7 +368,7 @@ def detect(texts, file_, jsonl, raw_requests, out_json, task, model_dir, batch, 
     items, progress = _input_items(texts, file_, jsonl, raw_requests)
     counts = _detect_stream(det, items, out_json, batch, progress, evidence=not no_evidence, profile_scorer=scorer,
                             kind="http" if raw_requests else kind, explain=explain)
-    click.echo("summary: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())), err=True)
+    _echo_summary(counts)
 
 
 def _detect_routed(texts, file_, jsonl, out_json, model_dir, batch, no_evidence, threads, backend, explain,
@@ -337,7 +384,7 @@ def _detect_routed(texts, file_, jsonl, out_json, model_dir, batch, no_evidence,
     web.cascade, web.signatures, web.restricted_extensions = not no_cascade, not no_signatures, restricted_extensions
     items, progress = _input_items(texts, file_, jsonl)
     counts = _detect_stream(router, items, out_json, batch, progress, evidence=not no_evidence, explain=explain)
-    click.echo("summary: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())), err=True)
+    _echo_summary(counts)
 
 
 @click.command()

@@ -12,6 +12,12 @@ from secllm.cli.common import csv_list
 class _TaskEvalGroup(click.Group):
     """``secllm eval NAME`` also resolves any registered task (besides the explicit commands)."""
 
+    def list_commands(self, ctx):
+        # listed in `secllm eval --help` too, not only resolved when typed
+        from secllm.tasks.registry import list_tasks
+
+        return sorted(set(super().list_commands(ctx)) | set(list_tasks()))
+
     def get_command(self, ctx, cmd_name):
         cmd = super().get_command(ctx, cmd_name)
         if cmd is not None:
@@ -24,7 +30,8 @@ class _TaskEvalGroup(click.Group):
 
 
 def _eval_task_command(task: str) -> click.Command:
-    @click.command(task, help=f"Evaluate the {task} task: fine-tunes (pretrained, random init), baselines, report.")
+    @click.command(task, help=f"Evaluate the {task} task: fine-tunes (pretrained, random init), baselines, report.",
+                   short_help=f"Evaluate the {task} task: fine-tunes vs baselines.")
     @click.option("--base", "base_dir", type=click.Path(file_okay=False, exists=True), default=None,
                   help="Pretrained base: fine-tune from it (and from random init, same recipe).")
     @click.option("--model", "models", multiple=True, type=click.Path(file_okay=False, exists=True),

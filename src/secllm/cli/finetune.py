@@ -33,6 +33,12 @@ def finetune(task, base_dir, random_init, size, tokenizer_dir, out, datasets, no
     TASK is web-attack or any task of `secllm.tasks.registry` (url, script, traffic, log-hdfs,
     log-bgl, cti-attack, evtx-tactic).
     """
+    from secllm.paths import check_task_name
+
+    try:
+        check_task_name(task)             # it names directories (OUT/adapters/TASK)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     if task != "web-attack":
         _finetune_task(task, base_dir, random_init, size, tokenizer_dir, out, datasets, epochs, lr, max_minutes,
                        freeze_base, adapter, device, seed)

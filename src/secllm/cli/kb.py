@@ -140,7 +140,7 @@ def explain_cmd(task, label, out_json):
 
 
 @kb.command("index")
-@click.option("--json", "out_json", is_flag=True)
+@click.option("--json", "out_json", is_flag=True, help="One JSON object on stdout.")
 def index_cmd(out_json):
     """Build the dense search index now (it is also built on first search, once, and cached)."""
     from secllm.knowledge import CatalogNotInstalled

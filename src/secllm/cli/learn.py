@@ -141,6 +141,7 @@ def profiles_remove(name):
 @click.option("--all", "all_items", is_flag=True, help="Print every item, not only anomalous ones.")
 def profiles_score(name, files, fmt, model_dir, all_items):
     """Score FILES against a profile (web or log): one JSON result per anomalous item."""
+    from secllm.data.bounded import json_line
     from secllm.profile import ProfileError, ProfileScorer
     from secllm.profile.inputs import SEQUENCE_FORMATS, read_learning_items, read_sequences
 
@@ -164,5 +165,5 @@ def profiles_score(name, files, fmt, model_dir, all_items):
         for r in scorer.score(chunk, ids=ids[start:start + 512]):
             n_anom += r.verdict == "anomalous"
             if all_items or r.verdict == "anomalous":
-                click.echo(json.dumps(r.to_json(), ensure_ascii=False))
+                click.echo(json_line(r.to_json()))
     click.echo(f"summary: {len(items)} items, {n_anom} anomalous", err=True)

@@ -10,7 +10,7 @@ import click
 
 @click.group()
 def models():
-    """Inspect model directories."""
+    """Inspect, export and extend model directories (ONNX graphs, lexical and text heads)."""
 
 
 @models.command("info")
@@ -18,7 +18,7 @@ def models():
 def models_info(model_dir):
     """Show a model directory's description (default: the shipped web-attack model).
 
-    The shipped base of the other tasks is ``secllm models info`` of ``secllm/assets/tasks``."""
+    MODEL_DIR may also be the shipped base of the other tasks: the package's `secllm/assets/tasks` directory."""
     from secllm.model.modeling import read_meta
     from secllm.paths import DEFAULT_MODEL_DIR
 
@@ -93,8 +93,11 @@ def models_export(model_dir, out_dir, no_int8, task, int8_only):
             if int8_only and not no_int8:
                 Path(info["onnx"]).unlink(missing_ok=True)
         else:
-            from secllm.paths import adapter_tasks
+            from secllm.paths import adapter_tasks, check_task_name
             from secllm.tasks.adapt import export_task_onnx
+
+            if task != "all":
+                check_task_name(task)
 
             if not out_dir:
                 raise click.UsageError("--task needs --out DIR (the merged task model is written there)")

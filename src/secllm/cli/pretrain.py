@@ -22,11 +22,17 @@ def corpus_build(datasets, out, sources):
     from secllm.paths import datasets_dir
     from secllm.pretrain.recipe import build_corpus_from_datasets
 
+    from secllm.data.sources import ALL_SOURCES
+
+    unknown = [s for s in sources if s not in ALL_SOURCES]
+    if unknown:
+        raise click.BadParameter(f"unknown source {', '.join(map(repr, unknown))}; known: {', '.join(ALL_SOURCES)}",
+                                 param_hint="--source")
     try:
         root = datasets_dir(datasets)
-    except FileNotFoundError as exc:
+        m = build_corpus_from_datasets(root, out, list(sources) or None)
+    except (FileNotFoundError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
-    m = build_corpus_from_datasets(root, out, list(sources) or None)
     click.echo(json.dumps({"train_rows": m["train"]["rows"], "val_rows": m["val"]["rows"],
                            "by_modality": m["train"]["by_modality"]}, indent=2))
 
@@ -50,10 +56,15 @@ def corpus_build(datasets, out, sources):
               help="Continue pretraining this base (kind mlm; e.g. the shipped src/secllm/assets/tasks) on the "
                    "corpus instead of starting from random weights; keeps its tokenizer and size.")
 @click.option("--warmup", default=200, show_default=True, help="Linear warm-up steps.")
+@click.option("--accumulate", default=1, show_default=True, type=click.IntRange(1, 1024),
+              help="Batches per process per step (global batch = processes x accumulate x batch).")
+@click.option("--log-every", default=20, show_default=True, type=click.IntRange(1, None),
+              help="Write the training loss to OUT/metrics.jsonl every this many steps.")
 @click.option("--decay-by-time", is_flag=True,
               help="With --max-minutes: decay the learning rate over the time budget as well as the steps.")
 def pretrain(corpus_dir, out, size, steps, max_minutes, batch_tokens, max_length, lr, tokenizer_dir,
-             max_per_modality, resume, seed, init_dir, warmup, decay_by_time):
+             max_per_modality, resume, seed, init_dir, warmup, accumulate, log_every,
+             decay_by_time):
     """Masked-LM pretraining of a base model (runs unchanged under `accelerate launch`)."""
     from secllm.pretrain.recipe import run_pretrain
     from secllm.pretrain.trainer import PretrainConfig
@@ -63,7 +74,8 @@ def pretrain(corpus_dir, out, size, steps, max_minutes, batch_tokens, max_length
     if decay_by_time and not max_minutes:
         raise click.UsageError("--decay-by-time needs --max-minutes")
     cfg = PretrainConfig(size=size, steps=steps, max_minutes=max_minutes, batch_tokens=batch_tokens,
-                         max_length=max_length, lr=lr, seed=seed, warmup=warmup, decay_by_time=decay_by_time)
+                         max_length=max_length, lr=lr, seed=seed, warmup=warmup, decay_by_time=decay_by_time,
+                         accumulate=accumulate, log_every=log_every)
     try:
         path = run_pretrain(corpus_dir, out, cfg=cfg, tokenizer_dir=tokenizer_dir,
                             max_per_modality=max_per_modality, resume=resume, init_dir=init_dir)

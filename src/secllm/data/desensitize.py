@@ -16,14 +16,19 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import math
 import re
 from collections import Counter
 
-__all__ = ["desensitize", "find_sensitive", "KINDS"]
+__all__ = ["desensitize", "find_sensitive", "fingerprint", "KINDS", "MODEL_INPUT_KINDS"]
 
-KINDS = ("ipv4", "ipv6", "mac", "email", "secret")
+KINDS = ("ipv4", "ipv6", "mac", "email", "secret", "id_number", "card", "ssn", "phone")
+# What the shipped task models saw masked when they were trained (secllm.tasks.registry.prepare_text):
+# their input keeps this masking so that serving matches training; files, logs and reports use KINDS.
+MODEL_INPUT_KINDS = ("ipv4", "ipv6", "mac", "email", "secret")
 
 _Hit = tuple[int, int, str]
 
@@ -93,6 +98,74 @@ def _starts_token(low: str, pos: int, joiners: str = "") -> bool:
         return True
     prev = low[pos - 1]
     return not (prev.isalnum() or prev in joiners)
+
+
+# Personal numbers. Each starts only at a token start and is bounded, so the scan stays linear;
+# checksums (ID numbers, Luhn for cards) and number plans are checked in code, which is what keeps
+# order ids, timestamps and ordinary numbers out.
+# Mainland China mobile numbers (11 digits, 13x-19x), optionally with +86 / 0086.
+_CN_MOBILE_RE = re.compile(r"(?<![\w.+-])(?:(?:\+|00)86[ -]?)?1[3-9]\d{9}(?!\w|[.-]\d)")
+# International numbers written with a leading "+" and groups: "+1 415 555 2671", "+44 20 7946 0958".
+# Possessive groups: each takes what it can and never gives back, so a long digit run fails fast.
+_INTL_PHONE_RE = re.compile(r"(?<![\w+])\+[1-9]\d{0,2}+(?:[ .-]?\(\d{1,4}+\))?+(?:[ .-]?\d{1,4}+){2,5}+(?!\w|[.-]\d)")
+# North American numbers with separators: "(415) 555-2671", "415-555-2671", "415.555.2671".
+_NANP_PHONE_RE = re.compile(r"(?<![\w.(-])(?:\([2-9]\d{2}\) ?|[2-9]\d{2}[-.])[2-9]\d{2}[-.]\d{4}(?!\w|[.-]\d)")
+# US social security numbers, dashed, without the never-issued areas (000, 666, 9xx) and groups.
+_SSN_RE = re.compile(r"(?<![\w.-])(?!000|666|9)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?!\w|-\d)")
+# PRC resident identity numbers: region, birth date, sequence, ISO 7064 MOD 11-2 check character.
+_CN_ID_RE = re.compile(r"(?<![\w.-])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
+                       r"\d{3}[\dXx](?!\w)")
+_CN_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+# Payment card numbers: 13-19 digits, optionally grouped by single spaces or dashes; kept only with
+# a card-network prefix and a valid Luhn check digit.
+_CARD_RE = re.compile(r"(?<![\w.-])\d(?:[ -]?\d){12,18}(?!\w|[.-]\d)")
+_CARD_PREFIX = re.compile(r"4|5[1-5]|2[2-7]|3[47]|3[0689]|6")
+# Provider-prefixed API keys (Stripe, GitHub, Slack, Google, GitLab): secret by their prefix alone.
+_PREFIXED_KEY_RE = re.compile(
+    r"(?<![A-Za-z0-9])(?:[sr]k_(?:live|test)_[0-9A-Za-z]{10,99}+|gh[pousr]_[A-Za-z0-9]{30,255}+|github_pat_\w{20,255}+"
+    r"|xox[abprs]-[A-Za-z0-9-]{10,250}+|AIza[0-9A-Za-z_-]{35}|glpat-[\w-]{20,64}+)(?![\w-])"
+)
+
+
+def _cn_id_ok(s: str) -> bool:
+    total = sum(int(c) * w for c, w in zip(s[:17], _CN_ID_WEIGHTS))
+    return "10X98765432"[total % 11] == s[17].upper()
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, c in enumerate(reversed(digits)):
+        d = ord(c) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _card_ok(cand: str) -> bool:
+    seps = {c for c in cand if not c.isdigit()}
+    if len(seps) > 1:
+        return False                  # "1234 5678-9012 3456": not how a card number is written
+    digits = cand.replace(" ", "").replace("-", "")
+    if seps and any(len(g) < 3 for g in re.split(r"[ -]", cand)):
+        return False                  # "1 2 3 4 ...": a list of small numbers, not a grouped card
+    return 13 <= len(digits) <= 19 and _CARD_PREFIX.match(digits) is not None and _luhn_ok(digits)
+
+
+def _intl_phone_ok(cand: str) -> bool:
+    return 8 <= sum(c.isdigit() for c in cand) <= 15
+
+
+def _personal_numbers(text: str) -> list[_Hit]:
+    hits: list[_Hit] = []
+    hits.extend((m.start(), m.end(), "id_number") for m in _CN_ID_RE.finditer(text) if _cn_id_ok(m.group(0)))
+    hits.extend((m.start(), m.end(), "card") for m in _CARD_RE.finditer(text) if _card_ok(m.group(0)))
+    hits.extend((m.start(), m.end(), "ssn") for m in _SSN_RE.finditer(text))
+    hits.extend((m.start(), m.end(), "phone") for m in _CN_MOBILE_RE.finditer(text))
+    if "+" in text:
+        hits.extend((m.start(), m.end(), "phone") for m in _INTL_PHONE_RE.finditer(text) if _intl_phone_ok(m.group(0)))
+    hits.extend((m.start(), m.end(), "phone") for m in _NANP_PHONE_RE.finditer(text))
+    return hits
 
 
 _HEX_RE = re.compile(r"(?<![0-9A-Za-z])[0-9A-Fa-f]{32,}(?![0-9A-Za-z])")
@@ -204,6 +277,7 @@ def _candidates(text: str) -> list[_Hit]:
     if "eyJ" in text:
         hits.extend((m.start(), m.end(), "secret") for m in _JWT_RE.finditer(text))
     hits.extend((m.start(), m.end(), "secret") for m in _AWS_KEY_RE.finditer(text))
+    hits.extend((m.start(), m.end(), "secret") for m in _PREFIXED_KEY_RE.finditer(text))
     if "PRIVATE KEY" in text:
         hits.extend(_private_keys(text))
     low = text.translate(_ASCII_LOWER)
@@ -232,49 +306,96 @@ def _candidates(text: str) -> list[_Hit]:
             hits.append((m.start(group), m.end(group), "secret"))
     hits.extend((m.start(), m.end(), "secret") for m in _HEX_RE.finditer(text) if _looks_random_hex(m.group(0)))
     hits.extend((m.start(), m.end(), "secret") for m in _B64_RE.finditer(text) if _looks_random_b64(m.group(0)))
+    hits.extend(_personal_numbers(text))
     return hits
 
 
-def find_sensitive(text: str) -> list[tuple[int, int, str]]:
-    """Return non-overlapping ``(start, end, kind)`` spans, sorted by start; kinds are in :data:`KINDS`.
+def find_sensitive(text: str, kinds: tuple[str, ...] | None = None) -> list[tuple[int, int, str]]:
+    """Return non-overlapping ``(start, end, kind)`` spans, sorted by start; kinds are in :data:`KINDS`
+    (``kinds`` restricts them, e.g. :data:`MODEL_INPUT_KINDS`).
 
-    Overlaps are resolved longest-first (a JWT wins over the hex-looking parts inside it; a
-    ``password=`` value wins over an IP inside it). Never raises on a ``str``.
+    Overlapping matches are merged into one span (masking never leaves part of a match in clear:
+    ``bob@corp.com/<long token>`` is one span, not a token that leaves ``bob@corp.`` behind); the
+    merged span takes the kind of its longest match (a JWT wins over the hex-looking parts inside
+    it; a ``password=`` value wins over an IP inside it). Never raises on a ``str``.
 
     Example::
 
         >>> find_sensitive("from 192.168.1.20 to ::1")
         [(5, 17, 'ipv4'), (21, 24, 'ipv6')]
     """
-    hits = [h for h in _candidates(text) if h[1] > h[0]]
-    # Longest first; ties by position, then by kind order so the result is deterministic.
-    hits.sort(key=lambda h: (h[0] - h[1], h[0], KINDS.index(h[2])))
-    # One flag per character; every pattern's own matches are disjoint, so the spans checked here
-    # add up to a small multiple of len(text) and the whole resolution stays linear.
-    taken = bytearray(len(text))
+    if (len(text) < 11 and text.isalnum()) or (len(text) < 20 and text.isalpha()):
+        return []           # a short word or number: no pattern can match (the common log token)
+    hits = [h for h in _candidates(text) if h[1] > h[0] and (kinds is None or h[2] in kinds)]
+    hits.sort()
     kept: list[_Hit] = []
-    for start, end, kind in hits:
-        if taken.find(1, start, end) == -1:
-            taken[start:end] = b"\x01" * (end - start)
-            kept.append((start, end, kind))
-    kept.sort()
+    best: _Hit | None = None           # the longest match of the group being merged
+    for h in hits:
+        if kept and h[0] < kept[-1][1]:                     # overlaps the group: extend it
+            start, end, _ = kept[-1]
+            if best is None or (h[1] - h[0], -KINDS.index(h[2])) > (best[1] - best[0], -KINDS.index(best[2])):
+                best = h
+            kept[-1] = (start, max(end, h[1]), best[2])
+        else:
+            kept.append(h)
+            best = h
     return kept
 
 
-def desensitize(text: str) -> str:
-    """Replace every :func:`find_sensitive` span by its tag ``<ipv4>``, ``<ipv6>``, ``<mac>``,
-    ``<email>`` or ``<secret>``. Never raises on a ``str``.
-
-    Example::
-
-        >>> desensitize('{"user": "root", "password": "s3cr3t!"} Authorization: Bearer abc.def')
-        '{"user": "root", "password": "<secret>"} Authorization: Bearer <secret>'
-    """
+def _mask_once(text: str, kinds: tuple[str, ...] | None) -> str:
     out: list[str] = []
     pos = 0
-    for start, end, kind in find_sensitive(text):
+    for start, end, kind in find_sensitive(text, kinds):
         out.append(text[pos:start])
         out.append(f"<{kind}>")
         pos = end
     out.append(text[pos:])
     return "".join(out)
+
+
+_MAX_PASSES = 4
+
+
+def desensitize(text: str, kinds: tuple[str, ...] | None = None) -> str:
+    """Replace every :func:`find_sensitive` span by its tag ``<ipv4>``, ``<ipv6>``, ``<mac>``,
+    ``<email>``, ``<secret>``, ``<id_number>``, ``<card>``, ``<ssn>`` or ``<phone>`` (``kinds``
+    restricts what is masked). Never raises on a ``str``.
+
+    Masking repeats until nothing more is found (at most 4 passes; a second pass runs only when the
+    first masked something): a tag can be the boundary that makes its neighbour recognisable, as in
+    ``<32 random base64 chars>=alice@example.com``, where the token ends in ``=a`` until the address
+    is masked (the fuzzer found it: ``docs/fuzzing.md``). So ``desensitize`` is idempotent.
+
+    Example::
+
+        >>> desensitize('{"user": "root", "password": "s3cr3t!"} Authorization: Bearer abc.def')
+        '{"user": "root", "password": "<secret>"} Authorization: Bearer <secret>'
+        >>> desensitize("tel 13812345678, card 4111 1111 1111 1111, ssn 123-45-6789, order 1234567890123456")
+        'tel <phone>, card <card>, ssn <ssn>, order 1234567890123456'
+    """
+    out = _mask_once(text, kinds)
+    for _ in range(_MAX_PASSES - 1):
+        if out == text:
+            break
+        text, out = out, _mask_once(out, kinds)
+    return out
+
+
+def fingerprint(text: str, key: str | bytes) -> str:
+    """A keyed 64-bit fingerprint (HMAC-SHA256, 16 hex characters) of ``desensitize(text)``: what a
+    learned model stores instead of a value it only needs to recognise again.
+
+    Masking first means two e-mail addresses give the same fingerprint (the model learns "an
+    e-mail", not which one) and a masked kind is never hashed at all; the key (random per
+    artifact) keeps fingerprints from being compared across artifacts or looked up in
+    precomputed tables. An unmasked low-entropy value (a short name) can still be guessed by
+    someone holding both the key and the file: such artifacts are also written 0600.
+
+        >>> fingerprint("a@b.io", "k") == fingerprint("c@d.org", "k") != fingerprint("a@b.io", "k2")
+        True
+        >>> len(fingerprint("asc", "k"))
+        16
+    """
+    k = key.encode() if isinstance(key, str) else key
+    data = desensitize(text).encode("utf-8", "surrogatepass")
+    return hmac.new(k, data, hashlib.sha256).hexdigest()[:16]

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import gzip
 import hashlib
 import io
 import json
@@ -40,6 +39,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from secllm.data.bounded import (
+    MAX_FILE_BYTES,
+    InputLimitError,
+    LineError,
+    clean_id,
+    iter_lines,
+    json_line,
+    open_input,
+    parse_json_line,
+    read_input,
+)
+from secllm.data.corpus import scrub_surrogates
 from secllm.data.http import HttpParseError, iter_raw_requests, parse_http_request
 from secllm.data.records import Record
 
@@ -59,8 +70,9 @@ __all__ = [
 
 PathLike = str | os.PathLike[str]
 
-# Errors a (possibly gzip-compressed) stream raises when it is cut short or corrupt.
-_STREAM_ERRORS = (OSError, EOFError, zlib.error)
+# Errors a (possibly gzip-compressed) stream raises when it is cut short or corrupt, or when it goes
+# past a bound of secllm.data.bounded (a compression bomb, a file too large to hold).
+_STREAM_ERRORS = (OSError, EOFError, zlib.error, InputLimitError)
 
 
 # --------------------------------------------------------------------------------------------
@@ -69,12 +81,9 @@ _STREAM_ERRORS = (OSError, EOFError, zlib.error)
 
 
 def _open_binary(path: PathLike) -> IO[bytes]:
-    """Open ``path`` for binary reading, transparently gunzipping it when it starts with 1f 8b."""
-    f = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
-    if f.peek(2)[:2] == b"\x1f\x8b":
-        f.close()
-        return gzip.open(path, "rb")  # type: ignore[return-value]  # owns (and closes) the file
-    return f
+    """Open ``path`` for binary reading, transparently gunzipping it when it starts with 1f 8b; the
+    stream stops with :class:`~secllm.data.bounded.InputLimitError` past the decompression ratio."""
+    return open_input(path)
 
 
 def _default_source(path: PathLike) -> str:
@@ -94,32 +103,38 @@ def _decode(raw: bytes) -> tuple[str, str]:
 
 
 def _read_all(path: PathLike) -> tuple[bytes, str | None]:
-    """All (decompressed) bytes of ``path`` plus an error message if the stream broke midway."""
-    chunks: list[bytes] = []
-    with _open_binary(path) as f:
-        try:
-            while chunk := f.read(1 << 20):
-                chunks.append(chunk)
-        except _STREAM_ERRORS as e:
-            return b"".join(chunks), f"stream broken after {sum(map(len, chunks))} bytes: {e}"
-    return b"".join(chunks), None
+    """All (decompressed) bytes of ``path`` plus an error message if the stream broke midway.
+
+    At most ``MAX_FILE_BYTES`` are held: past that bound (or past the decompression ratio) nothing
+    is returned and the message starts with the bound's code (``too_large``/``compression_ratio``).
+    """
+    try:
+        return read_input(path, MAX_FILE_BYTES)
+    except InputLimitError as e:
+        return b"", str(e)
 
 
 def _iter_lines(path: PathLike) -> Iterator[tuple[int, str | None, str, str | None]]:
     """Yield ``(line number, text, encoding, error)`` per line, decoding each line on its own.
 
-    Decoding per line keeps one bad line from turning a whole file into latin-1. A broken
-    compressed stream ends with one ``(n, None, "", message)`` item.
+    Decoding per line keeps one bad line from turning a whole file into latin-1. A line longer than
+    ``MAX_LINE_BYTES`` is an error item (``too_large: ...``; skipped, never held whole) and reading
+    goes on; a broken or bomb-like compressed stream ends with one ``(n, None, "", message)`` item.
     """
     lineno = 0
     with _open_binary(path) as f:
-        try:
-            for raw in f:
-                lineno += 1
-                text, enc = _decode(raw.rstrip(b"\r\n"))
-                yield lineno, text, enc, None
-        except _STREAM_ERRORS as e:
-            yield lineno + 1, None, "", f"stream broken after line {lineno}: {e}"
+        for raw in iter_lines(f):
+            lineno += 1
+            if isinstance(raw, LineError):
+                if raw.code == "too_large":
+                    yield lineno, None, "", str(raw)
+                    continue
+                msg = f"stream broken after line {lineno - 1}: {raw.message}" if raw.code == "stream_broken" \
+                    else f"{raw.code}: after line {lineno - 1}: {raw.message}"
+                yield lineno, None, "", msg
+                return
+            text, enc = _decode(raw.rstrip(b"\r\n"))
+            yield lineno, text, enc, None
 
 
 def _error(rid: str, modality: str, source: str, message: str, **meta: Any) -> Record:
@@ -154,6 +169,10 @@ def read_payload_csv(
     raw, stream_error = _read_all(path)
     text, enc = _decode(raw)
     reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        reader.fieldnames  # noqa: B018 - reads the header row
+    except csv.Error as e:          # a header field over the csv size limit: the file is unusable
+        raise ValueError(f"{path}: unreadable CSV header: {e}") from None
     if reader.fieldnames is None or text_col not in reader.fieldnames:
         raise ValueError(f"{path}: no column {text_col!r} (columns: {reader.fieldnames})")
     i = 0
@@ -356,40 +375,84 @@ def read_jsonl(
             continue
         if not line.strip():
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            yield _error(rid, modality, source, f"line {lineno}: invalid JSON: {e}")
+        obj, jerr = parse_json_line(line)       # never raises: deep nesting, huge ints... are errors
+        if jerr is not None:
+            yield _error(rid, modality, source, f"bad_json: line {lineno}: {jerr}")
             continue
         if not isinstance(obj, dict):
-            yield _error(rid, modality, source, f"line {lineno}: not a JSON object")
+            yield _error(rid, modality, source, f"bad_json: line {lineno}: not a JSON object")
             continue
         if text_field not in obj or obj[text_field] is None:
-            yield _error(rid, modality, source, f"line {lineno}: no {text_field!r} field")
+            yield _error(rid, modality, source, f"bad_json: line {lineno}: no {text_field!r} field")
             continue
         value = obj.pop(text_field)
-        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        label = obj.pop(label_field, None)
-        uid = obj.pop(id_field, None)
-        group = obj.get(group_field) if group_field else None
+        raw_label, raw_uid = obj.pop(label_field, None), obj.pop(id_field, None)
+        raw_group = obj.get(group_field) if group_field else None
+        uid = clean_id(raw_uid, rid)
+        if isinstance(raw_label, bool):
+            raw_label = str(raw_label)
+        label = None if raw_label is None else clean_id(raw_label, "")
+        group = None if raw_group is None else clean_id(raw_group, "")
+        if uid is None or (raw_label is not None and label is None) or (raw_group is not None and group is None):
+            yield _error(rid, modality, source, f"bad_json: line {lineno}: {id_field!r}, {label_field!r} and the "
+                                                "group field must be strings or numbers")
+            continue
+        if isinstance(value, str):
+            text = scrub_surrogates(value)
+        elif _depth_at_most(value, _META_DEPTH):
+            text = json_line(value)
+        else:
+            yield _error(rid, modality, source, f"bad_json: line {lineno}: {text_field!r} nested too deeply")
+            continue
         time_value = obj.get(time_field) if time_field else None
         try:
             time = float(time_value) if time_value is not None else None
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             time = None
-        meta = {"line": lineno, **obj}
+        meta = {"line": lineno, **_clean_meta(obj)}
         if enc != "utf-8":
             meta["encoding"] = enc
         yield Record(
-            id=str(uid) if uid is not None else rid,
+            id=uid,
             modality=modality,
             text=text,
-            label=None if label is None else str(label),
+            label=label,
             source=source,
-            group=None if group is None else str(group),
+            group=group,
             time=time,
             meta=meta,
         )
+
+
+_META_DEPTH = 16      # nesting kept in a JSONL row's extra fields (deeper values become a marker)
+
+
+def _depth_at_most(v: Any, limit: int) -> bool:
+    """True when ``v`` (parsed JSON) nests at most ``limit`` levels (iterative: no recursion)."""
+    stack = [(v, 0)]
+    while stack:
+        x, d = stack.pop()
+        if isinstance(x, (dict, list)):
+            if d >= limit:
+                return False
+            stack.extend((y, d + 1) for y in (x.values() if isinstance(x, dict) else x))
+    return True
+
+
+def _clean_meta(obj: dict[str, Any]) -> dict[str, Any]:
+    """A JSONL row's extra fields, safe to keep and to write: lone surrogates scrubbed, values
+    nested deeper than ``_META_DEPTH`` replaced by a marker (they would overflow any recursive
+    writer)."""
+    out: dict[str, Any] = {}
+    for k, v in obj.items():
+        k = scrub_surrogates(k)
+        if isinstance(v, str):
+            out[k] = scrub_surrogates(v)
+        elif isinstance(v, (dict, list)):
+            out[k] = json.loads(json_line(v)) if _depth_at_most(v, _META_DEPTH) else "<nested too deeply>"
+        else:
+            out[k] = v
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -779,6 +842,9 @@ def _mask_frame(linktype: int, orig: bytes) -> tuple[bytearray, _Layout] | None:
     return out, lay
 
 
+_MAX_RECORD_BYTES = 1 << 20   # one pcap record / pcapng block (snap lengths stop at 256 KiB)
+
+
 class _ReadTracker:
     """File wrapper that notices truncation the capture libraries pass over silently.
 
@@ -795,6 +861,12 @@ class _ReadTracker:
         self.error: BaseException | None = None
 
     def read(self, n: int = -1) -> bytes:
+        if n is not None and n > _MAX_RECORD_BYTES:
+            # a record header claims more than any capture holds: scapy would allocate that much up
+            # front (a 24-byte pcapng asked for 32 MiB, fuzzing found); report it as a bad record
+            self.error = InputLimitError("too_large", f"a capture record claims {n} bytes (more than "
+                                                      f"{_MAX_RECORD_BYTES}): corrupt or hostile capture")
+            raise OSError(str(self.error))
         try:
             data = self._f.read(n)
         except _STREAM_ERRORS as e:
@@ -809,6 +881,8 @@ class _ReadTracker:
         self._f.close()
 
     def verdict(self) -> str | None:
+        if isinstance(self.error, InputLimitError):      # a compression bomb: "compression_ratio: ..."
+            return str(self.error)
         if self.error is not None:
             return f"compressed stream broken: {self.error}"
         if self.partial or self.short_reads > 1:
@@ -832,18 +906,19 @@ def _iter_capture(path: PathLike) -> Iterator[_Packet | str]:
     from scapy.data import MTU
     from scapy.utils import RawPcapNgReader, RawPcapReader
 
+    # scapy logs a warning for every oddity (opening included); the error Record says what happened.
     tracker = _ReadTracker(_open_binary(path))
+    log = logging.getLogger("scapy.runtime")
+    old_level = log.level
+    log.setLevel(logging.ERROR)
     try:
         reader = RawPcapReader(tracker)  # dispatches to RawPcapNgReader on a pcapng magic
     except Exception as e:  # noqa: BLE001 - scapy raises Scapy_Exception / struct / EOF errors
         tracker.close()
+        log.setLevel(old_level)
         yield f"not a readable pcap/pcapng file: {e}"
         return
     is_ng = isinstance(reader, RawPcapNgReader)
-    # scapy logs a warning for every oddity; the error Record already says what happened.
-    log = logging.getLogger("scapy.runtime")
-    old_level = log.level
-    log.setLevel(logging.ERROR)
     problem: str | None = None
     try:
         index = 0
@@ -1028,12 +1103,14 @@ def read_pcap(
 
 
 def reassemble_http_from_pcap(
-    path: PathLike, *, max_stream_bytes: int = 1 << 20, source: str | None = None
+    path: PathLike, *, max_stream_bytes: int = 1 << 20, max_total_bytes: int = MAX_FILE_BYTES,
+    source: str | None = None,
 ) -> Iterator[Record]:
     """Yield ``http`` Records for the HTTP requests carried in a capture's TCP streams.
 
     Each flow direction is reassembled in sequence order (retransmissions and overlaps dropped; a
-    gap ends one piece and starts the next), capped at ``max_stream_bytes``; every piece is then
+    gap ends one piece and starts the next), capped at ``max_stream_bytes`` (and all streams together
+    at ``max_total_bytes``: payload past it is dropped and reported); every piece is then
     split with :func:`secllm.data.http.iter_raw_requests` and the segments that parse as requests
     are kept, so server responses and TLS streams yield nothing. ``meta`` has the flow number,
     method and target. A broken capture adds one error Record at the end.
@@ -1042,6 +1119,7 @@ def reassemble_http_from_pcap(
     streams: dict[tuple[Any, ...], dict[str, Any]] = {}
     flow_numbers: dict[tuple[Any, ...], int] = {}
     problem: str | None = None
+    total = dropped = 0          # payload bytes held across all streams / dropped past max_total_bytes
     for item in _iter_capture(path):
         if isinstance(item, str):
             problem = item
@@ -1061,6 +1139,10 @@ def reassemble_http_from_pcap(
         payload = item.data[lay.payload_start : lay.payload_end]
         if not payload or st["size"] >= max_stream_bytes:
             continue
+        if total >= max_total_bytes:
+            dropped += len(payload)
+            continue
+        total += len(payload)
         if st["base"] is None:
             st["base"] = lay.seq
         st["segs"].append((lay.seq, payload))
@@ -1098,5 +1180,8 @@ def reassemble_http_from_pcap(
                 yield Record(id=f"{source}:http{k}", modality="http", text=clean, source=source,
                              group=f"{source}#flow{st['flow']}", meta=meta)
                 k += 1
+    if dropped:
+        yield _error(f"{source}:too_large", "http", source, f"too_large: {dropped} payload bytes past "
+                                                              f"{max_total_bytes} (all TCP streams) not reassembled")
     if problem:
         yield _error(f"{source}:error", "http", source, problem)

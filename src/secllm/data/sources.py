@@ -333,7 +333,14 @@ ALL_SOURCES = {
 
 
 def load_sources(root: Path, names: list[str] | None = None) -> Iterator[tuple[str, list[Record]]]:
-    """Yield ``(name, records)`` for each available source; a missing file skips that source."""
+    """Yield ``(name, records)`` for each available source; a missing file skips that source.
+
+    An unknown name in ``names`` is a ``ValueError`` (before anything is read): a typo must not
+    silently build a corpus without the source that was asked for.
+    """
+    unknown = sorted(set(names or ()) - set(ALL_SOURCES))
+    if unknown:
+        raise ValueError(f"unknown source {', '.join(map(repr, unknown))}; known: {', '.join(ALL_SOURCES)}")
     for name, fn in ALL_SOURCES.items():
         if names is not None and name not in names:
             continue

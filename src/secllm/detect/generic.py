@@ -32,8 +32,9 @@ import numpy as np
 from secllm.data.canonical import canonicalize, span_to_original
 from secllm.data.corpus import model_text
 from secllm.detect.detector import Detection, Evidence, Status
+from secllm.detect.ood import is_alert
 
-__all__ = ["TaskDetector"]
+__all__ = ["TaskDetector", "pcap_flow_items"]
 
 
 class TaskDetector:
@@ -53,12 +54,29 @@ class TaskDetector:
         self.benign_idx: int | None = self.labels.index(benign) if benign in self.labels else None
         self.threshold: float = float(meta.get("threshold", 0.5))
         self.max_length: int = int(meta.get("max_length", 128))
+        self.gate = None                              # secllm.detect.ood.OodGate: "benign"/"unknown" on ordinary data
 
     # -------------------------------------------------------------------------------------
     @classmethod
     def load(cls, model_dir: str | Path, task: str | None = None, threads: int | None = None,
-             backend: str = "torch", shared=None, head: str = "auto") -> "TaskDetector":
+             backend: str = "torch", shared=None, head: str = "auto", ood: bool = True) -> "TaskDetector":
         """Load ``task`` from a classifier directory or from ``model_dir/adapters/<task>``.
+
+        ``ood``: load the task's open-world gate (``lexical/<task>/ood.json``, :mod:`secllm.detect.ood`)
+        when there is one, so that ordinary inputs get ``benign``/``unknown`` instead of a class.
+        """
+        det = cls._load(model_dir, task, threads, backend, shared, head)
+        if ood:
+            from secllm.detect.ood import load_gate
+            from secllm.tasks.heads import head_dir
+
+            det.gate = load_gate(head_dir(model_dir, det.spec.name))
+        return det
+
+    @classmethod
+    def _load(cls, model_dir: str | Path, task: str | None, threads: int | None, backend: str, shared,
+              head: str) -> "TaskDetector":
+        """The task's served model (see :meth:`load`), without the gate.
 
         ``shared`` (a :class:`secllm.tasks.multitask.MultiTaskModel`) reuses an already loaded base:
         that is how one process serves several tasks with one base. ``head``: ``auto`` serves the
@@ -99,7 +117,7 @@ class TaskDetector:
                 raise ValueError(f"{hd} was fitted on a {lex.vocab_size}-token vocabulary, {d} has {tok.vocab_size}")
             if head == "auto" and hmeta.get("serve") == "ensemble" and hmeta.get("ensemble"):
                 try:
-                    inner = cls.load(d, task=task, threads=threads, backend=backend, shared=shared, head="adapter")
+                    inner = cls._load(d, task, threads, backend, shared, "adapter")
                 except (ImportError, ValueError) as exc:      # e.g. a [serve]-only install without torch
                     import sys
 
@@ -178,9 +196,9 @@ class TaskDetector:
             return None
         return text
 
-    def detect(self, items: list[Any], ids: list[str] | None = None, evidence: bool = True,
-               max_evidence: int = 5) -> list[Detection]:
-        """Judge a batch of raw inputs; a bad item gets an error status, the rest go on."""
+    def encode(self, items: list[Any], ids: list[str] | None = None):
+        """``(results, texts, where, enc)``: per-item statuses, the model texts of the judgeable items,
+        their positions in ``items`` and their token encoding — what :meth:`detect` judges."""
         ids = ids or [str(i) for i in range(len(items))]
         results = [Detection(id=i, kind=self.spec.modality) for i in ids]
         texts: list[str] = []
@@ -193,20 +211,28 @@ class TaskDetector:
             if t is not None:
                 texts.append(t)
                 where.append(k)
+        enc = self.tok.encode_batch(texts, [self.spec.modality] * len(texts), max_length=self.max_length,
+                                    pad=False) if texts else None
+        return results, texts, where, enc
+
+    def detect(self, items: list[Any], ids: list[str] | None = None, evidence: bool = True,
+               max_evidence: int = 5) -> list[Detection]:
+        """Judge a batch of raw inputs; a bad item gets an error status, the rest go on."""
+        results, texts, where, enc = self.encode(items, ids)
         if not texts:
             return results
         with self._lock:
             self._activate()
-            enc = self.tok.encode_batch(texts, [self.spec.modality] * len(texts), max_length=self.max_length,
-                                        pad=False)
             if getattr(self.backend, "reads_text", False):         # a text head reads the text itself
                 proba = self.backend.predict_proba_text(texts)
             else:
                 proba = self.backend.predict_proba(enc.input_ids)
-            self._judge(items, results, texts, where, enc, proba, evidence, max_evidence)
+            gate = self.gate.score(enc.input_ids) if self.gate is not None else None
+            self._judge(items, results, texts, where, enc, proba, evidence, max_evidence, gate)
         return results
 
-    def _judge(self, items, results, texts, where, enc, proba, evidence: bool, max_evidence: int) -> None:
+    def _judge(self, items, results, texts, where, enc, proba, evidence: bool, max_evidence: int,
+               gate: np.ndarray | None = None) -> None:
         name = getattr(self.backend, "name", None)
         stage = name if name in ("lexical", "ensemble", "text") else "adapter" if self.shared is not None else "model"
         for n, k in enumerate(where):
@@ -227,6 +253,19 @@ class TaskDetector:
                 ref = int(order[1]) if len(order) > 1 else target
                 res.label, res.score = self.labels[target], float(p[target])
                 explain = target != ref
+            if gate is not None and is_alert(self.spec, res.label):   # the gate only ever withdraws an alert
+                g = float(gate[n])
+                res.details["ood"] = {"ordinary_score": round(g, 6), "threshold": round(self.gate.threshold, 6),
+                                      "gated": g >= self.gate.threshold}
+                if g >= self.gate.threshold:          # looks like ordinary data, not like what the task learned
+                    res.details["ood"]["model_label"] = res.attack_type or res.label
+                    res.details["ood"]["reason"] = (f"resembles ordinary {self.spec.modality} data more than the "
+                                                    f"task's training data (P(ordinary) {g:.3f} >= "
+                                                    f"{self.gate.threshold:.3f}); the class was not reported")
+                    res.label, res.attack_type, res.attack_types = self.gate.outcome, None, []
+                    if self.benign_idx is None:
+                        res.score = g                 # the score of the reported outcome
+                    explain = False
             if evidence and explain:
                 try:
                     res.evidence = self._evidence(items[k], texts[n], enc.input_ids[n], enc.offsets[n],
@@ -240,22 +279,7 @@ class TaskDetector:
         Flows without payload get ``empty``; a truncated or corrupt capture gives the flows read so
         far plus one ``bad_input`` result; a missing file raises ``FileNotFoundError``.
         """
-        from secllm.data.corpus import MAX_FLOW_BYTES
-        from secllm.data.readers import read_pcap
-
-        if not Path(path).exists():
-            raise FileNotFoundError(path)
-        items, ids, out_order = [], [], []
-        errors: dict[int, Detection] = {}
-        for n, rec in enumerate(read_pcap(path, mode="flows", max_bytes=MAX_FLOW_BYTES)):
-            if rec.error:
-                errors[n] = Detection(id=rec.id, kind="flow", status=Status.BAD_INPUT, error=rec.error)
-            elif not rec.data:
-                errors[n] = Detection(id=rec.id, kind="flow", status=Status.EMPTY, error="flow carries no payload")
-            else:
-                items.append(rec.data[:MAX_FLOW_BYTES].hex(" "))
-                ids.append(rec.id)
-            out_order.append(n)
+        items, ids, errors, out_order = pcap_flow_items(path)
         judged = iter(self.detect(items, ids=ids, evidence=evidence))
         return [errors[n] if n in errors else next(judged) for n in out_order]
 
@@ -295,3 +319,24 @@ class TaskDetector:
             else:
                 out.append(Evidence("model_text", s, e, text[s:e], round(w, 4)))
         return out
+
+
+def pcap_flow_items(path: str | Path) -> tuple[list[str], list[str], dict[int, Detection], list[int]]:
+    """A capture's flows as traffic-task items: ``(hex items, ids, {position: error result}, order)``."""
+    from secllm.data.corpus import MAX_FLOW_BYTES
+    from secllm.data.readers import read_pcap
+
+    if not Path(path).exists():
+        raise FileNotFoundError(path)
+    items, ids, out_order = [], [], []
+    errors: dict[int, Detection] = {}
+    for n, rec in enumerate(read_pcap(path, mode="flows", max_bytes=MAX_FLOW_BYTES)):
+        if rec.error:
+            errors[n] = Detection(id=rec.id, kind="flow", status=Status.BAD_INPUT, error=rec.error)
+        elif not rec.data:
+            errors[n] = Detection(id=rec.id, kind="flow", status=Status.EMPTY, error="flow carries no payload")
+        else:
+            items.append(rec.data[:MAX_FLOW_BYTES].hex(" "))
+            ids.append(rec.id)
+        out_order.append(n)
+    return items, ids, errors, out_order

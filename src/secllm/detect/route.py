@@ -21,9 +21,10 @@ event-sequence, log-line (others),      EVTX model has no benign class; other lo
 binary, unknown                         learned profile (``secllm learn``)
 ======================================  =========================================================
 
-A safety net keeps the identifier from opening a hole: an item identified as prose or as nothing
-known is still read by the structural analyzers (:mod:`secllm.detect.analyzers`), and one carrying
-an attack construct goes to the web model as a value.
+A safety net keeps the identifier from opening a hole: an item of at most three lines identified as
+prose or as nothing known is still read by the structural analyzers
+(:mod:`secllm.detect.analyzers`), and one carrying an attack construct goes to the web model as a
+value.
 
     >>> r = Router()                                              # doctest: +SKIP
     >>> [(x.input_kind, x.task, x.label) for x in r.judge(["1' or 1=1--", "The weather is nice."])]  # doctest: +SKIP
@@ -152,8 +153,12 @@ class Router:
         out = []
         for item, r in zip(items, ids):
             kind, family, conf = r.kind, r.family, float(r.confidence)
+            # the net is for values and one-liners: a multi-line text the identifier could not place
+            # (source code of a language no judge reads, a document) is reported unsupported, not
+            # read as one web value (template literals and shell variables look like injections)
             if task_for(kind, family) is None and kind not in ("pcap", "binary") and isinstance(item, str) \
-                    and len(item) <= 65536 and analyze(canonicalize(item, max_chars=65536).text):
+                    and len(item) <= 65536 and item.strip().count("\n") <= 2 \
+                    and analyze(canonicalize(item, max_chars=65536).text):
                 kind, family = "payload", None          # an attack construct: a web value after all
             out.append((kind, family, conf))
         return out

@@ -300,9 +300,11 @@ def _docs_key(docs: Sequence[Doc], versions: dict[str, str], encoder: str) -> st
 
 
 def load_or_build_embeddings(docs: Sequence[Doc], encoder: Encoder, versions: dict[str, str],
-                             cache_dir: Path | None, batch: int = 64, progress=None) -> tuple[np.ndarray, dict]:
+                             cache_dir: Path | None, batch: int = 64, progress=None,
+                             build: bool = True) -> tuple[np.ndarray | None, dict]:
     """The documents' passage embeddings: read from ``cache_dir`` when built before for the same
-    catalogue versions, model and texts, else computed and written there (``.npy`` + ``index.json``)."""
+    catalogue versions, model and texts, else computed and written there (``.npy`` + ``index.json``);
+    with ``build=False`` a missing cache gives ``(None, {})`` instead (minutes of CPU saved)."""
     key = _docs_key(docs, versions, encoder.name)
     tag = f"attack{versions.get('attack')}-cwe{versions.get('cwe')}-{re.sub(r'[^A-Za-z0-9.-]', '_', encoder.name)}-{key}"
     folder = cache_dir / tag if cache_dir is not None else None
@@ -315,6 +317,8 @@ def load_or_build_embeddings(docs: Sequence[Doc], encoder: Encoder, versions: di
                 return emb.astype(np.float32, copy=False), meta
         except (OSError, ValueError):
             pass                      # a damaged cache is rebuilt
+    if not build:
+        return None, {}
     t0, c0 = time.perf_counter(), time.process_time()
     parts = []
     passages = [d.passage for d in docs]
@@ -383,11 +387,12 @@ class KnowledgeBase:
     def dense_ready(self) -> bool:
         return self._emb is not None
 
-    def build_index(self, progress=None) -> dict:
-        """Load (or compute once) the dense document embeddings; returns the index metadata."""
+    def build_index(self, progress=None, build: bool = True) -> dict:
+        """Load (or compute once) the dense document embeddings; returns the index metadata.
+        ``build=False``: only load a cached index (``dense_ready`` says whether there was one)."""
         if self._emb is None and self.encoder is not None:
             self._emb, self.index_meta = load_or_build_embeddings(self.docs, self.encoder, self.versions,
-                                                                  self.cache_dir, progress=progress)
+                                                                  self.cache_dir, progress=progress, build=build)
         return self.index_meta
 
     # -- lookups ----------------------------------------------------------------------------

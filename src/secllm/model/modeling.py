@@ -30,6 +30,35 @@ from secllm.tokenizer import SecTokenizer
 
 FORMAT = "secllm-model"
 FORMAT_VERSION = 1
+# Weight files SecLLM never opens: pickles run code when loaded (torch.load, joblib, numpy pickles).
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
+
+
+class ModelFormatError(ValueError):
+    """A model directory whose weights are not safetensors (a pickle ``.bin``, or none at all)."""
+
+
+def require_safetensors(path: str | Path) -> Path:
+    """``path`` (a ``.safetensors`` file) if it exists; else :class:`ModelFormatError` saying what
+    was found instead. SecLLM never unpickles weights: a directory with only ``pytorch_model.bin``
+    is refused with one line, not loaded (a pickle can run code) and not a traceback.
+
+        >>> try:
+        ...     require_safetensors("/nonexistent/model.safetensors")
+        ... except ModelFormatError as e:
+        ...     print(e)
+        no /nonexistent/model.safetensors: SecLLM loads safetensors weights only
+    """
+    p = Path(path)
+    if p.is_file():
+        return p
+    d = p.parent
+    pickles = sorted(q.name for q in d.iterdir() if q.suffix.lower() in PICKLE_SUFFIXES) if d.is_dir() else []
+    if pickles:
+        raise ModelFormatError(f"{d} holds {', '.join(pickles[:3])} but no {p.name}: SecLLM loads safetensors "
+                               "weights only and never unpickles a .bin/.pt file (it can run code); convert it with "
+                               "safetensors in a trusted environment or re-export the model")
+    raise ModelFormatError(f"no {p}: SecLLM loads safetensors weights only")
 
 
 def new_mlm(cfg: ModelConfig):
@@ -138,9 +167,13 @@ def load_mlm(model_dir: str | Path):
     """Load a pretrained base: ``(model, tokenizer, ModelConfig, meta)``."""
     from transformers import BertForMaskedLM
 
+    from secllm.model.quiet import quiet_libraries
+
+    quiet_libraries()
     meta = read_meta(model_dir)
+    require_safetensors(Path(model_dir) / "model.safetensors")
     tok = load_tokenizer_checked(model_dir, meta)
-    model = BertForMaskedLM.from_pretrained(str(model_dir))
+    model = BertForMaskedLM.from_pretrained(str(model_dir), use_safetensors=True)
     return model, tok, ModelConfig.from_json(meta["model_config"]), meta
 
 
@@ -148,9 +181,13 @@ def load_classifier(model_dir: str | Path, num_labels: int | None = None, from_b
     """Load a classifier; ``from_base=True`` initialises a fresh head on a pretrained MLM base."""
     from transformers.utils import logging as hf_logging
 
+    from secllm.model.quiet import quiet_libraries
+
+    quiet_libraries()
     meta = read_meta(model_dir)
+    require_safetensors(Path(model_dir) / "model.safetensors")
     tok = load_tokenizer_checked(model_dir, meta)
-    kwargs = {}
+    kwargs: dict[str, Any] = {"use_safetensors": True}
     if num_labels is not None:
         kwargs["num_labels"] = num_labels
     verbosity = hf_logging.get_verbosity()

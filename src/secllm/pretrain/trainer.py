@@ -14,9 +14,11 @@ it up and replays the data order from that step. Metrics go to ``metrics.jsonl``
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -36,6 +38,9 @@ class PretrainConfig:
     steps: int = 3000
     max_minutes: float | None = None  # stop early (and save) when the wall clock runs out
     batch_tokens: int = 4096         # tokens per batch (padded), per process
+    # micro-batches per process per optimizer step: a step's global batch is processes x accumulate
+    # batches, so 1 process with accumulate=2 takes the same steps as 2 processes with accumulate=1
+    accumulate: int = 1
     max_length: int = 128
     lr: float = 5e-4
     warmup: int = 200
@@ -250,7 +255,10 @@ def pretrain(corpus: list[tuple[str, str]], tok: SecTokenizer, cfg: PretrainConf
 
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
-    accelerator = Accelerator()
+    # torchrun on a machine without a GPU: Accelerate joins the processes over gloo only when told
+    # it is on CPU (else it sees LOCAL_RANK, finds no GPU and runs each process alone)
+    multi_cpu = os.environ.get("LOCAL_RANK") is not None and not torch.cuda.is_available()
+    accelerator = Accelerator(cpu=True) if multi_cpu else Accelerator()
     torch.manual_seed(cfg.seed)
     init_meta = None
     if init_dir is not None:
@@ -288,26 +296,34 @@ def pretrain(corpus: list[tuple[str, str]], tok: SecTokenizer, cfg: PretrainConf
     objective, opt = accelerator.prepare(MaskedLMObjective(model), opt)
     (run / "pretrain_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2))
 
-    # Data order is a pure function of (seed, epoch): resuming replays it and skips done steps.
+    # Data order is a pure function of (seed, epoch): resuming replays it and skips done steps. A step
+    # takes the next `processes x accumulate` batches of the epoch (its global batch); process i takes
+    # its `accumulate` of them. Each batch's masks are drawn from its own seed (epoch, place in the
+    # epoch), so how the global batch is split over processes does not change what is learned.
+    n_acc = max(1, int(cfg.accumulate))
+    group = accelerator.num_processes * n_acc
+
     def batches_from(step0: int):
         epoch, s = 0, 0
         while True:
             bs = make_batches(seqs, cfg.batch_tokens, seed=cfg.seed + epoch)
-            # each process takes every world_size-th batch
-            bs = bs[accelerator.process_index::accelerator.num_processes]
-            for b in bs:
+            if len(bs) < group:
+                raise ValueError(f"{len(bs)} batches per epoch cannot fill a global batch of {group} "
+                                 f"(processes x accumulate): lower batch_tokens or accumulate")
+            for g in range(len(bs) // group):
                 if s >= step0:
-                    yield epoch, b
+                    first = g * group + accelerator.process_index * n_acc
+                    yield epoch, [(first + j, bs[first + j]) for j in range(n_acc)]
                 s += 1
             epoch += 1
 
-    gen = torch.Generator().manual_seed(cfg.seed * 1000 + step)
+    gen = torch.Generator()            # re-seeded per batch (see above)
     unwrapped = accelerator.unwrap_model(objective).mlm
     t0 = time.time()
     tokens_seen = 0
     metrics_f = open(run / "metrics.jsonl", "a")
     bar = tqdm(total=cfg.steps, initial=step, disable=not (progress and accelerator.is_main_process),
-               desc="pretrain", unit="step")
+               desc="pretrain", unit="step", delay=2.0)
 
     def save(kind: str) -> None:
         accelerator.wait_for_everyone()
@@ -327,7 +343,7 @@ def pretrain(corpus: list[tuple[str, str]], tok: SecTokenizer, cfg: PretrainConf
                                     **evaluate(unwrapped, tok, val_seqs, cfg, accelerator)}) + "\n")
         metrics_f.flush()
     objective.train()
-    for epoch, b in batches_from(step):
+    for epoch, micro in batches_from(step):
         if step >= cfg.steps:
             break
         if cfg.max_minutes is not None and time.time() - t0 > cfg.max_minutes * 60:
@@ -335,18 +351,32 @@ def pretrain(corpus: list[tuple[str, str]], tok: SecTokenizer, cfg: PretrainConf
             break
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg, time.time() - t0)
-        ids, att = collate([seqs[i] for i in b], tok.pad_id)
-        inp, labels = mask_tokens(ids, att, tok, cfg.mask_prob, gen)
-        loss, acc = objective(inp.to(accelerator.device), att.to(accelerator.device), labels.to(accelerator.device))
-        accelerator.backward(loss)
+        step_loss = step_acc = 0.0
+        for j, (k, b) in enumerate(micro):
+            ids, att = collate([seqs[i] for i in b], tok.pad_id)
+            gen.manual_seed(cfg.seed * 1_000_003 + epoch * 10_007 + k)
+            inp, labels = mask_tokens(ids, att, tok, cfg.mask_prob, gen)
+            # gradients are averaged over processes (DDP) and over micro-batches (this division);
+            # only the last micro-batch's backward needs the all-reduce
+            sync = contextlib.nullcontext() if j == n_acc - 1 else accelerator.no_sync(objective)
+            with sync:
+                loss, acc = objective(inp.to(accelerator.device), att.to(accelerator.device),
+                                      labels.to(accelerator.device))
+                accelerator.backward(loss / n_acc)
+            step_loss += loss.detach() / n_acc
+            step_acc += acc.detach() / n_acc
+            tokens_seen += int(att.sum())
         accelerator.clip_grad_norm_(objective.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
         step += 1
-        tokens_seen += int(att.sum())
         bar.update(1)
+        if step % cfg.log_every == 0:       # every process takes part in the mean over the global batch
+            loss = accelerator.reduce(step_loss.reshape(1), reduction="mean")
+            acc = accelerator.reduce(step_acc.reshape(1), reduction="mean")
         if step % cfg.log_every == 0 and accelerator.is_main_process:
             rec = {"step": step, "epoch": epoch, "loss": round(loss.item(), 4), "mlm_acc": round(acc.item(), 4),
+                   "global_batches": group,
                    "lr": opt.param_groups[0]["lr"], "tokens_per_s": round(tokens_seen / (time.time() - t0), 1),
                    "elapsed_s": round(time.time() - t0, 1)}
             bar.set_postfix(loss=rec["loss"], acc=rec["mlm_acc"])

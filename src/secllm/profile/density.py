@@ -32,6 +32,7 @@ from secllm.data.canonical import canonicalize
 from secllm.data.corpus import scrub_surrogates
 from secllm.data.http import Part
 from secllm.profile.stats import ledoit_wolf
+from secllm.profile.structure import mask_name
 
 POOLED = "*"                 # the model for part names with too few samples of their own
 MIN_KEY_SAMPLES = 30         # a part name needs this many learning values for its own Gaussian
@@ -50,7 +51,7 @@ def embed_jobs(parts: list[Part], model_text: str, kind: str) -> list[tuple[str,
     for p in parts:
         if p.name in ("path", "fragment", "trailing", "value") or not p.text.strip():
             continue
-        jobs.append((p.name, p.text, "payload"))
+        jobs.append((mask_name(p.name), p.text, "payload"))     # the key is stored: masked like every name
     out = []
     for key, text, mod in jobs[:MAX_PARTS]:
         c = scrub_surrogates(canonicalize(text).text)
@@ -153,8 +154,11 @@ class DensityModel:
 
     # -- artifacts ------------------------------------------------------------------------------
     def save(self, d: Path) -> dict[str, Any]:
-        np.save(d / "density_means.npy", self.means, allow_pickle=False)
-        np.save(d / "density_precisions.npy", self.precisions, allow_pickle=False)
+        from secllm.paths import open_private
+
+        for name, arr in (("density_means.npy", self.means), ("density_precisions.npy", self.precisions)):
+            with open_private(d / name) as f:           # 0600: a profile is learned from a site's traffic
+                np.save(f, arr, allow_pickle=False)
         return {"keys": self.keys, "q99": self.q99, "counts": self.counts,
                 "arrays": ["density_means.npy", "density_precisions.npy"]}
 

@@ -9,11 +9,11 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from secllm.data.bounded import MAX_LINE_BYTES, parse_json_line, read_input
+from secllm.data.corpus import scrub_surrogates
 from secllm.data.http import iter_raw_requests, split_web_input
 from secllm.data.readers import parse_access_log_line
 from secllm.data.sequences import parse_number_lists, parse_strace, sessions_by_key, syscall_numbers
@@ -27,9 +27,11 @@ LEARN_FORMAT = {"auto": "auto", "http": "http", "access-log": "access-log", "url
 
 
 def _read_text(path: Path) -> str:
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+    # streamed and bounded: a gzip bomb stops with InputLimitError (a ValueError) at 16 MiB, and no
+    # file holds more than MAX_FILE_BYTES (issue 18)
+    raw, broken = read_input(path)
+    if broken:
+        raise ValueError(f"{path}: {broken}")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -72,14 +74,12 @@ def read_learning_items(paths: Sequence[str | Path], fmt: str = "auto", text_fie
             items.extend(raw for _, _, raw in iter_raw_requests(text))
         elif f == "jsonl":
             for line in text.splitlines():
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
+                obj, _ = parse_json_line(line)          # any unreadable line is skipped, never raised
                 if isinstance(obj, dict) and isinstance(obj.get(text_field), str):
-                    items.append(obj[text_field])
+                    items.append(scrub_surrogates(obj[text_field]))
         else:
-            items.extend(line.rstrip("\r") for line in text.splitlines() if line.strip())
+            items.extend(line.rstrip("\r") for line in text.splitlines()
+                         if line.strip() and len(line) <= MAX_LINE_BYTES)
     learn_fmt = LEARN_FORMAT[fmt] if fmt != "auto" else (LEARN_FORMAT[kinds.pop()] if len(kinds) == 1 else "auto")
     return items, learn_fmt
 

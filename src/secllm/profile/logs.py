@@ -3,8 +3,10 @@
 **Lines.** A line becomes a template by masking what varies (numbers, hex, IPs, block/ids, paths
 with digits): ``Receiving block blk_-1608 src: /10.250.19.102:54106`` ->
 ``Receiving block <id> src: /<ip>:<num>``. The model keeps each template's frequency and, per
-template and token position, the values seen there (a position that always held ``50010`` or
-``INFO`` is an enumeration; another value is a deviation). Score = ``-log`` of the template's
+template and token position, the keyed fingerprints of the values seen there (a position that always
+held ``50010`` or ``INFO`` is an enumeration; another value is a deviation). Nothing raw is kept:
+templates are masked (:func:`secllm.data.desensitize.desensitize` after the variable-field masks)
+and position values are fingerprints (:func:`secllm.data.desensitize.fingerprint`). Score = ``-log`` of the template's
 smoothed frequency (an unseen template scores highest) + 1 per deviating position; an unseen
 template also gets up to +3 for the share of its words that no learned template holds (a new
 arrangement of known words is less unusual than a message made of new words). Identifiers that mix
@@ -26,9 +28,12 @@ from __future__ import annotations
 
 import math
 import re
+import secrets
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+
+from secllm.profile.structure import mask_name, value_fingerprint
 
 _MASKS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b"), "<ip>"),
@@ -58,7 +63,8 @@ def log_template(line: str) -> str:
     t = line.strip()
     for rx, mask in _MASKS:
         t = rx.sub(mask, t)
-    return " ".join(t.split())
+    # what the variable-field masks leave (e-mails, keys, tokens) is masked before it is stored
+    return mask_name(" ".join(t.split()))
 
 
 def _template_words(template: str) -> list[str]:
@@ -90,10 +96,12 @@ class LogModel:
     mode: str = "lines"                                         # "lines" | "sessions"
     n: int = 0
     templates: dict[str, int] = field(default_factory=dict)
-    positions: dict[str, list[dict[str, int] | None]] = field(default_factory=dict)  # "template\tn" -> per token; None: too many values
+    # "template\tn" -> per token position {fingerprint: count}; None: too many values to be an enumeration
+    positions: dict[str, list[dict[str, int] | None]] = field(default_factory=dict)
     transitions: dict[str, int] = field(default_factory=dict)  # sessions: "a\tb" -> count
     count_range: dict[str, list[int]] = field(default_factory=dict)   # sessions: event -> [min, max]
     length_range: list[int] = field(default_factory=lambda: [0, 0])
+    key: str = field(default_factory=lambda: secrets.token_hex(16))     # this profile's fingerprint key
 
     # -- lines ----------------------------------------------------------------------------------
     @classmethod
@@ -113,10 +121,12 @@ class LogModel:
                     continue
                 if _DATE.search(tok):
                     pos[i] = None
-                elif tok not in slot and len(slot) >= _ENUM_TRACK:
+                    continue
+                fp = value_fingerprint(tok, m.key)
+                if fp not in slot and len(slot) >= _ENUM_TRACK:
                     pos[i] = None
                 else:
-                    slot[tok] = slot.get(tok, 0) + 1
+                    slot[fp] = slot.get(fp, 0) + 1
         return m
 
     def score_line(self, line: str) -> tuple[float, list[str]]:
@@ -141,11 +151,11 @@ class LogModel:
             if cnt >= _MIN_TEMPLATE:
                 for i, tok in enumerate(toks[:len(pos)]):
                     slot = pos[i]
-                    if slot is not None and tok not in slot:
+                    if slot is not None and value_fingerprint(tok, self.key) not in slot:
                         score += 1.0
-                        known = ", ".join(sorted(slot)[:3])
-                        ev.append(f"token {i + 1} of template `{_short(t, 50)}` is one of ({known}) in "
-                                  f"learned lines; here `{_short(tok, 30)}`")
+                        which = "a single value" if len(slot) == 1 else f"one of {len(slot)} values"
+                        ev.append(f"token {i + 1} of template `{_short(t, 50)}` takes {which} in learned lines; "
+                                  f"here `{_short(mask_name(tok[:120]), 30)}`")
         return score, ev
 
     def _words(self) -> set[str]:
@@ -212,11 +222,15 @@ class LogModel:
     def to_json(self) -> dict[str, Any]:
         return {"mode": self.mode, "n": self.n, "templates": self.templates, "positions": self.positions,
                 "transitions": self.transitions, "count_range": self.count_range,
-                "length_range": self.length_range}
+                "length_range": self.length_range, "key": self.key}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "LogModel":
-        return cls(**d)
+        m = cls(**d)
+        if "key" not in d:        # written before issue 18: raw position values, fingerprint them now
+            m.positions = {k: [None if slot is None else {value_fingerprint(v, m.key): c for v, c in slot.items()}
+                               for slot in pos] for k, pos in m.positions.items()}
+        return m
 
 
 def split_session(item: str | list[str]) -> list[str]:

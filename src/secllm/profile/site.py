@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import tempfile  # noqa: F401 - used by the docstring example
@@ -37,7 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from secllm.paths import DEFAULT_MODEL_DIR, home
+from secllm.data.corpus import scrub_surrogates
+from secllm.paths import DEFAULT_MODEL_DIR, home, open_private, private_dir
 from secllm.profile.density import DensityModel, Embedder, embed_jobs
 from secllm.profile.logs import LogModel, split_session
 from secllm.profile.sequence import DEFAULT_CANDIDATES, SequenceModel
@@ -130,13 +132,15 @@ class SiteProfile:
         return self.meta.get("model")
 
     def save(self, d: str | Path) -> Path:
-        d = Path(d)
-        d.mkdir(parents=True, exist_ok=True)
+        """Write the profile into ``d``: the folder is 0700 and every file 0600 (a profile is learned
+        from a site's traffic; see docs/privacy.md for what it keeps)."""
+        d = private_dir(d)
         doc: dict[str, Any] = {"format": FORMAT, "version": FORMAT_VERSION, "name": self.name, "kind": self.kind,
                                **self.meta, "thresholds": self.thresholds, "calibration": {}}
         for comp, cal in self.calibrators.items():
             fname = f"calibration_{comp}.npy"
-            np.save(d / fname, cal.scores, allow_pickle=False)
+            with open_private(d / fname) as f:
+                np.save(f, cal.scores, allow_pickle=False)
             doc["calibration"][comp] = {"file": fname, "scale": cal.scale, "n": int(len(cal.scores))}
         if self.structure is not None:
             doc["structure"] = self.structure.to_json()
@@ -146,7 +150,11 @@ class SiteProfile:
             doc["density"] = self.density.save(d)
         if self.sequence is not None:
             doc["sequence"] = self.sequence.save(d)
-        (d / "profile.json").write_text(json.dumps(doc, ensure_ascii=False, indent=1))
+        with open_private(d / "profile.json", "w") as f:
+            f.write(scrub_surrogates(json.dumps(doc, ensure_ascii=False, indent=1)))
+        for p in d.iterdir():             # files other modules added (e.g. sequence models) are private too
+            if p.is_file():
+                os.chmod(p, 0o600)
         self.path = d
         return d
 
@@ -386,6 +394,8 @@ def learn_profile(items: list[str], name: str, out_dir: str | Path | None = None
 
 
 def _store(prof: SiteProfile, name: str, out_dir: str | Path | None, overwrite: bool) -> SiteProfile:
+    if not out_dir:
+        private_dir(profiles_dir())       # the folder of every profile: 0700 too
     out = Path(out_dir) if out_dir else profiles_dir() / name
     if (out / "profile.json").exists() and not overwrite:
         raise ProfileError("exists", f"profile {out} exists; remove it first (`secllm profiles remove {name}`) "

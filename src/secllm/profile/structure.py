@@ -23,8 +23,10 @@ that say which part deviates and how.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+import secrets
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +35,7 @@ from urllib.parse import unquote
 import numpy as np
 
 from secllm.data.canonical import canonicalize
+from secllm.data.desensitize import desensitize, fingerprint
 from secllm.data.http import HttpParseError, Part, parse_http_request, split_web_input
 from secllm.data.readers import parse_access_log_line
 from secllm.profile.stats import chi2_sf
@@ -67,6 +70,29 @@ class Observation:
     model_text: str = ""
 
 
+@functools.lru_cache(maxsize=1 << 14)
+def _masked_short(text: str) -> str:
+    return desensitize(text)
+
+
+def mask_name(text: str) -> str:
+    """A name that a profile stores (endpoint template, parameter or part name), masked with
+    :func:`secllm.data.desensitize.desensitize`: ``/reset/<email>``, ``query:<secret>``.
+    Names repeat, so short ones are cached."""
+    return _masked_short(text) if len(text) <= 512 else desensitize(text)
+
+
+def value_fingerprint(value: str, key: str) -> str:
+    """What a profile keeps of a value it must recognise: a keyed fingerprint of the masked value
+    (:func:`secllm.data.desensitize.fingerprint`); repeated values are cached."""
+    return _fingerprint_cached(value, key) if len(value) <= 512 else fingerprint(value, key)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _fingerprint_cached(value: str, key: str) -> str:
+    return fingerprint(value, key)
+
+
 def _generalise(seg: str) -> str | None:
     if _INT.fullmatch(seg):
         return "{int}"
@@ -83,6 +109,11 @@ def endpoint_template(path: str) -> str:
 
         >>> endpoint_template("/user/42/avatar/9f86d081884c7d65/x"), endpoint_template("/i/123.jpg")
         ('/user/{int}/avatar/{hex}/x', '/i/{int}.jpg')
+        >>> endpoint_template("/reset/bob@corp.com/confirm"), endpoint_template("/k/sk_live_4eC39HqLyjWDarjtT1")
+        ('/reset/<email>/confirm', '/k/<secret>')
+
+    The template is masked (:func:`mask_name`): a profile never stores an address or a key that
+    sat in a path.
     """
     segs = []
     for seg in path.split("/"):
@@ -92,16 +123,24 @@ def endpoint_template(path: str) -> str:
             g2 = _generalise(stem)
             g = f"{g2}.{ext}" if g2 else None
         segs.append(g or seg)
-    return "/".join(segs) or "/"
+    return mask_name("/".join(segs) or "/")
 
 
 def _directory(endpoint: str) -> str:
     return endpoint.rsplit("/", 1)[0] + "/"
 
 
+_EXTENSION = re.compile(r"[a-z0-9]{1,10}")
+
+
 def _extension(path: str) -> str:
+    """The file extension of a path's last segment; ``?`` for anything that is not a short
+    alphanumeric extension (it is stored: ``/f.sk_live_...`` must not leave part of a key behind)."""
     last = path.rsplit("/", 1)[-1]
-    return last.rsplit(".", 1)[-1].lower()[:10] if "." in last else ""
+    if "." not in last:
+        return ""
+    ext = last.rsplit(".", 1)[-1].lower()
+    return ext if _EXTENSION.fullmatch(ext) else "?"
 
 
 def _observation(kind: str, method: str | None, text: str, parts: list[Part], headers: list[str],
@@ -114,7 +153,7 @@ def _observation(kind: str, method: str | None, text: str, parts: list[Part], he
         elif p.name in ("fragment", "trailing", "value"):
             continue
         else:
-            params.append((p.name, p.text))
+            params.append((mask_name(p.name), p.text))
     return Observation(kind, method, endpoint_template(path), path, params, headers, parts, model_text)
 
 
@@ -152,7 +191,7 @@ def parse_observation(item: str, fmt: str = "auto") -> Observation | None:
         except HttpParseError:
             return None
         method = req.method.upper() if _METHOD_OK.fullmatch(req.method) else req.method
-        headers = [n.lower() for n, _, _, _ in req.headers]
+        headers = [mask_name(n.lower()) for n, _, _, _ in req.headers]
         return _observation("http", method, item, parts, headers, item)
     if kind == "url" and fmt in ("auto", "url"):
         return _observation("url", None, item, parts, [], item)
@@ -253,17 +292,22 @@ SHAPE_RARE = 0.05           # a shape seen in >= 5% of values is normal; rarer o
 
 @dataclass
 class ParamModel:
-    """What one parameter's values look like (all statistics on the decoded value)."""
+    """What one parameter's values look like (all statistics on the decoded value).
+
+    No value is stored: the enumeration test keeps keyed fingerprints of the masked values
+    (:func:`secllm.data.desensitize.fingerprint`, ``key`` is the profile's), so a profile file
+    holds lengths, character-distribution bins, shape counts and 16-hex-digit fingerprints only.
+    """
 
     n: int = 0
     len_sum: float = 0.0
     len_sq: float = 0.0
     icd_sum: list[float] = field(default_factory=lambda: [0.0] * len(_ICD_BINS))
     shapes: dict[str, int] = field(default_factory=dict)
-    values: dict[str, int] = field(default_factory=dict)
+    values: dict[str, int] = field(default_factory=dict)      # fingerprint -> count
     values_overflow: bool = False
 
-    def add(self, value: str) -> None:
+    def add(self, value: str, key: str = "") -> None:
         v = decoded(value)
         self.n += 1
         self.len_sum += len(v)
@@ -273,10 +317,11 @@ class ParamModel:
         s = value_shape(v)
         self.shapes[s] = self.shapes.get(s, 0) + 1
         if not self.values_overflow:
-            if len(v) > _ENUM_MAX_LEN or (v not in self.values and len(self.values) >= _ENUM_TRACK):
+            fp = value_fingerprint(v, key) if len(v) <= _ENUM_MAX_LEN else ""
+            if not fp or (fp not in self.values and len(self.values) >= _ENUM_TRACK):
                 self.values_overflow, self.values = True, {}
             else:
-                self.values[v] = self.values.get(v, 0) + 1
+                self.values[fp] = self.values.get(fp, 0) + 1
 
     # -- derived statistics -------------------------------------------------------------------
     @property
@@ -302,8 +347,9 @@ class ParamModel:
         """Few samples, weak beliefs: scales every value score of this parameter."""
         return self.n / (self.n + 5.0)
 
-    def score(self, value: str, label: str) -> list["Finding"]:
-        """Findings for one value of this parameter; ``label`` names it in the evidence."""
+    def score(self, value: str, label: str, key: str = "") -> list["Finding"]:
+        """Findings for one value of this parameter; ``label`` names it in the evidence, ``key`` is
+        the profile's fingerprint key."""
         v = decoded(value)
         c = self.confidence
         out: list[Finding] = []
@@ -336,11 +382,9 @@ class ParamModel:
                 text = (f"{label} holds {SHAPE_DESCRIPTIONS[shape]}, seen in {_pct(f)} of learned requests "
                         f"(most often {SHAPE_DESCRIPTIONS[top]}, {_pct(top_n / self.n)})")
             out.append(Finding("shape", c * rarity, text))
-        if self.is_enum and v not in self.values:
-            known = ", ".join(_show(x, 20) for x in sorted(self.values)[:5])
-            which = (f"only {known}" if len(self.values) == 1 else
-                     f"one of {len(self.values)} values ({known}{', …' if len(self.values) > 5 else ''})")
-            out.append(Finding("enum", c, f"{label} takes {which}; here {_show(v)}"))
+        if self.is_enum and value_fingerprint(v, key) not in self.values:
+            which = "a single learned value" if len(self.values) == 1 else f"one of {len(self.values)} learned values"
+            out.append(Finding("enum", c, f"{label} takes {which} (an enumeration); here {_show(v)}"))
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -368,7 +412,8 @@ def _pct(f: float) -> str:
 
 
 def _show(v: str, n: int = 40) -> str:
-    """A value quoted for evidence text: bounded, control characters escaped."""
+    """A value quoted for evidence text: masked, bounded, control characters escaped."""
+    v = mask_name(v[:4 * n])
     r = v if len(v) <= n else v[:n] + "…"
     return "`" + r.encode("unicode_escape", "backslashreplace").decode("ascii", "replace").replace("`", "'") + "`"
 
@@ -446,6 +491,7 @@ class StructureModel:
     headers: dict[str, int] = field(default_factory=dict)
     endpoints: dict[str, EndpointModel] = field(default_factory=dict)
     site_params: dict[str, ParamModel] = field(default_factory=dict)    # by part name, all endpoints
+    key: str = field(default_factory=lambda: secrets.token_hex(16))     # this profile's fingerprint key
 
     def fit(self, observations: list[Observation]) -> "StructureModel":
         for o in observations:
@@ -476,9 +522,9 @@ class StructureModel:
                     key = f"{a}\t{b}"
                     ep.order[key] = ep.order.get(key, 0) + 1
         for name, value in o.params:
-            self.site_params.setdefault(name, ParamModel()).add(value)
+            self.site_params.setdefault(name, ParamModel()).add(value, self.key)
             if not name.startswith(SITE_WIDE):
-                ep.params.setdefault(name, ParamModel()).add(value)
+                ep.params.setdefault(name, ParamModel()).add(value, self.key)
 
     # ------------------------------------------------------------------------------------------
     def score(self, o: Observation, components: frozenset[str] | None = None) -> tuple[float, list[Finding]]:
@@ -531,7 +577,7 @@ class StructureModel:
                 if name.startswith(SITE_WIDE):
                     f.append(Finding("param_unseen", 0.5, f"{param_label(name)} never seen"))
                 continue
-            f.extend(pm.score(value, param_label(name)))
+            f.extend(pm.score(value, param_label(name), self.key))
         if o.kind == "http" and self.n_http >= MIN_PARAM_SAMPLES:
             present = set(o.headers)
             for h in present - set(self.headers):
@@ -552,10 +598,19 @@ class StructureModel:
     def to_json(self) -> dict[str, Any]:
         return {"n": self.n, "n_http": self.n_http, "methods": self.methods, "extensions": self.extensions,
                 "headers": self.headers, "endpoints": {k: v.to_json() for k, v in self.endpoints.items()},
-                "site_params": {k: v.to_json() for k, v in self.site_params.items()}}
+                "site_params": {k: v.to_json() for k, v in self.site_params.items()}, "key": self.key}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "StructureModel":
-        return cls(d["n"], d["n_http"], d["methods"], d["extensions"], d["headers"],
-                   {k: EndpointModel.from_json(v) for k, v in d["endpoints"].items()},
-                   {k: ParamModel.from_json(v) for k, v in d["site_params"].items()})
+        m = cls(d["n"], d["n_http"], d["methods"], d["extensions"], d["headers"],
+                {k: EndpointModel.from_json(v) for k, v in d["endpoints"].items()},
+                {k: ParamModel.from_json(v) for k, v in d["site_params"].items()})
+        if "key" in d:
+            m.key = d["key"]
+        else:       # a profile written before issue 18 kept raw values: fingerprint them now
+            for pm in [*m.site_params.values(), *(p for ep in m.endpoints.values() for p in ep.params.values())]:
+                fps: dict[str, int] = {}
+                for v, c in pm.values.items():
+                    fps[value_fingerprint(v, m.key)] = fps.get(value_fingerprint(v, m.key), 0) + c
+                pm.values = fps
+        return m

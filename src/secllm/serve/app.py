@@ -10,6 +10,8 @@ Routes::
     GET  /v1/models       the model behind each task (labels, threshold, backend, ONNX parity)
     POST /v1/detect       {"task": "web-attack", "items": [{"id": "r1", "text": "..."}]}
                           -> {"task", "model", "results": [<same objects as `secllm detect --json`>]}
+    POST /v1/incidents    {"findings": [<scan findings and SOC alerts>], "format": "json"|"stix"|...}
+                          -> {"incidents": [...]} (see secllm.serve.incidents)
     GET  /metrics         Prometheus text format
     GET  /docs            OpenAPI docs (and /openapi.json)
 
@@ -76,6 +78,18 @@ TASKS: dict[str, str] = {
 }
 LOG_PREFIX_CHARS = 48          # characters of an input that may reach the access log (desensitised)
 LOG_MAX_INPUTS = 3
+# reachable without an API key: liveness and the console's static files (they hold no data; the
+# console's questions go to /v1/ask with the key the person types)
+PUBLIC_PATHS = frozenset({"/health", "/console", "/console/app.js", "/console/app.css"})
+CONSOLE_DIR = Path(__file__).resolve().parent / "console"
+CONSOLE_FILES = {"/console": ("index.html", "text/html; charset=utf-8"),
+                 "/console/app.js": ("app.js", "text/javascript; charset=utf-8"),
+                 "/console/app.css": ("app.css", "text/css; charset=utf-8")}
+# nothing loads from anywhere but this server; no inline script or style
+CONSOLE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+               "form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
+MAX_ASK_FILES = 5
+MAX_SESSIONS = 256
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})   # metric labels; else OTHER
 # why a request was refused before authentication: the only label such requests get in /metrics
 REJECT_REASONS = ("bad_host", "bad_origin", "rate_limited", "unauthorized")
@@ -98,6 +112,23 @@ class DetectRequest(BaseModel):
     task: str = Field("web-attack", description="One of GET /v1/tasks")
     items: list[DetectItem] = Field(min_length=1)
     evidence: bool = Field(True, description="Compute evidence spans for malicious items")
+
+
+class AskFile(BaseModel):
+    """A file sent with a question (the console's upload): text, or base64 for binary captures."""
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(..., min_length=1, max_length=200)
+    content: str = Field(..., description="File content (UTF-8 text, or base64 when encoding is base64)")
+    encoding: Literal["text", "base64"] = "text"
+
+
+class AskRequest(BaseModel):
+    """``POST /v1/ask``: a question in Chinese or English, optional files, optional session id."""
+    model_config = ConfigDict(extra="forbid")
+    question: str = Field(..., min_length=1, max_length=20_000)
+    files: list[AskFile] = Field(default_factory=list, max_length=MAX_ASK_FILES)
+    session: str | None = Field(None, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
+                                description="Keep context across questions (returned by a previous answer)")
 
 
 class ApiError(Exception):
@@ -271,7 +302,7 @@ class _Guard:
         if (origin is not None and not same_origin(origin.decode("latin-1"), scope.get("scheme", "http"), host)) \
                 or headers.get(b"sec-fetch-site", b"").lower() == b"cross-site":
             return (403, "origin_not_allowed", "cross-origin browser requests are refused", None, "bad_origin")
-        if self.keys and path != "/health":
+        if self.keys and path not in PUBLIC_PATHS:
             client = FailureLimiter.client_key((scope.get("client") or ("",))[0])
             wait = self.limiter.retry_after(client)
             if wait > 0:
@@ -602,6 +633,118 @@ def create_app(model_dir: str | Path | None = None, backend: str = "auto", api_k
         return AsciiJSONResponse({"task": req.task, "model": det.model_dir.name,
                              "results": [r.to_json() for r in results]})
 
+    # ---------------------------------------------------------------- the language interface
+    from collections import OrderedDict
+
+    assistant_lock = threading.Lock()
+    sessions: OrderedDict[str, Any] = OrderedDict()
+    shared: dict[str, Any] = {}
+
+    def _toolbox(roots: list[Path]):
+        from secllm.assistant import Toolbox
+        from secllm.detect.route import Router
+
+        with assistant_lock:
+            if "router" not in shared:
+                shared["router"] = Router(web=detectors.get("web-attack"), tasks_dir=td, threads=threads)
+                shared["kb"] = Toolbox().kb
+        # the scan tool reads only the files uploaded with this question: never a server path
+        return Toolbox(router=shared["router"], kb=shared["kb"], roots=roots)
+
+    def _answer(req: AskRequest) -> dict[str, Any]:
+        import base64
+        import binascii
+        import tempfile
+
+        from secllm.assistant import Assistant
+
+        with tempfile.TemporaryDirectory(prefix="secllm-ask-") as tmp:
+            names = []
+            for k, f in enumerate(req.files):
+                safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in Path(f.name).name)[:100] or "file"
+                path = Path(tmp) / f"{k}-{safe}"
+                try:
+                    data = base64.b64decode(f.content, validate=True) if f.encoding == "base64" else f.content.encode()
+                except (binascii.Error, ValueError):
+                    raise ApiError(422, "invalid_request", f"file {k}: content is not base64") from None
+                path.write_bytes(data)
+                names.append(str(path))
+            tb = _toolbox([Path(tmp)])
+            with assistant_lock:
+                sid = req.session if req.session in sessions else uuid.uuid4().hex[:16]
+                asst = sessions.pop(sid, None) or Assistant(tb)
+                sessions[sid] = asst
+                while len(sessions) > MAX_SESSIONS:
+                    sessions.popitem(last=False)
+            asst.tools = tb
+            reply = asst.ask(req.question, names)
+            out = reply.to_json()
+            # the temporary paths are not the client's business: give back the names it sent
+            back = {Path(n).name: f.name for n, f in zip(names, req.files)}
+            back.update({n: f.name for n, f in zip(names, req.files)})
+            if "files" in out["arguments"]:
+                out["arguments"]["files"] = [back.get(x, Path(x).name) for x in out["arguments"]["files"]]
+            for c in out["tool_calls"]:
+                if c["tool"] == "scan":
+                    c["arguments"] = {"files": [back.get(x, Path(x).name) for x in c["arguments"].get("files", [])]}
+                    res = c["result"]
+                    res["files"] = [back.get(x, x) for x in res.get("files", [])]
+                    res["missing"] = [back.get(x, Path(x).name) for x in res.get("missing", [])]
+                    for f in res.get("findings", []):
+                        f["file"] = back.get(f.get("file"), f.get("file"))
+            for stored, sent in back.items():
+                out["answer"] = out["answer"].replace(stored, sent)
+            out["session"] = sid
+            return out
+
+    ask_schema = AskRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    nested_schemas.update(ask_schema.pop("$defs", {}))
+
+    @app.post("/v1/ask", tags=["assistant"], openapi_extra={"requestBody": {
+        "required": True, "content": {"application/json": {"schema": ask_schema}}}})
+    async def ask(request: Request) -> JSONResponse:
+        """Ask in Chinese or English; the answer cites the tool results it is made from.
+
+        Example body: `{"question": "Is this URL safe? https://github.com/login"}`; response:
+        `{"answer", "language", "intent", "arguments", "tool_calls", "citations", "session"}`.
+        """
+        raw = await _read_body(request, max_body_bytes)
+        try:
+            obj = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise ApiError(400, "invalid_json", "request body is not UTF-8 JSON") from None
+        try:
+            req = AskRequest.model_validate(obj)
+        except ValidationError as exc:
+            details = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+            raise ApiError(422, "invalid_request", "request does not match the schema (see details and /docs)",
+                           details=details) from None
+        async with gate:
+            if await request.is_disconnected():
+                raise ClientDisconnect()
+            out = await run_in_threadpool(_answer, req)
+        request.state.log.update({"intent": out["intent"], "inputs": [_log_prefix(req.question)]})
+        return AsciiJSONResponse(out)
+
+    def _console_file(path: str) -> Response:
+        name, media = CONSOLE_FILES[path]
+        return Response((CONSOLE_DIR / name).read_bytes(), media_type=media,
+                        headers={"Content-Security-Policy": CONSOLE_CSP, "X-Content-Type-Options": "nosniff",
+                                 "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"})
+
+    @app.get("/console", tags=["assistant"], include_in_schema=False)
+    def console() -> Response:
+        """The web console (static page; its questions go to /v1/ask)."""
+        return _console_file("/console")
+
+    @app.get("/console/app.js", include_in_schema=False)
+    def console_js() -> Response:
+        return _console_file("/console/app.js")
+
+    @app.get("/console/app.css", include_in_schema=False)
+    def console_css() -> Response:
+        return _console_file("/console/app.css")
+
     @app.get("/metrics", tags=["service"])
     def prometheus_metrics() -> Response:
         """Prometheus text: requests, latency histogram, items and verdicts per task."""
@@ -619,6 +762,9 @@ def create_app(model_dir: str | Path | None = None, backend: str = "auto", api_k
             app.openapi_schema = schema
         return app.openapi_schema
 
+    from secllm.serve.incidents import incident_router
+
+    app.include_router(incident_router(max_body_bytes=max_body_bytes, max_items=max_batch * 10))
     app.openapi = openapi  # type: ignore[method-assign]
     app.state.detectors = detectors
     return app

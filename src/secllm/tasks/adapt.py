@@ -156,6 +156,9 @@ def train_adapter(base_dir: str | Path, task: str, train: Examples, val: Example
     from secllm.model.modeling import load_classifier, read_meta
     from secllm.tasks.finetune import best_threshold
 
+    from secllm.paths import check_task_name
+
+    check_task_name(task)                 # it becomes a directory name under out_dir/adapters/
     cfg = cfg or FinetuneConfig(epochs=3, lr=2e-3)
     labels = list(labels)
     unknown = {l for l in train.labels + val.labels if l not in labels}
@@ -173,7 +176,10 @@ def train_adapter(base_dir: str | Path, task: str, train: Examples, val: Example
     model.config.num_labels = len(labels)
     peft_model = None
     if lora:
-        peft_model = get_peft_model(model.bert, _lora_config(), adapter_name=task)
+        from secllm.model.quiet import no_peft_deprecation
+
+        with no_peft_deprecation():
+            peft_model = get_peft_model(model.bert, _lora_config(), adapter_name=task)
         model.bert = peft_model
     params = [p for p in model.parameters() if p.requires_grad]
     max_len = min(cfg.max_length, mcfg.max_position)
@@ -306,7 +312,9 @@ def adapt_model_dir(model_dir: str | Path, task: str, examples: Examples, out_di
     text head grows too (:func:`secllm.tasks.grow.grow_served`).
     """
     from secllm.model.modeling import read_meta
+    from secllm.paths import check_task_name
 
+    check_task_name(task)
     src, out = Path(model_dir), Path(out_dir)
     meta = read_meta(src)
     if not (src / "model.safetensors").exists():
@@ -385,8 +393,10 @@ def export_task_onnx(model_dir: str | Path, task: str, out_dir: str | Path, *, q
     graph afterwards. Returns the export manifest."""
     import tempfile
 
+    from secllm.paths import check_task_name
     from secllm.runtime.onnx import export_onnx
 
+    check_task_name(task)
     with tempfile.TemporaryDirectory() as tmp:
         info = export_onnx(merge_task(model_dir, task, Path(tmp) / task), out_dir, quantize=quantize)
     if int8_only and quantize:

@@ -177,7 +177,7 @@ def finetune(train: Examples, val: Examples, labels: list[str], out_dir: str | P
     for epoch in range(cfg.epochs):
         model.train()
         bar = tqdm(length_batches(lengths, cfg.batch_tokens, rng), desc=f"finetune {epoch + 1}/{cfg.epochs}",
-                   disable=not progress, unit="batch")
+                   disable=not progress, unit="batch", delay=2.0)
         for b in bar:
             ids, att = collate([tr_ids[i] for i in b], tok.pad_id)
             with _autocast(dev):

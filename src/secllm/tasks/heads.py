@@ -52,7 +52,9 @@ __all__ = ["HEADS_DIR", "head_dir", "serve_mode", "served_head", "load_head", "E
 # ---------------------------------------------------------------------------------------------
 
 def head_dir(model_dir: str | Path, task: str) -> Path:
-    return Path(model_dir) / HEADS_DIR / task
+    from secllm.paths import check_task_name
+
+    return Path(model_dir) / HEADS_DIR / check_task_name(task)
 
 
 def serve_mode(model_dir: str | Path, task: str) -> str | None:
@@ -235,12 +237,15 @@ class SentenceEncoder:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
+        from secllm.model.quiet import quiet_libraries
+
+        quiet_libraries()
         d = encoder_dir()
         if threads:
             torch.set_num_threads(threads)
         self.torch = torch
         self.tok = AutoTokenizer.from_pretrained(str(d), local_files_only=True)
-        self.model = AutoModel.from_pretrained(str(d), local_files_only=True).eval()
+        self.model = AutoModel.from_pretrained(str(d), local_files_only=True, use_safetensors=True).eval()
         self.max_length = int(max_length)
         self.fingerprint = encoder_fingerprint(d)
 

@@ -49,7 +49,9 @@ def _load_head(path: Path):
     import torch
     from safetensors.torch import load_file
 
-    sd = load_file(str(path))
+    from secllm.model.modeling import require_safetensors
+
+    sd = load_file(str(require_safetensors(path)))
     lin = torch.nn.Linear(sd["weight"].shape[1], sd["weight"].shape[0])
     with torch.no_grad():
         lin.weight.copy_(sd["weight"])
@@ -97,7 +99,9 @@ class MultiTaskModel:
         return sorted(set(adapter_tasks(self.model_dir)) | set(self.metas))
 
     def _load(self, task: str) -> None:
-        d = self.model_dir / ADAPTERS / task
+        from secllm.paths import check_task_name
+
+        d = self.model_dir / ADAPTERS / check_task_name(task)
         if not (d / "task.json").exists():
             raise KeyError(f"{self.model_dir} has no adapter for task {task!r}; available: {self.available()}")
         meta = _check_task_meta(json.loads((d / "task.json").read_text()))
@@ -112,11 +116,17 @@ class MultiTaskModel:
     def _load_lora(self, task: str, d: Path) -> None:
         from peft import PeftModel
 
-        if self.peft is None:
-            self.peft = PeftModel.from_pretrained(self.model.bert, str(d), adapter_name=task, is_trainable=False)
-            self.model.bert = self.peft
-        else:
-            self.peft.load_adapter(str(d), adapter_name=task, is_trainable=False)
+        from secllm.model.modeling import require_safetensors
+        from secllm.model.quiet import no_peft_deprecation
+
+        # peft falls back to torch.load (a pickle) on adapter_model.bin: refuse that first
+        require_safetensors(d / "adapter_model.safetensors")
+        with no_peft_deprecation():
+            if self.peft is None:
+                self.peft = PeftModel.from_pretrained(self.model.bert, str(d), adapter_name=task, is_trainable=False)
+                self.model.bert = self.peft
+            else:
+                self.peft.load_adapter(str(d), adapter_name=task, is_trainable=False)
         self.peft.eval()
 
     def use(self, task: str):
