@@ -6,6 +6,8 @@
     secllm scan access.log --out findings.jsonl   # files and streams
     secllm incidents findings.jsonl eve.json      # correlate findings and alerts into incidents
     secllm kb search "远程代码执行 缓解"            # ATT&CK + CWE knowledge, Chinese or English
+    secllm map cwe "SQL injection in login.php"   # CVE description → CWE weaknesses
+    secllm map attack "The actor ran whoami"      # threat text → ATT&CK techniques (or none)
     secllm ask "这个请求是SQL注入吗：id=1' or 1=1--"  # ask in Chinese or English (secllm chat: a conversation)
     secllm identify --file access.log             # what an input or a file is
     secllm corpus build --out runs/corpus         # unlabeled corpus from the datasets' training splits
@@ -31,6 +33,7 @@ from secllm.cli import (
     incidents,
     kb,
     learn,
+    map,
     models,
     pretrain,
     scan,
@@ -47,5 +50,5 @@ def main() -> None:
 
 for _cmd in (detect.detect, detect.demo, pretrain.corpus, pretrain.pretrain, finetune.finetune, evaluate.eval_group,
              models.models, learn.learn, learn.profiles, scan.scan, incidents.incidents, serve.serve, adapt.adapt,
-             kb.kb, identify.identify, ask.ask, ask.chat, sft.sft):
+             kb.kb, map.map_group, identify.identify, ask.ask, ask.chat, sft.sft):
     main.add_command(_cmd)

@@ -37,6 +37,9 @@ Public API
 - ``TACTIC_ORDER``: the 14 Enterprise tactic shortnames in kill-chain order.
 - ``lookup(any_id)``: an ATT&CK or CWE object by id, ``catalog_versions()``: ``{"attack", "cwe"}``.
 - ``normalize_id`` / ``id_kind`` / ``ids_in_text``: recognise ids typed by people.
+- ``CweMapper.load().map(texts)`` (CVE-style description → top-k CWE weaknesses) and
+  ``TechniqueMapper.load().map(texts)`` (threat text → ATT&CK techniques, or "no technique"): the
+  shipped TF-IDF linear models under ``secllm/assets/knowledge/``, served with numpy alone.
 
 Data limits: the ATT&CK package cuts descriptions at ~300 characters and procedure texts at ~200;
 CAPEC is not packaged (CWE gives CAPEC ids and URLs only).
@@ -73,14 +76,16 @@ from secllm.knowledge.cwe import (
     cwe_url,
     load_cwe,
 )
+from secllm.knowledge.cwe_map import CweMapper, CweResult
 from secllm.knowledge.errors import CatalogNotInstalled
 from secllm.knowledge.ids import id_kind, ids_in_text, normalize_id
+from secllm.knowledge.technique_map import TechniqueMapper, TechniqueResult
 
 __all__ = ["TACTIC_ORDER", "AttackCatalog", "Technique", "Tactic", "Mitigation", "Group", "Campaign", "Software",
            "Procedure", "DetectionStrategy", "Analytic", "DataComponent", "clean_text", "load_attack",
            "CweCatalog", "Weakness", "Category", "View", "Consequence", "CweMitigation", "DetectionMethod",
            "ObservedExample", "load_cwe", "cwe_url", "capec_url", "CatalogNotInstalled", "normalize_id", "id_kind",
-           "ids_in_text", "lookup", "catalog_versions"]
+           "ids_in_text", "lookup", "catalog_versions", "CweMapper", "CweResult", "TechniqueMapper", "TechniqueResult"]
 
 
 def catalog_versions() -> dict[str, str]:
