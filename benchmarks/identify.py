@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from secllm.identify import KINDS, Identifier  # noqa: E402
 from secllm.identify.corpus import read_corpus  # noqa: E402
 from secllm.identify.model import DEFAULT_IDENTIFY_DIR  # noqa: E402
+from secllm.detect.route import task_for  # noqa: E402
 
 TARGET = 0.99
 
@@ -57,6 +58,8 @@ def accuracy_tables(items, results) -> dict:
         c["n"] += 1
         ok = r.kind == it.kind
         c["right"] += ok
+        # what a miss costs downstream: the item reaches the same judge (or is unsupported either way)
+        c["same_route"] += task_for(r.kind, r.family) == task_for(it.kind, it.family)
         c["rule"] += r.method == "rule"
         c["rule_right"] += r.method == "rule" and ok
         c["unknown"] += r.kind == "unknown"
@@ -91,6 +94,7 @@ def accuracy_tables(items, results) -> dict:
             "by_rule": _rate(rule, n), "rule_precision": _rate(rule_right, rule),
             "unknown": _rate(sum(c["unknown"] for c in by_src.values()), n),
             "log_family_accuracy": _rate(sum(c["right"] for c in fam.values()), fam_n),
+            "same_route": _rate(sum(c["same_route"] for c in by_src.values()), n),
         },
         "per_source": per_source,
         "below_target": sorted(s for s, v in per_source.items() if v["accuracy"] < TARGET),
@@ -189,7 +193,9 @@ def markdown(rep: dict) -> str:
         "",
         f"**Overall accuracy {o['accuracy']:.4f}** on {o['items']:,} test items (target {TARGET}); mean over sources "
         f"{o['macro_accuracy_over_sources']:.4f}; `unknown` answers {o['unknown']:.4f} (counted wrong); decided by a rule "
-        f"{o['by_rule']:.3f} (rule precision {o['rule_precision']}); log-line family accuracy {o['log_family_accuracy']}.",
+        f"{o['by_rule']:.3f} (rule precision {o['rule_precision']}); log-line family accuracy {o['log_family_accuracy']}; "
+        f"routed to the same judge as the true kind (`secllm.detect.route.task_for`, unsupported counted as a route) "
+        f"{o.get('same_route')}.",
         "",
         "Sources below the target: " + (", ".join(f"`{s}`" for s in rep["accuracy"]["below_target"]) or "none"),
         "",

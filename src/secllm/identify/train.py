@@ -18,6 +18,7 @@ import argparse
 import json
 import logging
 import random
+import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -35,8 +36,11 @@ def label_of(item: LabelledItem) -> str:
     return f"log-line:{item.family}" if item.kind == "log-line" else item.kind
 
 
-def balanced_sample(items: list[LabelledItem], cap_per_source: int, seed: int = 0) -> list[LabelledItem]:
-    """At most ``cap_per_source`` items of each (source, label): big lists cannot drown small ones."""
+def balanced_sample(items: list[LabelledItem], cap_per_source: int, seed: int = 0,
+                    source_caps: dict[str, int] | None = None) -> list[LabelledItem]:
+    """At most ``cap_per_source`` items of each (source, label): big lists cannot drown small ones.
+    ``source_caps`` raises (or lowers) the cap of named sources: the varied ones (prose, form
+    values, code) need more examples than one cap gives them."""
     by: dict[tuple[str, str], list[LabelledItem]] = defaultdict(list)
     for it in items:
         by[(it.source, label_of(it))].append(it)
@@ -44,7 +48,8 @@ def balanced_sample(items: list[LabelledItem], cap_per_source: int, seed: int = 
     out: list[LabelledItem] = []
     for key in sorted(by):
         group = by[key]
-        out += group if len(group) <= cap_per_source else rng.sample(group, cap_per_source)
+        cap = (source_caps or {}).get(key[0], cap_per_source)
+        out += group if len(group) <= cap else rng.sample(group, cap)
     return out
 
 
@@ -203,6 +208,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--report", type=Path, default=Path("reports/identify/selection.json"))
     ap.add_argument("--cap", type=int, default=2000, help="train items per (source, label)")
+    ap.add_argument("--source-caps", default=None,
+                    help='JSON {source: cap} overriding --cap for named sources, e.g. {"ordinary:prose-en": 10000}')
     ap.add_argument("--val-cap", type=int, default=1000, help="val items per (source, label)")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--grid", default=None, help="JSON list of {dim, ngrams, max_bytes, buckets_log2} to compare on val")
@@ -217,7 +224,8 @@ def main(argv: list[str] | None = None) -> None:
         write_corpus(items, args.corpus)
     # The test split is never read here (benchmarks/identify.py reads it once).
     items = [i for i in read_corpus(args.corpus) if i.split != "test"]
-    train = balanced_sample([i for i in items if i.split == "train"], args.cap)
+    source_caps = json.loads(args.source_caps) if args.source_caps else None
+    train = balanced_sample([i for i in items if i.split == "train"], args.cap, source_caps=source_caps)
     val = balanced_sample([i for i in items if i.split == "val"], args.val_cap, seed=1)
     _log.info("train %d, val %d", len(train), len(val))
     grid = json.loads(args.grid) if args.grid else DEFAULT_GRID
@@ -244,15 +252,20 @@ def main(argv: list[str] | None = None) -> None:
     best_acc = max(f[0]["val_accuracy"] for f in small)
     # Among configurations within 0.05 point of the best, the cheapest to serve wins.
     row, w, cfg, ev = min((f for f in small if f[0]["val_accuracy"] >= best_acc - 0.0005), key=lambda f: _cost(f[0]))
-    threshold, curve = pick_threshold(ev["results"], val)
+    # The threshold is picked on the whole validation split (its real mix of sources), not the capped one.
+    val_all = [i for i in items if i.split == "val"]
+    threshold, curve = pick_threshold(_identifier(w, cfg).identify_batch([i.text for i in val_all]), val_all)
     chosen = {**{k: v for k, v in row.items() if k != "worst_sources"}, "threshold": threshold}
     meta = {
         "trained": time.strftime("%Y-%m-%d"),
-        "recipe": "python -m secllm.identify.train " + " ".join(argv if argv is not None else []),
+        "recipe": "python -m secllm.identify.train " + " ".join(argv if argv is not None else sys.argv[1:]),
         "train_items": dict(sorted(Counter(label_of(i) for i in train).items())),
         "train_sources": sorted({i.source for i in train}),
         "val_accuracy": row["val_accuracy"], "val_log_family_accuracy": row["val_log_family_accuracy"],
-        "threshold_rule": "highest threshold costing <= 0.1 point of validation accuracy",
+        "threshold_rule": "highest threshold costing <= 0.1 point of validation accuracy "
+                          f"(the whole val split of the training corpus, {len(val_all):,} items)",
+        "threshold_curve": curve, "val_accuracy_full_split": curve[0]["accuracy"],
+        "source_caps": source_caps or {},
     }
     save_model(args.out, cfg=cfg, labels=w["labels"], embed=w["embed"], proj=w["proj"], w_prefix=w["w_prefix"],
                w_dense=w["w_dense"], bias=w["bias"], threshold=threshold, meta=meta)
