@@ -237,10 +237,88 @@ def test_pivot_host_events_join_the_incident_that_got_in():
           # an unrelated actor's event from another host stays apart
           Finding("host.jsonl:2", T0 + 70, kind="host", task="evtx-tactic", label="Discovery", name="Discovery",
                   rule="evtx-tactic:Discovery", host="ws-9", tactics=("discovery",))]
-    out = run(fs, min_score=1)
+    # trust the event's label here (the shipped default trusts no evtx-tactic label: see the gate tests)
+    out = run(fs, min_score=1, tactic_min_score={"evtx-tactic": {"Persistence": 0.0, "Discovery": 0.0}})
     first = next(i for i in out if "10.0.0.5" in i["actors"])
     assert "host.jsonl:1" in first["items"] and "host.jsonl:2" not in first["items"]
     assert "persistence" in [s["tactic"] for s in first["stages"]] and "web01" in first["assets"]
+
+
+def _shell_then_host_event(label: str, score: float) -> list[Finding]:
+    """A web shell that ran commands on web01, then one Windows event of web01 labelled by a classifier."""
+    tactic = label.lower().replace(" ", "-")
+    return [web(1, T0, "10.0.0.5", "sqli", host="web01"), web(2, T0 + 5, "10.0.0.5", "cmdi", host="web01"),
+            web(3, T0 + 10, "10.0.0.5", "cmdi", host="web01"),
+            Finding("host.jsonl:1", T0 + 60, kind="host", task="evtx-tactic", label=label, name=label, score=score,
+                    rule=f"evtx-tactic:{label}", host="web01", tactics=(tactic,))]
+
+
+@pytest.mark.parametrize("gate,score,placed", [
+    ({"Credential Access": 0.5}, 0.6, True),         # listed, confident enough
+    ({"Credential Access": 0.5}, 0.4, False),        # listed, below its minimum
+    ({"Privilege Escalation": 0.0}, 0.9, False),     # another class is trusted, not this one
+    ({}, 0.99, False),                               # no class of the task trusted
+])
+def test_classifier_tactic_places_a_stage_only_at_its_minimum_score(gate, score, placed):
+    c = Correlator(CorrelatorConfig(min_score=1, tactic_min_score={"evtx-tactic": gate}))
+    out = [i.to_json() for f in _shell_then_host_event("Credential Access", score) for i in c.add(f)]
+    out += [i.to_json() for i in c.flush()]
+    [inc] = out
+    # gated or not, the event joins the incident that owns web01
+    assert "host.jsonl:1" in inc["items"]
+    assert ("credential-access" in [s["tactic"] for s in inc["stages"]]) is placed
+    assert inc["unplaced_items"] == (0 if placed else 1) and c.stats.tactic_gated == (0 if placed else 1)
+
+
+def test_ungated_tasks_and_sources_are_not_affected():
+    """Only the tasks listed are gated: a web verdict or a Wazuh alert with a stated tactic still places stages."""
+    fs = _shell_then_host_event("Credential Access", 0.01)
+    fs.append(alert(9, T0 + 90, "sshd: brute force trying to get access to the system", "web01", "10.0.0.5"))
+    [inc] = run(fs, min_score=1, tactic_min_score={"evtx-tactic": {}})
+    tactics = [s["tactic"] for s in inc["stages"]]
+    assert "initial-access" in tactics and "credential-access" in tactics   # from the alert, not the event
+    [st] = [s for s in inc["stages"] if s["tactic"] == "credential-access"]
+    assert st["first_seen"].startswith("2024-05-01T10:01:30")
+
+
+def test_default_gate_keeps_a_mislabelled_host_event_out_of_the_path():
+    """The shipped default: the evtx-tactic label places no stage (chosen on the task's validation split),
+    so a host event mislabelled 'Credential Access' cannot put a stage before the web shell's execution."""
+    fs = _shell_then_host_event("Credential Access", 0.9)
+    fs[-1].time = T0 + 2                                            # seen before the commands ran
+    fs[-1].host = "web01"
+    [ungated] = run(fs, min_score=1, tactic_min_score={})
+    assert "credential-access" in [s["tactic"] for s in ungated["stages"]]
+    [inc] = run(fs, min_score=1)
+    assert "credential-access" not in [s["tactic"] for s in inc["stages"]]
+    assert "host.jsonl:1" in inc["items"] and inc["path_in_kill_chain_order"]
+
+
+def test_default_gate_is_the_one_measured_on_validation():
+    """CorrelatorConfig's evtx-tactic minimums are those benchmarks/evtx_tactic_gate.py chose."""
+    rep = json.loads((Path(__file__).parents[1] / "reports" / "incidents" / "evtx_gate.json").read_text())
+    assert rep["split"] == "val"
+    assert CorrelatorConfig().tactic_min_score["evtx-tactic"] == rep["tactic_min_score"]
+
+
+def test_gate_rule_picks_the_smallest_threshold_reaching_the_target():
+    import importlib.util
+
+    path = Path(__file__).parents[1] / "benchmarks" / "evtx_tactic_gate.py"
+    spec = importlib.util.spec_from_file_location("evtx_tactic_gate", path)
+    g = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(g)
+    preds = []
+    for k in range(10):      # Lateral Movement: right in 10 files when confident, wrong in 5 files at low scores
+        preds.append({"file": f"lm{k}", "truth": "Lateral Movement", "label": "Lateral Movement", "score": 0.6})
+    for k in range(5):
+        preds.append({"file": f"x{k}", "truth": "Execution", "label": "Lateral Movement", "score": 0.3})
+    for k in range(10):      # Execution: wrong as often as right at every score
+        preds.append({"file": f"e{k}", "truth": "Execution" if k % 2 else "Discovery", "label": "Execution",
+                      "score": 0.9})
+    res = g.choose(preds, target=0.9, min_kept=5)
+    assert res["tactic_min_score"] == {"Lateral Movement": 0.31}
+    assert res["per_class"]["Execution"]["threshold"] is None
 
 
 def test_a_single_weak_finding_is_not_an_incident():

@@ -62,3 +62,27 @@ def test_open_world_suite(router):
     # every item says what it was identified as, and which task judged it (or why none did)
     assert all(r.input_kind for r in res)
     assert all(r.task or r.status == "unsupported" for r in res)
+
+
+def test_routed_cti_text_needs_a_second_opinion():
+    """Text only *identified* as threat-intel prose keeps a technique only when the independent
+    ATT&CK mapper also finds one; ``--task cti-attack`` (the task detector alone) is unchanged."""
+    from types import SimpleNamespace
+
+    from secllm.detect.detector import Detection
+    from secllm.detect.route import Router
+
+    class Task:
+        def detect(self, items, ids=None, evidence=True):
+            return [Detection(id=i, label="T1083", score=0.9, attack_type=None) for i in ids]
+
+    class Mapper:
+        def map(self, items):
+            return [SimpleNamespace(status="ok", none="procdump" not in t, none_score=0.9) for t in items]
+
+    r = Router(identifier=object())
+    r._tasks["cti-attack"], r._mapper = Task(), Mapper()
+    res = r.judge(["directory", "The actor ran procdump against lsass."], kinds=[("cti-text", None, 1.0)] * 2)
+    assert [x.label for x in res] == ["unknown", "T1083"]
+    assert res[0].details["second_opinion"]["model_label"] == "T1083" and res[0].task == "cti-attack"
+    assert "second_opinion" not in (res[1].details or {})

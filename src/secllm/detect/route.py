@@ -111,6 +111,7 @@ class Router:
         self._web, self._identifier = web, identifier
         self.auth = auth or AuthBruteForce()
         self._tasks: dict[str, Any] = {}
+        self._mapper = None
         self._lock = threading.RLock()
 
     # -------------------------------------------------------------------------------------
@@ -217,7 +218,41 @@ class Router:
             return self._judge_script_rules(items, ids, kinds)
         if task == "log-bgl":
             items = [_BGL_LABEL.sub("", t, count=1) for t in items]
-        return self.task_detector(task).detect(items, ids=ids, evidence=evidence)
+        res = self.task_detector(task).detect(items, ids=ids, evidence=evidence)
+        if task == "cti-attack":
+            self._second_opinion(items, res)
+        return res
+
+    @property
+    def technique_mapper(self):
+        with self._lock:
+            if self._mapper is None:
+                from secllm.knowledge.technique_map import TechniqueMapper
+
+                self._mapper = TechniqueMapper.load()
+            return self._mapper
+
+    def _second_opinion(self, items: list[str], res: list[Detection]) -> None:
+        """Text routed here was *identified* as threat-intel prose, not known to be: a technique is
+        reported only when the independent ATT&CK mapper (``secllm map attack``, trained with
+        'no technique' rows) also finds one; otherwise the answer is ``unknown`` (details say why).
+        ``--task cti-attack`` asks the task model alone."""
+        todo = [k for k, r in enumerate(res) if r.status == Status.OK and r.label not in (None, "unknown", "benign")]
+        if not todo:
+            return
+        try:
+            maps = self.technique_mapper.map([items[k] for k in todo])
+        except (OSError, ValueError) as exc:          # no mapper model: the task model's answer stands
+            for k in todo:
+                res[k].warnings.append(f"second opinion unavailable: {exc}")
+            return
+        for k, m in zip(todo, maps):
+            r = res[k]
+            if m.status == "ok" and m.none:
+                r.details = {**(r.details or {}), "second_opinion": {
+                    "model_label": r.label, "mapper_none_score": m.none_score,
+                    "reason": "the ATT&CK mapper finds no technique in this text"}}
+                r.label, r.attack_type, r.attack_types, r.evidence = "unknown", None, [], []
 
     def _judge_web(self, items, ids, kinds, evidence) -> list[Detection]:
         texts, web_kinds, uas = [], [], []

@@ -72,6 +72,14 @@ class CorrelatorConfig:
     exfil_bytes: int = 256 * 1024  # a successful attack answered with this many bytes or more: data left
     min_actor_share: float = 0.0    # with scan --all context: flagged share of an actor's requests below
                                     # which its web findings alone do not make an incident (0 = off)
+    # A tactic that a *classifier* names as its label (task -> {label: minimum score}) places a stage
+    # only when that label is listed and its score reaches the minimum; otherwise the finding still
+    # joins its incident (items, asset pivot, evidence score) but places no stage (``unplaced_items``),
+    # because a wrong stage puts the attack path out of order. Tasks not listed are not gated. The
+    # minimums are chosen on the task's validation split (``benchmarks/evtx_tactic_gate.py``, stages
+    # right >= 90% of the time): for the shipped evtx-tactic model no class gets there at any score
+    # (reports/incidents/evtx_gate.json), so its labels place no stage.
+    tactic_min_score: dict[str, dict[str, float]] = field(default_factory=lambda: {"evtx-tactic": {}})
 
 
 # ------------------------------------------------------------------------------------------------
@@ -364,6 +372,7 @@ class CorrelatorStats:
     derived: int = 0
     closed_early: int = 0
     untimed: int = 0
+    tactic_gated: int = 0           # classifier-named tactics below their minimum score (no stage placed)
 
     def to_json(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -654,7 +663,13 @@ class Correlator:
                                                              tuple[str, str] | None]:
         """The tactic of a finding: the source's own, else the knowledge layer's, else the alert
         taxonomy's. With several candidates (command injection: initial access and execution)
-        the later one is taken when the attempt looks successful (it ran), else the earlier."""
+        the later one is taken when the attempt looks successful (it ran), else the earlier.
+        A classifier's tactic label below its minimum score (``CorrelatorConfig.tactic_min_score``)
+        places no stage."""
+        gate = self.config.tactic_min_score.get(f.task) if f.task else None
+        if gate is not None and not f.score >= gate.get(f.label or "", math.inf):
+            self.stats.tactic_gated += 1
+            return None, (), f.severity, None
         verdict = (f.task, f.label) if f.task and f.label else None
         k_tactics, k_tech, k_sev = tactics_of(*verdict) if verdict else ((), (), None)
         if verdict and not k_tactics and f.label:
