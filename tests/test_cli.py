@@ -16,7 +16,7 @@ def test_detect_args_json(tiny_web_model):
 
 def test_detect_jsonl_stdin_with_bad_lines(tiny_web_model):
     stdin = b'{"id": "a", "text": "<script>alert(1)</script>"}\nnot json\n{"id": "c", "text": ""}\n' \
-            b'{"id": "d", "text": "\xff\xfe abc"}\n'
+            b'{"id": "d", "text": "\xff\xfe\' or 1=1--"}\n'
     r = CliRunner().invoke(main, ["detect", "--model", str(tiny_web_model), "--jsonl", "--json", "--file", "-"],
                            input=stdin)
     assert r.exit_code == 0, r.output
