@@ -157,7 +157,11 @@ class Router:
             # the net is for values and one-liners: a multi-line text the identifier could not place
             # (source code of a language no judge reads, a document) is reported unsupported, not
             # read as one web value (template literals and shell variables look like injections)
-            if task_for(kind, family) is None and kind not in ("pcap", "binary") and isinstance(item, str) \
+            # (a fragment of a few words called threat-intel prose — `| whoami` — is read the same way:
+            # a sentence about an attack has more words than the attack itself)
+            unjudged = task_for(kind, family) is None or (kind == "cti-text" and isinstance(item, str)
+                                                          and len(item.split()) < 4)
+            if unjudged and kind not in ("pcap", "binary") and isinstance(item, str) \
                     and len(item) <= 65536 and item.strip().count("\n") <= 2 \
                     and analyze(canonicalize(item, max_chars=65536).text):
                 kind, family = "payload", None          # an attack construct: a web value after all
