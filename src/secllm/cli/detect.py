@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import click
+
+from secllm.cli.common import open_input
 
 DEMO_SAMPLES = [
     ("benign-query", "q=wireless+headphones&page=2&sort=price_asc"),
@@ -51,15 +52,14 @@ def _detect_stream(det, items, out_json: bool, batch: int, progress: bool, evide
         for k, it in enumerate(buf):
             if it.error is not None:
                 res[k] = Detection(id=it.id, status=getattr(it, "status", None) or Status.BAD_JSON, error=it.error)
-        if profile_scorer is None:
-            for r in res:
-                key = r.label if r.status == Status.OK else r.status
-                counts[key] = counts.get(key, 0) + 1
-        if out_json or explain:
-            _knowledge(det, res)
         profs = _profile_results(profile_scorer, buf, res) if profile_scorer is not None else None
         if profs is not None:
             _combine_verdicts(res, profs, counts)
+        for r in res:
+            key = r.label if r.status == Status.OK else r.status
+            counts[key] = counts.get(key, 0) + 1
+        if out_json or explain:
+            _knowledge(det, res)
         if out_json and profs is not None:
             from secllm.data.bounded import json_line
 
@@ -109,7 +109,7 @@ def _echo_explanations(res) -> None:
             click.echo(f"\n{term_safe(r.id)[:40]}: " + "; ".join(w for w in r.warnings if w.startswith("knowledge")))
 
 
-def _combine_verdicts(res, profs, counts) -> None:
+def _combine_verdicts(res, profs, counts: dict[str, int]) -> None:
     """One top-level verdict per item from the detector and the site profile (issue 17): the
     detector's ``malicious`` stands; a detector ``benign`` that the profile finds anomalous becomes
     ``anomalous`` (never left as benign). The parts stay visible: ``details.detector_label`` and the
@@ -121,8 +121,6 @@ def _combine_verdicts(res, profs, counts) -> None:
             if r.label != "malicious" and pr.verdict == "anomalous":
                 r.label = "anomalous"
                 r.score = max(float(r.score or 0.0), float(getattr(pr, "score", 0.0) or 0.0))
-        key = r.label if r.status == "ok" else r.status
-        counts[key] = counts.get(key, 0) + 1
 
 
 def _profile_results(scorer, buf, res):
@@ -157,15 +155,7 @@ def _input_items(texts, file_, jsonl: bool, raw_requests: bool = False):
 
     if texts:
         return [_arg_item(str(i + 1), t) for i, t in enumerate(texts)], False
-    if file_ and file_ != "-":
-        try:
-            fh = open(file_, "rb")
-        except OSError as exc:
-            raise click.ClickException(f"cannot read {file_}: {exc.strerror or exc}") from exc
-    elif not sys.stdin.isatty() or file_ == "-":
-        fh = sys.stdin.buffer
-    else:
-        raise click.UsageError("give TEXTS, --file PATH, or pipe items on stdin")
+    fh = open_input(file_)
     if raw_requests:
         raw = fh.read(MAX_REQUESTS_BYTES + 1)
         rest = 0

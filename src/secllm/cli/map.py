@@ -13,6 +13,8 @@ import sys
 
 import click
 
+from secllm.cli.common import open_input
+
 
 @click.group("map")
 def map_group() -> None:
@@ -24,16 +26,7 @@ def _items(texts, file_, jsonl):
 
     if texts:
         return iter_items(list(texts), fmt="text")
-    if file_ and file_ != "-":
-        try:
-            fh = open(file_, "rb")
-        except OSError as exc:
-            raise click.ClickException(f"cannot read {file_}: {exc.strerror}") from exc
-    elif file_ == "-" or not sys.stdin.isatty():
-        fh = sys.stdin.buffer
-    else:
-        raise click.UsageError("give TEXTS, --file PATH, or pipe items on stdin")
-    return iter_items(fh, fmt="jsonl" if jsonl else "text")
+    return iter_items(open_input(file_), fmt="jsonl" if jsonl else "text")
 
 
 def _run(items, batch, map_fn, bad, show, out_json):
@@ -63,16 +56,27 @@ def _run(items, batch, map_fn, bad, show, out_json):
         flush(buf)
 
 
+def _map_options(top: int, top_help: str, model_env: str, model_help: str):
+    """The options both map commands take (input, output, model, batch)."""
+    def wrap(f):
+        for opt in reversed((
+                click.argument("texts", nargs=-1),
+                click.option("--file", "file_", type=click.Path(dir_okay=False, allow_dash=True),
+                             help="Read items from this file ('-' = stdin): one per line, or JSONL with --jsonl."),
+                click.option("--jsonl", "jsonl", is_flag=True, help="Input lines are JSON objects {\"id\", \"text\"}."),
+                click.option("--top", default=top, show_default=True, type=click.IntRange(1, 20), help=top_help),
+                click.option("--json", "out_json", is_flag=True, help="One JSON object per item on stdout."),
+                click.option("--model", "model_dir", type=click.Path(file_okay=False), envvar=model_env,
+                             help=model_help),
+                click.option("--batch", default=256, show_default=True, type=click.IntRange(1, 100_000),
+                             help="Items per batch."))):
+            f = opt(f)
+        return f
+    return wrap
+
+
 @map_group.command("cwe")
-@click.argument("texts", nargs=-1)
-@click.option("--file", "file_", type=click.Path(dir_okay=False, allow_dash=True),
-              help="Read items from this file ('-' = stdin): one per line, or JSONL with --jsonl.")
-@click.option("--jsonl", "jsonl", is_flag=True, help="Input lines are JSON objects {\"id\", \"text\"}.")
-@click.option("--top", default=3, show_default=True, type=click.IntRange(1, 20), help="CWE ids per item.")
-@click.option("--json", "out_json", is_flag=True, help="One JSON object per item on stdout.")
-@click.option("--model", "model_dir", type=click.Path(file_okay=False), envvar="SECLLM_CWE_MODEL",
-              help="A CVE→CWE model directory (default: the shipped one).")
-@click.option("--batch", default=256, show_default=True, type=click.IntRange(1, 100_000), help="Items per batch.")
+@_map_options(3, "CWE ids per item.", "SECLLM_CWE_MODEL", "A CVE→CWE model directory (default: the shipped one).")
 def map_cwe(texts, file_, jsonl, top, out_json, model_dir, batch):
     """Vulnerability descriptions (CVE-style TEXTS, a file or stdin) → the most likely CWE weaknesses."""
     from secllm.knowledge.cwe_map import CweMapper, CweResult
@@ -87,15 +91,8 @@ def map_cwe(texts, file_, jsonl, top, out_json, model_dir, batch):
 
 
 @map_group.command("attack")
-@click.argument("texts", nargs=-1)
-@click.option("--file", "file_", type=click.Path(dir_okay=False, allow_dash=True),
-              help="Read items from this file ('-' = stdin): one per line, or JSONL with --jsonl.")
-@click.option("--jsonl", "jsonl", is_flag=True, help="Input lines are JSON objects {\"id\", \"text\"}.")
-@click.option("--top", default=5, show_default=True, type=click.IntRange(1, 20), help="Ranked candidates per item.")
-@click.option("--json", "out_json", is_flag=True, help="One JSON object per item on stdout.")
-@click.option("--model", "model_dir", type=click.Path(file_okay=False), envvar="SECLLM_ATTACK_MODEL",
-              help="A text→ATT&CK model directory (default: the shipped one).")
-@click.option("--batch", default=256, show_default=True, type=click.IntRange(1, 100_000), help="Items per batch.")
+@_map_options(5, "Ranked candidates per item.", "SECLLM_ATTACK_MODEL",
+              "A text→ATT&CK model directory (default: the shipped one).")
 def map_attack(texts, file_, jsonl, top, out_json, model_dir, batch):
     """Threat-report sentences (TEXTS, a file or stdin) → ATT&CK techniques, or "no technique"."""
     from secllm.knowledge.technique_map import TechniqueMapper, TechniqueResult

@@ -283,9 +283,11 @@ _URL_TRUNCATED = re.compile(r"^\s*(?:https?|ftps?)://[^/?#\s]+/\S*\.(?:txt|php\d
 
 def _url_values(t: str, part: str, host: str | None, path: str | None = None) -> list[Finding]:
     if part in ("url", "target", "path"):
-        m = _URL_WRAPPER.search(t) or _URL_TRUNCATED.search(t)
-        return [Finding("rfi", "stream-wrapper" if "://" not in t[:12] or not t.lstrip().startswith(("http", "ftp"))
-                        else "truncated-include", m.start(), len(t))] if m else []
+        for rule, rx in (("stream-wrapper", _URL_WRAPPER), ("truncated-include", _URL_TRUNCATED)):
+            m = rx.search(t)
+            if m:
+                return [Finding("rfi", rule, m.start(), len(t))]
+        return []
     if part.startswith("header:"):
         return []
     out = []

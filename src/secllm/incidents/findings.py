@@ -20,10 +20,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from secllm.data.desensitize import desensitize
+
 __all__ = ["Finding", "finding_from_scan", "parse_time", "iso"]
 
 # Finding.kind values
 KINDS = ("web", "log", "host", "traffic", "profile", "alert", "context")
+
+
+@functools.lru_cache(maxsize=4096)
+def _masked(text: str) -> str:
+    """A third-party alert's title masked once: a sensor repeats a few thousand rule names."""
+    return desensitize(text)
 
 
 @dataclass(slots=True)
@@ -64,10 +72,8 @@ class Finding:
         # their text is masked here, once, before anything reports it; SecLLM's own findings were
         # masked by scan already (or kept raw on purpose with --raw-text)
         if self.sensor != "secllm":
-            from secllm.data.desensitize import desensitize
-
-            self.name = desensitize(self.name) if self.name else self.name
-            self.text = desensitize(self.text) if self.text else self.text
+            self.name = _masked(self.name) if self.name else self.name
+            self.text = _masked(self.text) if self.text else self.text
             if self.target:
                 self.target = desensitize(self.target)
             # ``extra`` keeps the sensor's structured fields (agent addresses link hosts): not free text

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from secllm.knowledge.textmodel import TextModel
+from secllm.knowledge.textmodel import TextModel, check_items
 
 __all__ = ["CweMapper", "CweResult", "default_model_dir", "MAX_CHARS"]
 
@@ -87,16 +87,7 @@ class CweMapper:
         """Top-``top`` weaknesses per item (scores are the model's probabilities)."""
         ids = ids or [str(i + 1) for i in range(len(items))]
         out = [CweResult(i) for i in ids]
-        todo: list[int] = []
-        for k, it in enumerate(items):
-            if not isinstance(it, str):
-                out[k].status, out[k].error = "bad_input", f"expected text, got {type(it).__name__}"
-            elif not it.strip():
-                out[k].status, out[k].error = "empty", "empty text"
-            elif len(it) > MAX_CHARS:
-                out[k].status, out[k].error = "too_large", f"{len(it)} chars > limit {MAX_CHARS}"
-            else:
-                todo.append(k)
+        todo = check_items(items, out, MAX_CHARS)
         if todo:
             p = self.model.scores([items[k] for k in todo])
             for row, k in zip(p, todo):

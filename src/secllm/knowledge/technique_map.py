@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from secllm.knowledge.textmodel import TextModel
+from secllm.knowledge.textmodel import TextModel, check_items
 
 __all__ = ["TechniqueMapper", "TechniqueResult", "default_model_dir", "NONE", "MAX_CHARS"]
 
@@ -99,16 +99,7 @@ class TechniqueMapper:
         """Per item: the answer (techniques or none) and the ``top`` ranked candidate techniques."""
         ids = ids or [str(i + 1) for i in range(len(items))]
         out = [TechniqueResult(i) for i in ids]
-        todo: list[int] = []
-        for k, it in enumerate(items):
-            if not isinstance(it, str):
-                out[k].status, out[k].error = "bad_input", f"expected text, got {type(it).__name__}"
-            elif not it.strip():
-                out[k].status, out[k].error = "empty", "empty text"
-            elif len(it) > MAX_CHARS:
-                out[k].status, out[k].error = "too_large", f"{len(it)} chars > limit {MAX_CHARS}"
-            else:
-                todo.append(k)
+        todo = check_items(items, out, MAX_CHARS)
         if not todo:
             return out
         P = self.model.scores([items[k] for k in todo])

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["word_ngrams", "char_wb_ngrams", "TfidfBlock", "SparseLinear", "LowRankLinear", "TextModel", "softmax",
+__all__ = ["word_ngrams", "char_wb_ngrams", "check_items", "TfidfBlock", "SparseLinear", "LowRankLinear", "TextModel", "softmax",
            "sigmoid"]
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")          # scikit-learn's default token_pattern
@@ -65,6 +65,22 @@ def char_wb_ngrams(text: str, lo: int = 1, hi: int = 5) -> list[str]:
             if offset == 0:                 # a word shorter than n counts once
                 break
     return out
+
+
+def check_items(items: list[Any], results: list[Any], max_chars: int) -> list[int]:
+    """Indices of the items a text model can read; every other result gets its typed ``status``
+    and ``error`` (``bad_input``, ``empty``, ``too_large``) and the batch goes on."""
+    todo: list[int] = []
+    for k, it in enumerate(items):
+        if not isinstance(it, str):
+            results[k].status, results[k].error = "bad_input", f"expected text, got {type(it).__name__}"
+        elif not it.strip():
+            results[k].status, results[k].error = "empty", "empty text"
+        elif len(it) > max_chars:
+            results[k].status, results[k].error = "too_large", f"{len(it)} chars > limit {max_chars}"
+        else:
+            todo.append(k)
+    return todo
 
 
 def softmax(z: np.ndarray) -> np.ndarray:

